@@ -1,0 +1,15 @@
+// The real-Synapse and real-PostgreSQL test harness, shared by the tests of every package and by `npm run local`.
+export { cacheDir, chrootPreflight, ensureSynapseChroot, type SynapseChroot } from "./chroot.ts";
+export { HarnessUnavailableError } from "./errors.ts";
+export { type RegisteredUser, registerWithSharedSecret } from "./matrix-admin.ts";
+export { type PostgresOptions, type PostgresServer, postgresBinDir, startPostgres } from "./postgres.ts";
+export { freePort, sleep, waitFor } from "./process.ts";
+export {
+  checkSynapseConfig,
+  type RunningSynapse,
+  runInChroot,
+  type SynapseOptions,
+  type SynapsePaths,
+  startSynapse,
+} from "./synapse.ts";
+export { signingKeyFile, type TestHomeserverOptions, testHomeserverFiles } from "./test-homeserver.ts";
