@@ -1,0 +1,201 @@
+// homeserver.yaml, the database config file, the log config and the appservice registration, from typed input.
+// Pure (no Pulumi, no I/O): the Kubernetes component and the local profile both render through here, so what the
+// tests start on the real Synapse is what the cluster runs.
+import { stringify } from "yaml";
+import { CONVERSATION_ALIAS_PREFIX, GHOST_PREFIX, SENDER_LOCALPART, SERVICE_LOCALPART } from "./naming.ts";
+
+/** Where Synapse finds each file, as the Synapse process sees them (secret files come from a Secret volume). */
+export interface SynapseFilePaths {
+  readonly signingKey: string;
+  readonly registrationSharedSecret: string;
+  readonly macaroonSecretKey: string;
+  readonly formSecret: string;
+  readonly appserviceRegistration: string;
+  readonly logConfig: string;
+}
+
+export interface DatabaseSettings {
+  readonly host: string;
+  readonly port: number;
+  readonly name: string;
+  readonly user: string;
+  /** psycopg2 connection pool bounds. */
+  readonly cpMin: number;
+  readonly cpMax: number;
+  /** libpq `sslmode` (prod: `verify-ca` against Cloud SQL's server CA); absent = libpq's default. */
+  readonly sslMode?: string;
+  /** Path of the CA certificate for `verify-ca` / `verify-full`. */
+  readonly sslRootCertPath?: string;
+}
+
+export interface HomeserverInput {
+  readonly serverName: string;
+  /** Set where an Ingress makes the server public (`https://chat.nova.com/`). */
+  readonly publicBaseUrl?: string;
+  /** `["0.0.0.0"]` in a pod, `["127.0.0.1"]` on a developer's machine. */
+  readonly bindAddresses: readonly string[];
+  readonly clientPort: number;
+  readonly metricsPort: number;
+  /** Trust `X-Forwarded-For` (behind the GKE load balancer). */
+  readonly xForwarded: boolean;
+  readonly mediaStorePath: string;
+  /** Synapse size syntax, for example `50M`. */
+  readonly maxUploadSize: string;
+  readonly presence: boolean;
+  readonly files: SynapseFilePaths;
+}
+
+/** The main config file. It holds no secret: every secret is a `*_path` or lives in the database config file. */
+export function homeserverConfig(input: HomeserverInput): Record<string, unknown> {
+  const bind_addresses = [...input.bindAddresses];
+  return {
+    server_name: input.serverName,
+    ...(input.publicBaseUrl === undefined ? {} : { public_baseurl: input.publicBaseUrl }),
+    report_stats: false,
+    // Client API only: no federation listener, no federation, no remote key servers.
+    listeners: [
+      {
+        port: input.clientPort,
+        bind_addresses,
+        type: "http",
+        tls: false,
+        x_forwarded: input.xForwarded,
+        resources: [{ names: ["client"], compress: false }],
+      },
+      { port: input.metricsPort, bind_addresses, type: "metrics", tls: false },
+    ],
+    federation_domain_whitelist: [],
+    trusted_key_servers: [],
+    enable_metrics: true,
+    // Accounts come only from the admin API (shared secret) and the appservice.
+    enable_registration: false,
+    allow_guest_access: false,
+    url_preview_enabled: false,
+    presence: { enabled: input.presence },
+    media_store_path: input.mediaStorePath,
+    max_upload_size: input.maxUploadSize,
+    log_config: input.files.logConfig,
+    signing_key_path: input.files.signingKey,
+    registration_shared_secret_path: input.files.registrationSharedSecret,
+    macaroon_secret_key_path: input.files.macaroonSecretKey,
+    form_secret_path: input.files.formSecret,
+    app_service_config_files: [input.files.appserviceRegistration],
+  };
+}
+
+/**
+ * The second config file, `database.yaml`, that lives in the Secret: Synapse 1.160 has no `password_path` for the
+ * database, and a later `--config-path` file replaces top-level keys, so the whole `database` block sits here.
+ */
+export function databaseConfig(settings: DatabaseSettings, password: string): Record<string, unknown> {
+  return {
+    database: {
+      name: "psycopg2",
+      args: {
+        user: settings.user,
+        password,
+        dbname: settings.name,
+        host: settings.host,
+        port: settings.port,
+        cp_min: settings.cpMin,
+        cp_max: settings.cpMax,
+        // Notice a dead connection (a restarted Postgres, a dropped NAT entry) in about 40 s, not hours.
+        keepalives: 1,
+        keepalives_idle: 10,
+        keepalives_interval: 10,
+        keepalives_count: 3,
+        ...(settings.sslMode === undefined ? {} : { sslmode: settings.sslMode }),
+        ...(settings.sslRootCertPath === undefined ? {} : { sslrootcert: settings.sslRootCertPath }),
+      },
+    },
+  };
+}
+
+export type LogLevel = "DEBUG" | "INFO" | "WARNING" | "ERROR";
+
+/** Python logging config: one JSON object per line on stdout (Loki reads the container's stdout). */
+export function logConfig(level: LogLevel): Record<string, unknown> {
+  return {
+    version: 1,
+    formatters: { structured: { class: "synapse.logging.TerseJsonFormatter" } },
+    filters: { context: { "()": "synapse.logging.context.LoggingContextFilter", request: "" } },
+    handlers: {
+      console: {
+        class: "logging.StreamHandler",
+        formatter: "structured",
+        filters: ["context"],
+        stream: "ext://sys.stdout",
+      },
+    },
+    // Per-query SQL logging is far too loud at INFO.
+    loggers: { "synapse.storage.SQL": { level: level === "DEBUG" ? "INFO" : "WARNING" } },
+    root: { level, handlers: ["console"] },
+    disable_existing_loggers: false,
+  };
+}
+
+/** Escapes a literal for use inside a regular expression (server names contain dots). */
+function escapeRegex(literal: string): string {
+  return literal.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&");
+}
+
+export interface AppserviceInput {
+  readonly id: string;
+  readonly serverName: string;
+  readonly asToken: string;
+  readonly hsToken: string;
+}
+
+/**
+ * The bridge's appservice registration. `url: null`: Synapse pushes nothing yet (the bridge syncs as the service
+ * user). The users namespace holds the service user and the ghosts; the alias namespace the conversation rooms.
+ */
+export function appserviceRegistration(input: AppserviceInput): Record<string, unknown> {
+  const server = escapeRegex(input.serverName);
+  return {
+    id: input.id,
+    url: null,
+    as_token: input.asToken,
+    hs_token: input.hsToken,
+    sender_localpart: SENDER_LOCALPART,
+    rate_limited: false,
+    namespaces: {
+      users: [
+        { exclusive: true, regex: `@${escapeRegex(SERVICE_LOCALPART)}:${server}` },
+        { exclusive: true, regex: `@${escapeRegex(GHOST_PREFIX)}.*:${server}` },
+      ],
+      aliases: [{ exclusive: true, regex: `#${escapeRegex(CONVERSATION_ALIAS_PREFIX)}.*:${server}` }],
+      rooms: [],
+    },
+  };
+}
+
+/** YAML as written to every config file (stable key order: the order the functions above build). */
+export function toYaml(value: unknown): string {
+  return stringify(value, { lineWidth: 0 });
+}
+
+/**
+ * A Synapse signing key file: `ed25519 <key id> <unpadded standard base64 of a 32-byte seed>`. The key id must not be
+ * purely numeric (Synapse reads it as a version otherwise), so ids are `a_<something>`.
+ */
+export function signingKeyFile(keyId: string, seedBase64: string): string {
+  if (!/^a_[A-Za-z0-9_]+$/.test(keyId))
+    throw new Error(`signing key id must look like a_<alphanumerics>, got "${keyId}"`);
+  const seed = seedBase64.replace(/=+$/, "");
+  if (Buffer.from(seed, "base64").length !== 32)
+    throw new Error("signing key seed must be 32 bytes of base64");
+  return `ed25519 ${keyId} ${seed}\n`;
+}
+
+/** Names of the files Synapse reads, relative to their directory (ConfigMap for the first two, Secret for the rest). */
+export const FILE_NAMES = {
+  homeserver: "homeserver.yaml",
+  logConfig: "log.yaml",
+  database: "database.yaml",
+  signingKey: "signing.key",
+  registrationSharedSecret: "registration_shared_secret",
+  macaroonSecretKey: "macaroon_secret_key",
+  formSecret: "form_secret",
+  appserviceRegistration: "appservice-nova-bridge.yaml",
+} as const;

@@ -1,0 +1,128 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import {
+  checkSynapseConfig,
+  type PostgresServer,
+  type RunningSynapse,
+  startPostgres,
+  startSynapse,
+} from "../../dev/harness/index.ts";
+import { describeWithHarness, harnessChroot } from "../../dev/harness/vitest.ts";
+import { generateLocalSecrets, localSynapseFiles } from "./local-profile.ts";
+import { SENDER_LOCALPART, SERVICE_LOCALPART, serviceUserId } from "./naming.ts";
+
+const serverName = "local-profile.test";
+
+describeWithHarness("local profile: the deployed Synapse config on the harness", () => {
+  let postgres: PostgresServer;
+  let synapse: RunningSynapse;
+  let configFiles: string[];
+  const secrets = generateLocalSecrets();
+  const dbPassword = randomBytes(18).toString("base64url");
+
+  beforeAll(async () => {
+    postgres = await startPostgres();
+    await postgres.createRole("synapse", dbPassword);
+    await postgres.createDatabase("synapse", "synapse");
+    configFiles = localSynapseFiles({
+      paths: { dataDir: "/x", port: 1, metricsPort: 2 },
+      serverName,
+      database: {
+        host: postgres.host,
+        port: postgres.port,
+        name: "synapse",
+        user: "synapse",
+        password: dbPassword,
+      },
+      secrets,
+    }).configFiles;
+    synapse = await startSynapse({
+      chroot: harnessChroot(),
+      configFiles,
+      files: (paths) =>
+        localSynapseFiles({
+          paths,
+          serverName,
+          database: {
+            host: postgres.host,
+            port: postgres.port,
+            name: "synapse",
+            user: "synapse",
+            password: dbPassword,
+          },
+          secrets,
+        }).files,
+    });
+  });
+
+  afterAll(async () => {
+    await synapse?.dispose();
+    await postgres?.stop();
+  });
+
+  it("passes Synapse's own config check", async () => {
+    const result = await checkSynapseConfig(
+      synapse.chroot,
+      configFiles.map((file) => `${synapse.paths.dataDir}/${file}`),
+    );
+    expect(result.output).toContain("Config parses OK");
+    expect(result.ok).toBe(true);
+  });
+
+  it("answers /health and serves metrics on the separate listener", async () => {
+    expect(await (await fetch(`${synapse.baseUrl}/health`)).text()).toBe("OK");
+    const metrics = await fetch(`${synapse.metricsUrl}/_synapse/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain("synapse_");
+    // Metrics are not on the client listener, and there is no federation API.
+    expect((await fetch(`${synapse.baseUrl}/_synapse/metrics`)).status).toBe(404);
+    expect((await fetch(`${synapse.baseUrl}/_matrix/federation/v1/version`)).status).toBe(404);
+  });
+
+  it("logs JSON lines to stdout", async () => {
+    const lines = (await synapse.log()).split("\n").filter((line) => line.startsWith("{"));
+    expect(lines.length).toBeGreaterThan(3);
+    const entry = JSON.parse(lines[0] ?? "{}") as Record<string, unknown>;
+    expect(entry).toHaveProperty("log");
+    expect(entry).toHaveProperty("level");
+  });
+
+  it("refuses open registration", async () => {
+    const response = await fetch(`${synapse.baseUrl}/_matrix/client/v3/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ username: "mallory", password: randomBytes(12).toString("hex") }),
+    });
+    expect(response.status).toBe(403);
+  });
+
+  it("registers the service user with the as_token, which whoami then answers for", async () => {
+    const auth = { authorization: `Bearer ${secrets.asToken}`, "content-type": "application/json" };
+    const register = await fetch(`${synapse.baseUrl}/_matrix/client/v3/register`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ type: "m.login.application_service", username: SERVICE_LOCALPART }),
+    });
+    expect(register.status, await register.clone().text()).toBe(200);
+    const user = serviceUserId(serverName);
+    const whoami = await fetch(
+      `${synapse.baseUrl}/_matrix/client/v3/account/whoami?user_id=${encodeURIComponent(user)}`,
+      { headers: auth },
+    );
+    expect(whoami.status).toBe(200);
+    expect(((await whoami.json()) as { user_id: string }).user_id).toBe(user);
+    // Without user_id the token is the appservice's own bot.
+    const bot = await fetch(`${synapse.baseUrl}/_matrix/client/v3/account/whoami`, { headers: auth });
+    expect(((await bot.json()) as { user_id: string }).user_id).toBe(`@${SENDER_LOCALPART}:${serverName}`);
+  });
+
+  it("keeps users outside the namespace away from the appservice", async () => {
+    const response = await fetch(`${synapse.baseUrl}/_matrix/client/v3/register`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${secrets.asToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ type: "m.login.application_service", username: "outsider" }),
+    });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { errcode: string }).errcode).toBe("M_EXCLUSIVE");
+  });
+});
