@@ -1,0 +1,76 @@
+// The component under Pulumi's mock runtime: which objects each scrape style creates, with what names.
+import * as pulumi from "@pulumi/pulumi";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { ObservabilityArgs } from "./index.ts";
+
+interface Created {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+}
+const created: Created[] = [];
+
+beforeAll(() => {
+  pulumi.runtime.setMocks(
+    {
+      newResource: (args) => {
+        created.push({ type: args.type, name: args.name, inputs: args.inputs });
+        return { id: `${args.name}-id`, state: args.inputs };
+      },
+      call: (args) => args.inputs,
+    },
+    "nova-matrix",
+    "test",
+    false,
+  );
+});
+
+const args = (scrapeStyle: ObservabilityArgs["scrapeStyle"]): ObservabilityArgs => ({
+  namespace: "nova-staging",
+  labels: { "app.kubernetes.io/part-of": "nova-matrix" },
+  scrapeStyle,
+  synapse: {
+    name: "matrix-synapse",
+    selector: { app: "matrix-synapse" },
+    metricsPortName: "metrics",
+    metricsPath: "/_synapse/metrics",
+    deploymentName: "matrix-synapse",
+    mediaClaimName: "matrix-synapse-data",
+  },
+  bridge: {
+    name: "nova-matrix-bridge",
+    selector: { app: "nova-matrix-bridge" },
+    metricsPortName: "metrics",
+    metricsPath: "/metrics",
+  },
+  runbookBaseUrl: "https://example.invalid/docs/runbooks.md",
+  grafanaDashboard: true,
+});
+
+const names = (component: { objectNames: pulumi.Output<string[]> }) =>
+  new Promise<string[]>((resolve) => component.objectNames.apply((value) => resolve([...value].sort())));
+
+describe("Observability", () => {
+  it("creates both styles' objects with explicit names, and none for `none`", async () => {
+    const { Observability } = await import("./index.ts");
+    expect(await names(new Observability("both", args("both")))).toEqual([
+      "ConfigMap/nova-matrix-bridge-dashboard",
+      "PodMonitoring/matrix-synapse",
+      "PodMonitoring/nova-matrix-bridge",
+      "PrometheusRule/nova-matrix-alerts",
+      "Rules/nova-matrix-alerts",
+      "ServiceMonitor/matrix-synapse",
+      "ServiceMonitor/nova-matrix-bridge",
+    ]);
+    expect(await names(new Observability("none", { ...args("none"), grafanaDashboard: false }))).toEqual([]);
+    expect(await names(new Observability("gmp", { ...args("gmp"), grafanaDashboard: false }))).toEqual([
+      "PodMonitoring/matrix-synapse",
+      "PodMonitoring/nova-matrix-bridge",
+      "Rules/nova-matrix-alerts",
+    ]);
+    const rule = created.find((c) => c.type === "kubernetes:monitoring.coreos.com/v1:PrometheusRule");
+    const spec = rule?.inputs.spec as { groups: { rules: { alert: string }[] }[] };
+    expect(spec.groups.flatMap((g) => g.rules.map((r) => r.alert))).toContain("SynapseDatabaseErrors");
+    expect(rule?.inputs.metadata).toMatchObject({ name: "nova-matrix-alerts", namespace: "nova-staging" });
+  });
+});

@@ -1,0 +1,157 @@
+// Monitoring for the stack: scrape objects in the style(s) the cluster runs, the alert rules, and the bridge's
+// Grafana dashboard. What the objects contain is decided by the pure builders beside this file.
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { bridgeDashboard, dashboardConfigMap } from "./dashboard.ts";
+import { alertRuleGroups } from "./rules.ts";
+import {
+  gmpRules,
+  podMonitoring,
+  prometheusRule,
+  type ScrapeStyle,
+  type ScrapeTarget,
+  serviceMonitor,
+  usesGmp,
+  usesPrometheusOperator,
+} from "./scrape.ts";
+
+/** What to scrape for one workload. */
+export interface ScrapedWorkload {
+  /** The Service's name; also the PodMonitoring's name and so the `job` label in both styles. */
+  readonly name: string;
+  /** Labels of the Service (ServiceMonitor) and of the pods (PodMonitoring): use the pod labels the Service selects on. */
+  readonly selector: Readonly<Record<string, string>>;
+  /** Named port serving metrics, on both the container and the Service (e.g. `metrics`). */
+  readonly metricsPortName: string;
+  /** `/_synapse/metrics` for Synapse, `/metrics` for the bridge. */
+  readonly metricsPath: string;
+}
+
+export interface ObservabilityArgs {
+  readonly namespace: pulumi.Input<string>;
+  /** Labels put on every object (e.g. `app.kubernetes.io/part-of`). */
+  readonly labels: Readonly<Record<string, string>>;
+  /** Stack config: `none`, `prometheus-operator`, `gmp` or `both`. */
+  readonly scrapeStyle: ScrapeStyle;
+  readonly scrapeInterval?: string;
+  readonly synapse: ScrapedWorkload & {
+    /** Deployment name, for the not-ready rule (kube-state-metrics). */
+    readonly deploymentName: string;
+    /** The media PVC, for the volume rules (kubelet). */
+    readonly mediaClaimName: string;
+  };
+  /** The bridge; its rules and dashboard are created even before it runs (its metrics then read as absent). */
+  readonly bridge: ScrapedWorkload;
+  /** Absolute URL of docs/runbooks.md in the repository (rules link to its sections). */
+  readonly runbookBaseUrl: string;
+  /** Create the bridge dashboard ConfigMap for Grafana's sidecar. */
+  readonly grafanaDashboard: boolean;
+}
+
+export class Observability extends pulumi.ComponentResource {
+  /** Names of the created monitoring objects by kind, for the stack outputs and tests. */
+  public readonly objectNames: pulumi.Output<string[]>;
+
+  constructor(name: string, args: ObservabilityArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("nova:observability:Observability", name, {}, opts);
+    const parent = { parent: this };
+    const namespace = pulumi.output(args.namespace);
+    const interval = args.scrapeInterval ?? "30s";
+    const created: pulumi.Output<string>[] = [];
+
+    const targets = namespace.apply((ns): ScrapeTarget[] =>
+      [args.synapse, args.bridge].map((workload) => ({
+        name: workload.name,
+        namespace: ns,
+        labels: args.labels,
+        selector: workload.selector,
+        port: workload.metricsPortName,
+        path: workload.metricsPath,
+        interval,
+      })),
+    );
+    const groups = namespace.apply((ns) =>
+      alertRuleGroups({
+        synapseJob: args.synapse.name,
+        bridgeJob: args.bridge.name,
+        namespace: ns,
+        synapseDeployment: args.synapse.deploymentName,
+        mediaClaim: args.synapse.mediaClaimName,
+        runbookBaseUrl: args.runbookBaseUrl,
+      }),
+    );
+    const rulesName = "nova-matrix-alerts";
+
+    /** A monitoring CRD object; `spec` comes from a pure builder, apiVersion/kind are checked against it. */
+    const custom = (
+      apiVersion: string,
+      kind: string,
+      objectName: string,
+      object: pulumi.Output<{ apiVersion: string; kind: string; spec: unknown }>,
+    ) => {
+      const resource = new k8s.apiextensions.CustomResource(
+        `${kind.toLowerCase()}-${objectName}`,
+        {
+          apiVersion,
+          kind,
+          metadata: { name: objectName, namespace: args.namespace, labels: { ...args.labels } },
+          spec: object.apply((o) => {
+            if (o.apiVersion !== apiVersion || o.kind !== kind) {
+              throw new Error(`builder returned ${o.apiVersion} ${o.kind}, expected ${apiVersion} ${kind}`);
+            }
+            return o.spec;
+          }),
+        },
+        parent,
+      );
+      created.push(pulumi.interpolate`${kind}/${resource.metadata.name}`);
+    };
+
+    const OPERATOR = "monitoring.coreos.com/v1";
+    const GMP = "monitoring.googleapis.com/v1";
+    [args.synapse, args.bridge].forEach((workload, index) => {
+      const target = targets.apply((list) => list[index] as ScrapeTarget);
+      if (usesPrometheusOperator(args.scrapeStyle)) {
+        custom(OPERATOR, "ServiceMonitor", workload.name, target.apply(serviceMonitor));
+      }
+      if (usesGmp(args.scrapeStyle)) custom(GMP, "PodMonitoring", workload.name, target.apply(podMonitoring));
+    });
+    const ruleInput = pulumi.all([namespace, groups]).apply(([ns, g]) => ({
+      name: rulesName,
+      namespace: ns,
+      labels: args.labels,
+      groups: g,
+    }));
+    if (usesPrometheusOperator(args.scrapeStyle)) {
+      custom(OPERATOR, "PrometheusRule", rulesName, ruleInput.apply(prometheusRule));
+    }
+    if (usesGmp(args.scrapeStyle)) custom(GMP, "Rules", rulesName, ruleInput.apply(gmpRules));
+
+    if (args.grafanaDashboard) {
+      const dashboard = namespace.apply((ns) =>
+        dashboardConfigMap({
+          name: "nova-matrix-bridge-dashboard",
+          namespace: ns,
+          labels: args.labels,
+          dashboard: bridgeDashboard({ bridgeJob: args.bridge.name, synapseJob: args.synapse.name }),
+        }),
+      );
+      const map = new k8s.core.v1.ConfigMap(
+        "nova-matrix-bridge-dashboard",
+        {
+          metadata: {
+            name: "nova-matrix-bridge-dashboard",
+            namespace: args.namespace,
+            labels: dashboard.apply((d) => d.metadata?.labels ?? {}),
+          },
+          data: dashboard.apply((d) => d.data ?? {}),
+        },
+        parent,
+      );
+      created.push(pulumi.interpolate`ConfigMap/${map.metadata.name}`);
+    }
+
+    this.objectNames = pulumi.all(created);
+    this.registerOutputs({ objectNames: this.objectNames });
+  }
+}

@@ -1,0 +1,139 @@
+// The alert rules and the dashboard against a REAL Synapse's /_synapse/metrics: every metric name they read
+// that is not from the scraper, the cluster or the (pending) bridge must be in the scrape, with the labels the
+// rules match on. Also proves what SynapseDatabaseErrors relies on: with PostgreSQL gone, /health stays OK
+// and requests fail with 500.
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import {
+  type PostgresServer,
+  type RunningSynapse,
+  registerWithSharedSecret,
+  startPostgres,
+  startSynapse,
+  testHomeserverFiles,
+} from "../../dev/harness/index.ts";
+import { describeWithHarness, harnessChroot } from "../../dev/harness/vitest.ts";
+import { dashboardQueries } from "./dashboard.ts";
+import {
+  KUBERNETES_METRICS,
+  metricNamesIn,
+  PENDING_BRIDGE_METRICS,
+  SCRAPER_METRICS,
+  SYNAPSE_METRICS,
+} from "./metrics.ts";
+import { type AlertRuleInput, alertRuleGroups } from "./rules.ts";
+
+const input: AlertRuleInput = {
+  synapseJob: "matrix-synapse",
+  bridgeJob: "nova-matrix-bridge",
+  namespace: "nova-staging",
+  synapseDeployment: "matrix-synapse",
+  mediaClaim: "matrix-synapse-data",
+  runbookBaseUrl: "https://example.invalid/runbooks.md",
+};
+
+/** Sample lines of a Prometheus text exposition: metric name and raw label text. */
+function samples(exposition: string): { name: string; labels: string }[] {
+  return exposition
+    .split("\n")
+    .filter((line) => line !== "" && !line.startsWith("#"))
+    .map((line) => {
+      const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s/.exec(line);
+      if (!match?.[1]) throw new Error(`unparseable metrics line: ${line}`);
+      return { name: match[1], labels: match[2] ?? "" };
+    });
+}
+
+describeWithHarness("alert rules and dashboard against a real Synapse's metrics", () => {
+  let postgres: PostgresServer;
+  let synapse: RunningSynapse;
+  let healthy: { name: string; labels: string }[];
+  let databaseDown: { name: string; labels: string }[];
+  let healthWhileDatabaseDown = "";
+
+  beforeAll(async () => {
+    postgres = await startPostgres();
+    await postgres.createDatabase("synapse");
+    const sharedSecret = randomBytes(16).toString("hex");
+    synapse = await startSynapse({
+      chroot: harnessChroot(),
+      files: (paths) =>
+        testHomeserverFiles(paths, {
+          serverName: "metrics.test",
+          postgres,
+          database: "synapse",
+          registrationSharedSecret: sharedSecret,
+        }),
+    });
+    // Traffic, so that the per-servlet series the rules read exist (counters appear on first use).
+    const user = await registerWithSharedSecret(synapse.baseUrl, sharedSecret, {
+      username: "metrics",
+      password: randomBytes(12).toString("hex"),
+    });
+    const headers = { authorization: `Bearer ${user.access_token}`, "content-type": "application/json" };
+    const created = await fetch(`${synapse.baseUrl}/_matrix/client/v3/createRoom`, {
+      method: "POST",
+      headers,
+      body: "{}",
+    });
+    const { room_id: roomId } = (await created.json()) as { room_id: string };
+    const send = (txn: string) =>
+      fetch(
+        `${synapse.baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${txn}`,
+        {
+          method: "PUT",
+          headers,
+          body: JSON.stringify({ msgtype: "m.text", body: txn }),
+          signal: AbortSignal.timeout(20_000),
+        },
+      );
+    expect((await send("ok")).status).toBe(200);
+    const scrape = async () => samples(await (await fetch(`${synapse.metricsUrl}/_synapse/metrics`)).text());
+    healthy = await scrape();
+
+    await postgres.stop();
+    const statuses = [];
+    for (const txn of ["down1", "down2", "down3"]) statuses.push((await send(txn)).status);
+    expect(statuses).toEqual([500, 500, 500]);
+    healthWhileDatabaseDown = await (await fetch(`${synapse.baseUrl}/health`)).text();
+    databaseDown = await scrape();
+  });
+
+  afterAll(async () => {
+    await synapse?.dispose();
+    await postgres?.stop();
+  });
+
+  it("exposes every Synapse metric a rule or the dashboard reads", () => {
+    const external = new Set<string>([...SCRAPER_METRICS, ...KUBERNETES_METRICS, ...PENDING_BRIDGE_METRICS]);
+    const used = new Set([
+      ...alertRuleGroups(input).flatMap((group) => group.rules.flatMap((rule) => metricNamesIn(rule.expr))),
+      ...Object.values(dashboardQueries(input)).flatMap(metricNamesIn),
+    ]);
+    const exposed = new Set(healthy.map((sample) => sample.name));
+    const missing = [...used].filter((name) => !external.has(name) && !exposed.has(name));
+    expect(missing).toEqual([]);
+    expect(SYNAPSE_METRICS.filter((name) => !exposed.has(name))).toEqual([]);
+    // The test reads something: the rules do use Synapse metrics.
+    expect([...used].filter((name) => exposed.has(name)).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it("has the label values the rules match on", () => {
+    const has = (list: typeof healthy, name: string, label: string) =>
+      list.some((sample) => sample.name === name && sample.labels.includes(label));
+    expect(has(healthy, "synapse_threadpool_working_threads", 'name="database-master"')).toBe(true);
+    expect(has(healthy, "synapse_threadpool_max_threads", 'name="database-master"')).toBe(true);
+    expect(
+      has(healthy, "synapse_http_server_response_time_seconds_bucket", 'servlet="RoomSendEventRestServlet"'),
+    ).toBe(true);
+    expect(has(healthy, "synapse_storage_schedule_time_bucket", 'le="0.5"')).toBe(true);
+  });
+
+  it("answers /health OK but counts 500s once PostgreSQL is gone (what SynapseDatabaseErrors watches)", () => {
+    expect(healthWhileDatabaseDown).toBe("OK");
+    const errors = (list: typeof healthy) =>
+      list.filter((s) => s.name === "synapse_http_server_responses_total" && s.labels.includes('code="500"'));
+    expect(errors(healthy)).toEqual([]);
+    expect(errors(databaseDown).length).toBeGreaterThan(0);
+  });
+});
