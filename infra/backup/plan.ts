@@ -1,0 +1,302 @@
+// What a backup is and how it is restored (pure): the pg_dump / pg_restore arguments, the media archive, and
+// the CronJob specs that run them. The restore test runs these very arguments against a real Synapse.
+import type { ICronJob } from "kubernetes-models/batch/v1/CronJob";
+import type { IAffinity } from "kubernetes-models/v1/Affinity";
+import type { IContainer } from "kubernetes-models/v1/Container";
+import type { ISecurityContext } from "kubernetes-models/v1/SecurityContext";
+import type { IVolume } from "kubernetes-models/v1/Volume";
+
+/**
+ * Table data Synapse's backup guide says not to back up ("How to back up a Synapse homeserver",
+ * docs/usage/administration/backups.md, "Synapse-specific details"): `e2e_one_time_keys_json`, because restoring
+ * old one-time keys re-issues used ones and breaks decryption. Its schema is kept; only its rows are skipped.
+ */
+export const SYNAPSE_EXCLUDED_TABLE_DATA = ["e2e_one_time_keys_json"] as const;
+
+/**
+ * The media store directories to keep, from the same guide: `local_content` (possibly the only copy anywhere)
+ * and `local_thumbnails` (no tooling regenerates them without `dynamic_thumbnails`). `remote_*` and
+ * `url_cache*` are caches Synapse refetches.
+ */
+export const MEDIA_BACKUP_DIRECTORIES = ["local_content", "local_thumbnails"] as const;
+
+export interface DumpTarget {
+  /** Database name (also the dump's file name). */
+  readonly database: string;
+  readonly host: string;
+  readonly port: number;
+  /** Role that dumps (the database owner: it can read every table). */
+  readonly user: string;
+  /** Tables whose rows are skipped (their definitions are kept). */
+  readonly excludeTableData: readonly string[];
+}
+
+/** `pg_dump` arguments: custom format (compressed, what pg_restore reads), password from PGPASSWORD. */
+export function pgDumpArgs(target: DumpTarget, file: string): string[] {
+  return [
+    "--format=custom",
+    `--host=${target.host}`,
+    `--port=${target.port}`,
+    `--username=${target.user}`,
+    `--dbname=${target.database}`,
+    "--no-password",
+    ...target.excludeTableData.map((table) => `--exclude-table-data=${table}`),
+    `--file=${file}`,
+  ];
+}
+
+export interface RestoreTarget {
+  /** A FRESH database (UTF8, C collation, template0): never restore over an existing one (Synapse's guide). */
+  readonly database: string;
+  readonly host: string;
+  readonly port: number;
+  /** The role that will own the objects (connects and restores as itself, so no superuser is needed). */
+  readonly user: string;
+}
+
+/** `pg_restore` arguments: all or nothing, objects owned by the connecting role (Cloud SQL has no superuser). */
+export function pgRestoreArgs(target: RestoreTarget, file: string): string[] {
+  return [
+    `--host=${target.host}`,
+    `--port=${target.port}`,
+    `--username=${target.user}`,
+    `--dbname=${target.database}`,
+    "--no-password",
+    "--no-owner",
+    "--no-privileges",
+    "--exit-on-error",
+    "--single-transaction",
+    file,
+  ];
+}
+
+/** `tar` arguments that write the media directories to stdout; run in the media store directory. */
+export function mediaArchiveArgs(mediaStorePath: string): string[] {
+  return ["--create", `--directory=${mediaStorePath}`, ...MEDIA_BACKUP_DIRECTORIES];
+}
+
+/** `tar` arguments that unpack an archive from stdin into a (new) media store directory. */
+export function mediaExtractArgs(mediaStorePath: string): string[] {
+  return ["--extract", `--directory=${mediaStorePath}`];
+}
+
+/** Quotes one argument for `sh -c` (single quotes; an embedded quote is closed, escaped, reopened). */
+export const shellQuote = (arg: string) =>
+  /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+
+/** The script of the media job: archive to a new object (the GSA may only create objects, never overwrite). */
+export function mediaBackupScript(mediaStorePath: string, bucket: string): string {
+  // A directory that does not exist yet (no upload so far) is created empty, so tar never fails on it.
+  const dirs = MEDIA_BACKUP_DIRECTORIES.map((dir) => shellQuote(`${mediaStorePath}/${dir}`)).join(" ");
+  return [
+    "set -eu",
+    `for dir in ${dirs}; do [ -d "$dir" ] || { echo "missing $dir: nothing uploaded there yet"; exit 0; }; done`,
+    'stamp="$(date -u +%Y%m%dT%H%M%SZ)"',
+    `tar ${mediaArchiveArgs(mediaStorePath).map(shellQuote).join(" ")} | gcloud storage cp - ${shellQuote(`gs://${bucket}/media/`)}"$stamp.tar"`,
+    'echo "media archived to media/$stamp.tar"',
+  ].join("\n");
+}
+
+/** The upload step of the database job: the dumps in `dir` go under a new, timestamped prefix. */
+export function dumpUploadScript(dir: string, bucket: string): string {
+  return [
+    "set -eu",
+    'stamp="$(date -u +%Y%m%dT%H%M%SZ)"',
+    `gcloud storage cp ${shellQuote(dir)}/*.dump ${shellQuote(`gs://${bucket}/postgres/`)}"$stamp/"`,
+    'echo "dumps uploaded to postgres/$stamp/"',
+  ].join("\n");
+}
+
+export interface JobImages {
+  /** Has pg_dump of the server's major version (or newer). */
+  readonly postgres: string;
+  /** Has gcloud (and tar, sh). */
+  readonly cloudSdk: string;
+}
+
+/** Pinned defaults (never `latest`): PostgreSQL 15's client for a 15 server, and a fixed Cloud SDK release. */
+export const DEFAULT_IMAGES: JobImages = {
+  postgres: "docker.io/library/postgres:15.8-bookworm",
+  cloudSdk: "gcr.io/google.com/cloudsdktool/google-cloud-cli:499.0.0-slim",
+};
+
+export interface DatabaseToDump extends DumpTarget {
+  /** The Secret key holding the role's password (becomes PGPASSWORD). */
+  readonly passwordSecret: { readonly name: string; readonly key: string };
+}
+
+export interface BackupJobsInput {
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly serviceAccountName: string;
+  readonly bucket: string;
+  readonly images: JobImages;
+  /** Cron schedules (UTC). */
+  readonly databaseSchedule: string;
+  readonly mediaSchedule: string;
+  readonly databases: readonly DatabaseToDump[];
+  readonly media: {
+    readonly claimName: string;
+    /** Where the media store lives inside the claim (Synapse's `media_store_path` relative to the mount). */
+    readonly subPath: string;
+    /** Synapse's uid/gid, so the job can read what Synapse wrote. */
+    readonly runAsUser: number;
+    /** Synapse's pod labels: the RWO volume can only be mounted on Synapse's node. */
+    readonly synapsePodSelector: Readonly<Record<string, string>>;
+  };
+}
+
+const DUMP_DIR = "/backup";
+const MEDIA_DIR = "/media";
+
+/** Restricted Pod Security: no root, no escalation, no capabilities, read-only root. */
+export const restrictedContainerSecurity = (runAsUser: number): ISecurityContext => ({
+  runAsNonRoot: true,
+  runAsUser,
+  runAsGroup: runAsUser,
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ["ALL"] },
+  seccompProfile: { type: "RuntimeDefault" },
+});
+
+const resources = { requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "1", memory: "1Gi" } };
+/** gcloud writes its config under HOME; give it the writable scratch volume. */
+const gcloudEnv = [
+  { name: "HOME", value: "/tmp" },
+  { name: "CLOUDSDK_CONFIG", value: "/tmp/gcloud" },
+];
+
+function cronJob(
+  input: BackupJobsInput,
+  name: string,
+  schedule: string,
+  pod: {
+    initContainers?: IContainer[];
+    containers: IContainer[];
+    volumes: IVolume[];
+    runAsUser: number;
+    affinity?: IAffinity;
+  },
+): ICronJob {
+  return {
+    apiVersion: "batch/v1",
+    kind: "CronJob",
+    metadata: { name, namespace: input.namespace, labels: { ...input.labels } },
+    spec: {
+      schedule,
+      timeZone: "Etc/UTC",
+      // A slow run is never doubled up (two dumps would compete for the database).
+      concurrencyPolicy: "Forbid",
+      startingDeadlineSeconds: 3600,
+      successfulJobsHistoryLimit: 3,
+      failedJobsHistoryLimit: 3,
+      jobTemplate: {
+        metadata: { labels: { ...input.labels, "app.kubernetes.io/component": name } },
+        spec: {
+          backoffLimit: 2,
+          activeDeadlineSeconds: 4 * 3600,
+          ttlSecondsAfterFinished: 7 * 24 * 3600,
+          template: {
+            metadata: { labels: { ...input.labels, "app.kubernetes.io/component": name } },
+            spec: {
+              serviceAccountName: input.serviceAccountName,
+              restartPolicy: "Never",
+              securityContext: {
+                runAsNonRoot: true,
+                runAsUser: pod.runAsUser,
+                runAsGroup: pod.runAsUser,
+                fsGroup: pod.runAsUser,
+                seccompProfile: { type: "RuntimeDefault" },
+              },
+              ...(pod.affinity ? { affinity: pod.affinity } : {}),
+              ...(pod.initContainers ? { initContainers: pod.initContainers } : {}),
+              containers: pod.containers,
+              volumes: pod.volumes,
+            },
+          },
+        },
+      },
+    },
+  };
+}
+
+/** The nightly logical dump of every database: one pg_dump init container each, then one upload. */
+export function databaseBackupCronJob(input: BackupJobsInput): ICronJob {
+  const uid = 999; // the postgres image's `postgres` user
+  const dumps: IContainer[] = input.databases.map((db) => ({
+    name: `dump-${db.database.replaceAll("_", "-")}`,
+    image: input.images.postgres,
+    command: ["pg_dump", ...pgDumpArgs(db, `${DUMP_DIR}/${db.database}.dump`)],
+    env: [
+      {
+        name: "PGPASSWORD",
+        valueFrom: { secretKeyRef: { name: db.passwordSecret.name, key: db.passwordSecret.key } },
+      },
+    ],
+    securityContext: restrictedContainerSecurity(uid),
+    resources,
+    volumeMounts: [
+      { name: "backup", mountPath: DUMP_DIR },
+      { name: "tmp", mountPath: "/tmp" },
+    ],
+  }));
+  return cronJob(input, "nova-matrix-db-backup", input.databaseSchedule, {
+    runAsUser: uid,
+    initContainers: dumps,
+    containers: [
+      {
+        name: "upload",
+        image: input.images.cloudSdk,
+        command: ["sh", "-c", dumpUploadScript(DUMP_DIR, input.bucket)],
+        env: gcloudEnv,
+        securityContext: restrictedContainerSecurity(uid),
+        resources,
+        volumeMounts: [
+          { name: "backup", mountPath: DUMP_DIR, readOnly: true },
+          { name: "tmp", mountPath: "/tmp" },
+        ],
+      },
+    ],
+    volumes: [
+      { name: "backup", emptyDir: { sizeLimit: "20Gi" } },
+      { name: "tmp", emptyDir: { sizeLimit: "1Gi" } },
+    ],
+  });
+}
+
+/** The media copy: a tar of local_content + local_thumbnails streamed to a new object. */
+export function mediaBackupCronJob(input: BackupJobsInput): ICronJob {
+  return cronJob(input, "nova-matrix-media-backup", input.mediaSchedule, {
+    runAsUser: input.media.runAsUser,
+    // The media PVC is ReadWriteOnce: a second pod can mount it only on the node where Synapse runs.
+    affinity: {
+      podAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: [
+          {
+            labelSelector: { matchLabels: { ...input.media.synapsePodSelector } },
+            topologyKey: "kubernetes.io/hostname",
+          },
+        ],
+      },
+    },
+    containers: [
+      {
+        name: "archive",
+        image: input.images.cloudSdk,
+        command: ["sh", "-c", mediaBackupScript(MEDIA_DIR, input.bucket)],
+        env: gcloudEnv,
+        securityContext: restrictedContainerSecurity(input.media.runAsUser),
+        resources,
+        volumeMounts: [
+          { name: "media", mountPath: MEDIA_DIR, subPath: input.media.subPath, readOnly: true },
+          { name: "tmp", mountPath: "/tmp" },
+        ],
+      },
+    ],
+    volumes: [
+      { name: "media", persistentVolumeClaim: { claimName: input.media.claimName, readOnly: true } },
+      { name: "tmp", emptyDir: { sizeLimit: "1Gi" } },
+    ],
+  });
+}
