@@ -1,0 +1,163 @@
+// The stack's configuration model: one zod schema, parsed in one place. Pure (no Pulumi), so every rule is tested
+// directly and `loadConfig` only gathers raw values. Error messages name the stack key and what it expects.
+import { z } from "zod";
+
+/** The Pulumi project name: stack config keys are `nova-matrix:<key>`. */
+export const PROJECT = "nova-matrix";
+
+// A DNS-1123 subdomain, lower case: Matrix server names and Kubernetes object names both need it.
+const dnsName = z
+  .string()
+  .regex(
+    /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+    "expected a lower-case DNS name such as chat.nova.com (letters a-z, digits, '-' and '.')",
+  );
+const dnsLabel = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "expected a lower-case DNS label such as nova-staging");
+const quantity = z
+  .string()
+  .regex(
+    /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/,
+    "expected a Kubernetes quantity such as 10Gi, 512Mi or 250m",
+  );
+const storageQuantity = z
+  .string()
+  .regex(/^[0-9]+(Mi|Gi|Ti)$/, "expected a storage size in Mi, Gi or Ti, such as 10Gi");
+const port = z.number().int().min(1).max(65535);
+const sqlIdentifier = z
+  .string()
+  .regex(/^[a-z_][a-z0-9_]{0,62}$/, "expected a lower-case SQL identifier such as synapse");
+
+const resources = z.strictObject({
+  requests: z.strictObject({ cpu: quantity, memory: quantity }),
+  limits: z.strictObject({ cpu: quantity.optional(), memory: quantity }),
+});
+
+const synapse = z.strictObject({
+  resources,
+  storage: z.strictObject({
+    size: storageQuantity,
+    /** Absent: the cluster's default StorageClass. */
+    storageClass: dnsName.optional(),
+  }),
+  /** Keep the media volume (and its data) when the stack or the PVC is deleted. */
+  retainVolumeOnDelete: z.boolean().default(false),
+  maxUploadSize: z
+    .string()
+    .regex(/^[0-9]+[KMG]$/, "expected a Synapse size such as 50M")
+    .default("50M"),
+  presence: z.boolean().default(false),
+  logLevel: z.enum(["DEBUG", "INFO", "WARNING", "ERROR"]).default("INFO"),
+  databasePool: z
+    .strictObject({ min: z.number().int().min(1), max: z.number().int().min(1) })
+    .refine((pool) => pool.min <= pool.max, "expected min <= max")
+    .default({ min: 5, max: 10 }),
+});
+
+const secretKeyRef = z.strictObject({
+  /** An existing Secret in the namespace. */
+  name: dnsName,
+  usernameKey: z.string().min(1),
+  passwordKey: z.string().min(1),
+});
+
+const inClusterDatabase = z.strictObject({
+  kind: z.literal("in-cluster"),
+  host: dnsName,
+  port: port.default(5432),
+  name: sqlIdentifier.default("synapse"),
+  user: sqlIdentifier.default("synapse"),
+  /** The existing Secret holding the server's admin credentials (the setup Job reads them). */
+  adminSecret: secretKeyRef,
+});
+
+const cloudSqlDatabase = z.strictObject({
+  kind: z.literal("cloudsql"),
+  instanceName: dnsLabel,
+  region: z.string().regex(/^[a-z]+-[a-z]+[0-9]$/, "expected a GCP region such as europe-west1"),
+  tier: z.string().regex(/^db-[a-z0-9-]+$/, "expected a Cloud SQL tier such as db-custom-2-7680"),
+  diskSizeGb: z.number().int().min(10),
+  availabilityType: z.enum(["ZONAL", "REGIONAL"]).default("REGIONAL"),
+  /** The VPC (self link or `projects/<p>/global/networks/<n>`) with private services access set up. */
+  network: z.string().regex(/^(https:\/\/.*\/)?projects\/[^/]+\/global\/networks\/[^/]+$/, {
+    message: "expected a VPC network such as projects/<project>/global/networks/<network>",
+  }),
+  backupStartTime: z
+    .string()
+    .regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, "expected HH:MM (UTC)")
+    .default("03:00"),
+  retainedBackups: z.number().int().min(1).default(14),
+  name: sqlIdentifier.default("synapse"),
+  user: sqlIdentifier.default("synapse"),
+});
+
+const ingress = z.strictObject({
+  host: dnsName,
+  /** A Cloud DNS managed zone to publish `host` in; absent: DNS is managed elsewhere. */
+  dnsManagedZone: dnsLabel.optional(),
+});
+
+/** `keepers` per generated secret: change a value to rotate that secret (see docs/secrets.md). */
+const rotation = z
+  .strictObject({
+    databasePassword: z.string().optional(),
+    registrationSharedSecret: z.string().optional(),
+    macaroonSecretKey: z.string().optional(),
+    formSecret: z.string().optional(),
+    asToken: z.string().optional(),
+    hsToken: z.string().optional(),
+    signingKey: z.string().optional(),
+  })
+  .default({});
+
+export const stackConfigSchema = z
+  .strictObject({
+    serverName: dnsName,
+    namespace: dnsLabel,
+    /** false: the namespace exists already (staging's holds Postgres and the backend). */
+    createNamespace: z.boolean().default(false),
+    matrixEnabled: z.boolean().default(false),
+    synapse,
+    database: z.discriminatedUnion("kind", [inClusterDatabase, cloudSqlDatabase], {
+      error: 'expected kind "in-cluster" or "cloudsql"',
+    }),
+    ingress: ingress.optional(),
+    rotation,
+  })
+  .superRefine((config, ctx) => {
+    if (config.database.kind === "cloudsql" && config.ingress === undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["ingress"],
+        message: "a cloudsql (prod) stack needs an ingress",
+      });
+  });
+
+export type StackConfig = z.infer<typeof stackConfigSchema>;
+export type InClusterDatabaseConfig = z.infer<typeof inClusterDatabase>;
+export type CloudSqlDatabaseConfig = z.infer<typeof cloudSqlDatabase>;
+export type SynapseSettings = z.infer<typeof synapse>;
+export type IngressConfig = z.infer<typeof ingress>;
+export type RotationConfig = z.infer<typeof rotation>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Validates raw stack values (keys without the project prefix); throws one error naming every bad key. */
+export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
+  const result = stackConfigSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const keyName = (path: readonly PropertyKey[]) => {
+    const [top, ...rest] = path.map(String);
+    return top === undefined ? PROJECT : `${PROJECT}:${top}${rest.map((part) => `.${part}`).join("")}`;
+  };
+  const lines = result.error.issues.flatMap((issue) => {
+    if (issue.code === "unrecognized_keys")
+      return issue.keys.map((key) => `${keyName([...issue.path, key])}: unknown key`);
+    const missing = issue.code === "invalid_type" && issue.input === undefined;
+    return [`${keyName(issue.path)}: ${missing ? "is required" : issue.message}`];
+  });
+  throw new ConfigError(`invalid stack configuration:\n  ${lines.join("\n  ")}`);
+}

@@ -1,0 +1,98 @@
+// The Pulumi program: Nova's Synapse for one stack (staging or prod), read top to bottom like the architecture.
+//   config -> generated secrets -> namespace -> database (+ setup Job) -> Synapse -> (prod) public Ingress
+//   -> realtime-chat-service's ConfigMap and Secret -> stack outputs (shape: outputs.ts)
+import * as pulumi from "@pulumi/pulumi";
+import { ChatServiceWiring } from "./chat-service/index.ts";
+import { loadConfig } from "./config/load.ts";
+import { SynapseDatabase } from "./database/index.ts";
+import { PublicIngress } from "./ingress/index.ts";
+import { publicBaseUrl as publicUrlOf, serviceAnnotationsForIngress } from "./ingress/spec.ts";
+import { AppNamespace } from "./namespace/index.ts";
+import type { StackOutputs } from "./outputs.ts";
+import { GeneratedSecrets } from "./secrets/index.ts";
+import { Synapse } from "./synapse/component.ts";
+import { CLIENT_PORT, CLIENT_PORT_NAME } from "./synapse/deployment-spec.ts";
+import { DEVICE_NAME, serviceUserId } from "./synapse/naming.ts";
+
+const config = loadConfig();
+
+const secrets = new GeneratedSecrets("matrix", {
+  rotation: config.rotation,
+  databaseAdminPassword: config.database.kind === "cloudsql",
+});
+
+const appNamespace = new AppNamespace("matrix", { name: config.namespace, create: config.createNamespace });
+
+const database = new SynapseDatabase("synapse-db", {
+  namespace: appNamespace.name,
+  config: config.database,
+  password: secrets.databasePassword,
+  ...(secrets.databaseAdminPassword ? { adminPassword: secrets.databaseAdminPassword } : {}),
+});
+
+const synapse = new Synapse("synapse", {
+  namespace: appNamespace.name,
+  serverName: config.serverName,
+  publicBaseUrl: config.ingress ? publicUrlOf(config.ingress.host) : undefined,
+  settings: config.synapse,
+  database: {
+    host: database.host,
+    port: database.port,
+    name: database.name,
+    user: database.user,
+    password: secrets.databasePassword,
+    sslMode: database.sslMode,
+    caCert: database.caCert,
+  },
+  secrets,
+  behindLoadBalancer: config.ingress !== undefined,
+  ...(config.ingress ? { serviceAnnotations: serviceAnnotationsForIngress() } : {}),
+  dependsOn: [database.setupJob],
+});
+
+const ingress = config.ingress
+  ? new PublicIngress(
+      "synapse-public",
+      {
+        namespace: appNamespace.name,
+        host: config.ingress.host,
+        service: { name: synapse.serviceName, portName: CLIENT_PORT_NAME, port: CLIENT_PORT },
+        dnsManagedZone: config.ingress.dnsManagedZone,
+      },
+      { dependsOn: [synapse] },
+    )
+  : undefined;
+
+const serviceUserIdOfStack = serviceUserId(config.serverName);
+new ChatServiceWiring("realtime-chat-service", {
+  namespace: appNamespace.name,
+  config: {
+    enabled: config.matrixEnabled,
+    homeserverUrl: synapse.clientUrl,
+    serviceUser: serviceUserIdOfStack,
+    deviceName: DEVICE_NAME,
+    serverName: config.serverName,
+  },
+  accessToken: secrets.asToken,
+});
+
+// Stack outputs (infra/outputs.ts is their schema). The access token is the appservice's as_token, a secret.
+const outputs = {
+  homeserverUrl: synapse.clientUrl,
+  serverName: config.serverName,
+  serviceUser: serviceUserIdOfStack,
+  deviceName: DEVICE_NAME,
+  matrixEnabled: config.matrixEnabled,
+  accessToken: pulumi.secret(secrets.asToken),
+  namespace: appNamespace.name,
+  publicBaseUrl: ingress?.publicBaseUrl,
+} satisfies Record<keyof StackOutputs, unknown>;
+
+export const homeserverUrl = outputs.homeserverUrl;
+export const serverName = outputs.serverName;
+export const serviceUser = outputs.serviceUser;
+export const deviceName = outputs.deviceName;
+export const matrixEnabled = outputs.matrixEnabled;
+export const accessToken = outputs.accessToken;
+export const namespace = outputs.namespace;
+export const publicBaseUrl = outputs.publicBaseUrl;

@@ -1,0 +1,77 @@
+// Deterministic stand-ins for what providers compute (random values, Cloud SQL's IP and CA, the static IP), so an
+// offline run is reproducible byte for byte. Every generated secret value is remembered for redaction.
+import { createHash } from "node:crypto";
+import type * as pulumi from "@pulumi/pulumi";
+
+export interface RecordedResource {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+}
+
+const digest = (seed: string) => createHash("sha256").update(seed).digest();
+
+/** A fake alphanumeric value of `length` characters, derived from the resource name. */
+function fakeText(name: string, length: number, lowerOnly = false): string {
+  let text = "";
+  for (let round = 0; text.length < length; round++) {
+    const chunk = digest(`${name}#${round}`)
+      .toString("base64")
+      .replace(/[^A-Za-z0-9]/g, "");
+    text += lowerOnly ? chunk.toLowerCase() : chunk;
+  }
+  return text.slice(0, length);
+}
+
+export const MOCK_DATABASE_IP = "10.20.0.3";
+export const MOCK_STATIC_IP = "203.0.113.10";
+export const MOCK_CA_CERT =
+  "-----BEGIN CERTIFICATE-----\nTU9DSyBDTE9VRCBTUUwgU0VSVkVSIENB\n-----END CERTIFICATE-----\n";
+
+export class RecordingMocks implements pulumi.runtime.Mocks {
+  readonly resources: RecordedResource[] = [];
+  /** Every value a random resource produced (the secrets to redact). */
+  readonly secretValues = new Set<string>();
+
+  newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
+    const inputs = (args.inputs ?? {}) as Record<string, unknown>;
+    if (args.custom !== false) this.resources.push({ type: args.type, name: args.name, inputs });
+    return { id: `${args.name}-id`, state: { ...inputs, ...this.computed(args.type, args.name, inputs) } };
+  }
+
+  call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
+    return args.inputs as Record<string, unknown>;
+  }
+
+  private secret(value: string): string {
+    this.secretValues.add(value);
+    return value;
+  }
+
+  private computed(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+    switch (type) {
+      case "random:index/randomPassword:RandomPassword":
+        return { result: this.secret(fakeText(name, Number(inputs.length ?? 32))) };
+      case "random:index/randomString:RandomString":
+        return { result: this.secret(fakeText(name, Number(inputs.length ?? 16), inputs.upper === false)) };
+      case "random:index/randomBytes:RandomBytes": {
+        const bytes = Buffer.concat([digest(name), digest(`${name}#1`)]).subarray(
+          0,
+          Number(inputs.length ?? 32),
+        );
+        this.secret(bytes.toString("hex"));
+        return { base64: this.secret(bytes.toString("base64")), hex: bytes.toString("hex") };
+      }
+      case "gcp:sql/databaseInstance:DatabaseInstance":
+        return {
+          privateIpAddress: MOCK_DATABASE_IP,
+          connectionName: `mock-project:region:${String(inputs.name)}`,
+          serverCaCerts: [{ cert: MOCK_CA_CERT }],
+        };
+      case "gcp:compute/globalAddress:GlobalAddress":
+        return { address: MOCK_STATIC_IP };
+      default:
+        return {};
+    }
+  }
+}

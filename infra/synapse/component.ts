@@ -1,0 +1,214 @@
+// Synapse on Kubernetes: ConfigMap (no secrets), Secret (secret files and the database config), media PVC,
+// a single-writer Deployment and the `matrix-synapse` Service.
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { SynapseSettings } from "../config/schema.ts";
+import type { GeneratedSecrets } from "../secrets/index.ts";
+import {
+  CLIENT_PORT,
+  CLIENT_PORT_NAME,
+  CONFIG_MAP_NAME,
+  configChecksum,
+  DATA_PVC_NAME,
+  DATABASE_CA_FILE,
+  METRICS_PORT,
+  METRICS_PORT_NAME,
+  MOUNTS,
+  POD_FILE_PATHS,
+  POD_MEDIA_STORE,
+  SECRET_NAME,
+  SYNAPSE_LABELS,
+  SYNAPSE_NAME,
+  synapsePodSpec,
+} from "./deployment-spec.ts";
+import {
+  appserviceRegistration,
+  databaseConfig,
+  FILE_NAMES,
+  homeserverConfig,
+  logConfig,
+  toYaml,
+} from "./homeserver.ts";
+import { APPSERVICE_ID } from "./naming.ts";
+
+export interface SynapseDatabaseConnection {
+  host: pulumi.Input<string>;
+  port: number;
+  name: string;
+  user: string;
+  password: pulumi.Output<string>;
+  sslMode?: string | undefined;
+  /** PEM of the server's CA (with `sslMode: verify-ca`). */
+  caCert?: pulumi.Output<string> | undefined;
+}
+
+export interface SynapseArgs {
+  namespace: pulumi.Input<string>;
+  serverName: string;
+  /** Set where an Ingress publishes the server. */
+  publicBaseUrl?: string | undefined;
+  settings: SynapseSettings;
+  database: SynapseDatabaseConnection;
+  secrets: GeneratedSecrets;
+  /** Behind a load balancer that sets X-Forwarded-For. */
+  behindLoadBalancer: boolean;
+  /** Extra Service annotations (GKE's NEG and BackendConfig in prod). */
+  serviceAnnotations?: Record<string, string>;
+  /** Resources Synapse must start after (the database setup Job). */
+  dependsOn?: pulumi.Resource[];
+}
+
+export class Synapse extends pulumi.ComponentResource {
+  /** The in-cluster URL, `http://matrix-synapse:8008`. */
+  public readonly clientUrl: string;
+  public readonly serviceName: string;
+  /** The rendered homeserver.yaml (no secrets in it). */
+  public readonly homeserverYaml: string;
+  public readonly service: k8s.core.v1.Service;
+  public readonly deployment: k8s.apps.v1.Deployment;
+
+  constructor(name: string, args: SynapseArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("nova:synapse:Synapse", name, {}, opts);
+    const { settings } = args;
+    this.serviceName = SYNAPSE_NAME;
+    this.clientUrl = `http://${SYNAPSE_NAME}:${CLIENT_PORT}`;
+    this.homeserverYaml = toYaml(
+      homeserverConfig({
+        serverName: args.serverName,
+        publicBaseUrl: args.publicBaseUrl,
+        bindAddresses: ["0.0.0.0"],
+        clientPort: CLIENT_PORT,
+        metricsPort: METRICS_PORT,
+        xForwarded: args.behindLoadBalancer,
+        mediaStorePath: POD_MEDIA_STORE,
+        maxUploadSize: settings.maxUploadSize,
+        presence: settings.presence,
+        files: POD_FILE_PATHS,
+      }),
+    );
+    const publicFiles = {
+      [FILE_NAMES.homeserver]: this.homeserverYaml,
+      [FILE_NAMES.logConfig]: toYaml(logConfig(settings.logLevel)),
+    };
+    const { database, secrets } = args;
+    const secretFiles = pulumi
+      .output({
+        host: database.host,
+        password: database.password,
+        caCert: database.caCert ?? "",
+        signingKey: secrets.signingKey,
+        sharedSecret: secrets.registrationSharedSecret,
+        macaroon: secrets.macaroonSecretKey,
+        form: secrets.formSecret,
+        asToken: secrets.asToken,
+        hsToken: secrets.hsToken,
+      })
+      .apply(({ host, password, caCert, signingKey, sharedSecret, macaroon, form, asToken, hsToken }) => {
+        const files: Record<string, string> = {
+          [FILE_NAMES.database]: toYaml(
+            databaseConfig(
+              {
+                host,
+                port: database.port,
+                name: database.name,
+                user: database.user,
+                cpMin: settings.databasePool.min,
+                cpMax: settings.databasePool.max,
+                ...(database.sslMode === undefined
+                  ? {}
+                  : { sslMode: database.sslMode, sslRootCertPath: `${MOUNTS.secrets}/${DATABASE_CA_FILE}` }),
+              },
+              password,
+            ),
+          ),
+          [FILE_NAMES.signingKey]: signingKey,
+          [FILE_NAMES.registrationSharedSecret]: sharedSecret,
+          [FILE_NAMES.macaroonSecretKey]: macaroon,
+          [FILE_NAMES.formSecret]: form,
+          [FILE_NAMES.appserviceRegistration]: toYaml(
+            appserviceRegistration({ id: APPSERVICE_ID, serverName: args.serverName, asToken, hsToken }),
+          ),
+        };
+        if (database.sslMode !== undefined) files[DATABASE_CA_FILE] = caCert;
+        return files;
+      });
+
+    const configMap = new k8s.core.v1.ConfigMap(
+      `${name}-config`,
+      {
+        metadata: { name: CONFIG_MAP_NAME, namespace: args.namespace, labels: SYNAPSE_LABELS },
+        data: publicFiles,
+      },
+      { parent: this },
+    );
+    const secret = new k8s.core.v1.Secret(
+      `${name}-secrets`,
+      {
+        metadata: { name: SECRET_NAME, namespace: args.namespace, labels: SYNAPSE_LABELS },
+        type: "Opaque",
+        stringData: pulumi.secret(secretFiles),
+      },
+      { parent: this },
+    );
+    const pvc = new k8s.core.v1.PersistentVolumeClaim(
+      `${name}-data`,
+      {
+        metadata: { name: DATA_PVC_NAME, namespace: args.namespace, labels: SYNAPSE_LABELS },
+        spec: {
+          accessModes: ["ReadWriteOnce"],
+          resources: { requests: { storage: settings.storage.size } },
+          ...(settings.storage.storageClass === undefined
+            ? {}
+            : { storageClassName: settings.storage.storageClass }),
+        },
+      },
+      { parent: this, retainOnDelete: settings.retainVolumeOnDelete },
+    );
+
+    // A digest of every file (public and secret) rolls the pod on any config or secret change.
+    const checksum = pulumi.unsecret(
+      secretFiles.apply((files) => configChecksum({ ...publicFiles, ...files })),
+    );
+    this.deployment = new k8s.apps.v1.Deployment(
+      `${name}-deployment`,
+      {
+        metadata: { name: SYNAPSE_NAME, namespace: args.namespace, labels: SYNAPSE_LABELS },
+        spec: {
+          // Synapse's main process is a single writer on a ReadWriteOnce volume: exactly one pod, never two at once.
+          replicas: 1,
+          strategy: { type: "Recreate" },
+          selector: { matchLabels: SYNAPSE_LABELS },
+          template: {
+            metadata: {
+              labels: SYNAPSE_LABELS,
+              annotations: { "nova.chat/config-checksum": checksum },
+            },
+            spec: synapsePodSpec({ resources: settings.resources }),
+          },
+        },
+      },
+      { parent: this, dependsOn: [configMap, secret, pvc, ...(args.dependsOn ?? [])] },
+    );
+    this.service = new k8s.core.v1.Service(
+      `${name}-service`,
+      {
+        metadata: {
+          name: SYNAPSE_NAME,
+          namespace: args.namespace,
+          labels: SYNAPSE_LABELS,
+          ...(args.serviceAnnotations ? { annotations: args.serviceAnnotations } : {}),
+        },
+        spec: {
+          type: "ClusterIP",
+          selector: SYNAPSE_LABELS,
+          ports: [
+            { name: CLIENT_PORT_NAME, port: CLIENT_PORT, targetPort: CLIENT_PORT_NAME, protocol: "TCP" },
+            { name: METRICS_PORT_NAME, port: METRICS_PORT, targetPort: METRICS_PORT_NAME, protocol: "TCP" },
+          ],
+        },
+      },
+      { parent: this },
+    );
+    this.registerOutputs({ clientUrl: this.clientUrl, service: this.service.metadata.name });
+  }
+}

@@ -1,0 +1,138 @@
+// Names and the pure parts of Synapse's Kubernetes objects (pod spec, probes, mounts), shared by the component,
+// the ops builders (Service port names, labels) and the tests. No Pulumi.
+import { createHash } from "node:crypto";
+// Type-only: the spec is a plain object at run time (the tests validate it with kubernetes-models).
+import type { types } from "@pulumi/kubernetes";
+import type { HomeserverInput } from "./homeserver.ts";
+import { FILE_NAMES } from "./homeserver.ts";
+
+/** Synapse's version everywhere: the image tag here and the harness's Debian package (a test keeps them equal). */
+export const SYNAPSE_VERSION = "1.160.0";
+export const SYNAPSE_IMAGE = `ghcr.io/element-hq/synapse:v${SYNAPSE_VERSION}`;
+
+export const SYNAPSE_NAME = "matrix-synapse";
+export const SYNAPSE_LABELS = { app: SYNAPSE_NAME } as const;
+export const CLIENT_PORT = 8008;
+export const METRICS_PORT = 9000;
+export const CLIENT_PORT_NAME = "http";
+export const METRICS_PORT_NAME = "metrics";
+export const DATA_PVC_NAME = "matrix-synapse-data";
+export const CONFIG_MAP_NAME = "matrix-synapse-config";
+export const SECRET_NAME = "matrix-synapse-secrets";
+/** The uid/gid Synapse's image is built for. */
+export const SYNAPSE_UID = 991;
+
+/** Where things are mounted in the pod. */
+export const MOUNTS = { config: "/config", secrets: "/secrets", data: "/data", tmp: "/tmp" } as const;
+/** The database server's CA certificate (prod, `verify-ca`), a key of the Secret. */
+export const DATABASE_CA_FILE = "database-ca.pem";
+
+/** The file paths homeserver.yaml names inside the pod. */
+export const POD_FILE_PATHS: HomeserverInput["files"] = {
+  signingKey: `${MOUNTS.secrets}/${FILE_NAMES.signingKey}`,
+  registrationSharedSecret: `${MOUNTS.secrets}/${FILE_NAMES.registrationSharedSecret}`,
+  macaroonSecretKey: `${MOUNTS.secrets}/${FILE_NAMES.macaroonSecretKey}`,
+  formSecret: `${MOUNTS.secrets}/${FILE_NAMES.formSecret}`,
+  appserviceRegistration: `${MOUNTS.secrets}/${FILE_NAMES.appserviceRegistration}`,
+  logConfig: `${MOUNTS.config}/${FILE_NAMES.logConfig}`,
+};
+export const POD_MEDIA_STORE = `${MOUNTS.data}/media`;
+
+/** `--config-path` files, in order: the later (secret) one adds the `database` block. */
+export const POD_CONFIG_FILES = [
+  `${MOUNTS.config}/${FILE_NAMES.homeserver}`,
+  `${MOUNTS.secrets}/${FILE_NAMES.database}`,
+];
+
+/** A digest of every config and secret file: as a pod annotation it rolls the pod when any of them changes. */
+export function configChecksum(files: Record<string, string>): string {
+  const hash = createHash("sha256");
+  for (const name of Object.keys(files).sort()) hash.update(`${name}\0${files[name]}\0`);
+  return hash.digest("hex");
+}
+
+export interface PodSpecInput {
+  resources: {
+    requests: { cpu: string; memory: string };
+    limits: { cpu?: string | undefined; memory: string };
+  };
+}
+
+/** The pod template's spec (plain object, validated against the Kubernetes schema in tests). */
+export function synapsePodSpec(input: PodSpecInput): types.input.core.v1.PodSpec {
+  const containerSecurity = {
+    runAsNonRoot: true,
+    runAsUser: SYNAPSE_UID,
+    runAsGroup: SYNAPSE_UID,
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: ["ALL"] },
+  };
+  const configArgs = POD_CONFIG_FILES.flatMap((file) => ["--config-path", file]);
+  const mounts = [
+    { name: "config", mountPath: MOUNTS.config, readOnly: true },
+    { name: "secrets", mountPath: MOUNTS.secrets, readOnly: true },
+    { name: "data", mountPath: MOUNTS.data },
+    { name: "tmp", mountPath: MOUNTS.tmp },
+  ];
+  const env = [{ name: "PYTHONDONTWRITEBYTECODE", value: "1" }];
+  const limits = {
+    memory: input.resources.limits.memory,
+    ...(input.resources.limits.cpu === undefined ? {} : { cpu: input.resources.limits.cpu }),
+  };
+  const health = (extra: Record<string, number>) => ({
+    httpGet: { path: "/health", port: CLIENT_PORT_NAME },
+    ...extra,
+  });
+  return {
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: SYNAPSE_UID,
+      runAsGroup: SYNAPSE_UID,
+      fsGroup: SYNAPSE_UID,
+      fsGroupChangePolicy: "OnRootMismatch",
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+    // Synapse's own config check first: a bad option is a clear init failure naming it, not a crash loop.
+    initContainers: [
+      {
+        name: "check-config",
+        image: SYNAPSE_IMAGE,
+        command: ["python", "-m", "synapse.config", ...POD_CONFIG_FILES.flatMap((file) => ["-c", file])],
+        env,
+        securityContext: containerSecurity,
+        resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "256Mi" } },
+        volumeMounts: mounts,
+      },
+    ],
+    containers: [
+      {
+        name: "synapse",
+        image: SYNAPSE_IMAGE,
+        // Not the image's start.py (it wants root to chown /data): Synapse itself, on our config files.
+        command: ["python", "-m", "synapse.app.homeserver", ...configArgs],
+        env,
+        ports: [
+          { name: CLIENT_PORT_NAME, containerPort: CLIENT_PORT, protocol: "TCP" },
+          { name: METRICS_PORT_NAME, containerPort: METRICS_PORT, protocol: "TCP" },
+        ],
+        // Schema migrations on a new version can take minutes: the startup probe allows 10.
+        startupProbe: health({ periodSeconds: 10, failureThreshold: 60, timeoutSeconds: 5 }),
+        readinessProbe: health({ periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 5 }),
+        livenessProbe: health({ periodSeconds: 20, failureThreshold: 6, timeoutSeconds: 10 }),
+        resources: { requests: input.resources.requests, limits },
+        securityContext: containerSecurity,
+        volumeMounts: mounts,
+      },
+    ],
+    volumes: [
+      { name: "config", configMap: { name: CONFIG_MAP_NAME, defaultMode: 0o444 } },
+      // Readable by the fsGroup only.
+      { name: "secrets", secret: { secretName: SECRET_NAME, defaultMode: 0o440 } },
+      { name: "data", persistentVolumeClaim: { claimName: DATA_PVC_NAME } },
+      { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
+    ],
+  };
+}
