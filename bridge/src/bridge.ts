@@ -1,0 +1,105 @@
+import pino, { type Logger } from "pino";
+import type { EnabledConfig } from "./config/config.ts";
+import { Conversations } from "./core/conversations.ts";
+import { SERVICE_LOCALPART } from "./core/ids.ts";
+import { Messages } from "./core/messages.ts";
+import { SyncLoop, type SyncLoopOptions } from "./core/sync-loop.ts";
+import { MatrixClient } from "./matrix/client.ts";
+import type { RetryPolicy } from "./matrix/retry.ts";
+import { checkServiceUser, GhostRegistry } from "./matrix/users.ts";
+import { PostgresEventStore } from "./store/postgres.ts";
+import type { EventStore } from "./store/store.ts";
+
+export interface BridgeOptions {
+  config: EnabledConfig;
+  /** The bridge's own database: a `postgres://` URL (secret) or a ready store. */
+  store: string | EventStore;
+  logger?: Logger;
+  /** Run the sync loop (exactly one process per database should). Default true. */
+  sync?: boolean;
+  retry?: RetryPolicy;
+  syncTuning?: Pick<SyncLoopOptions, "pollTimeoutMs" | "timelineLimit">;
+}
+
+/** The bridge, started: the typed API plus the event log it fills. */
+export interface Bridge {
+  readonly conversations: Conversations;
+  readonly messages: Messages;
+  /** The event log: read with a cursor, resume from the last position seen. */
+  readonly store: EventStore;
+  /** Registers a listener woken after new events are logged. Returns an unsubscribe function. */
+  onEvents(listener: () => void): () => void;
+  /** Stops the sync loop and closes the store (when the bridge opened it). */
+  stop(): Promise<void>;
+}
+
+/** A logger with the settings' secret fields redacted. */
+export function createLogger(options: pino.LoggerOptions = {}): Logger {
+  return pino({
+    name: "nova-bridge",
+    level: process.env.LOG_LEVEL ?? "info",
+    redact: ["accessToken", "*.accessToken", "password", "*.password", "databaseUrl"],
+    ...options,
+  });
+}
+
+/**
+ * Start-up: checks the homeserver and the token (registering the service user if needed), migrates the store, and
+ * starts the sync loop. Fails fast with {@link HomeserverUnreachableError} or {@link TokenRejectedError}.
+ */
+export async function startBridge(options: BridgeOptions): Promise<Bridge> {
+  const { config } = options;
+  const logger = options.logger ?? createLogger();
+  const client = new MatrixClient({
+    homeserverUrl: config.homeserverUrl,
+    accessToken: config.accessToken,
+    serviceUser: config.serviceUser,
+    logger,
+    ...(options.retry ? { retry: options.retry } : {}),
+  });
+  const localpart = config.serviceUser.slice(1, config.serviceUser.indexOf(":"));
+  if (localpart !== SERVICE_LOCALPART)
+    logger.warn({ serviceUser: config.serviceUser }, `service user is not @${SERVICE_LOCALPART}`);
+  await checkServiceUser(client, config.homeserverUrl, localpart, logger);
+
+  const ownsStore = typeof options.store === "string";
+  const store = typeof options.store === "string" ? new PostgresEventStore(options.store) : options.store;
+  await store.migrate();
+
+  const ghosts = new GhostRegistry(client);
+  const conversations = new Conversations({ client, ghosts, serverName: config.serverName, logger });
+  const messages = new Messages({ client, ghosts, conversations, serverName: config.serverName, logger });
+  const listeners = new Set<() => void>();
+  const loop =
+    options.sync === false
+      ? undefined
+      : new SyncLoop({
+          client,
+          store,
+          conversations,
+          serverName: config.serverName,
+          logger,
+          onCommitted: () => {
+            for (const listener of listeners) listener();
+          },
+          ...options.syncTuning,
+        });
+  loop?.start();
+  logger.info(
+    { homeserver: config.homeserverUrl, user: config.serviceUser, sync: loop !== undefined },
+    "bridge started",
+  );
+  return {
+    conversations,
+    messages,
+    store,
+    onEvents(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async stop() {
+      await loop?.stop();
+      if (ownsStore) await store.close();
+    },
+  };
+}

@@ -1,0 +1,248 @@
+import type { Logger } from "pino";
+import type { MatrixClient } from "../matrix/client.ts";
+import { errcodeOf } from "../matrix/errors.ts";
+import {
+  createRoom,
+  getStateEvent,
+  invite,
+  join,
+  joinedMembers,
+  kick,
+  resolveAlias,
+} from "../matrix/rooms.ts";
+import type { GhostRegistry } from "../matrix/users.ts";
+import { ConversationConflictError, ConversationNotFoundError, InvalidInputError } from "./errors.ts";
+import {
+  conversationAlias,
+  conversationAliasLocalpart,
+  ghostLocalpart,
+  ghostUserId,
+  novaUserIdOf,
+} from "./ids.ts";
+import { check, inputSchemas } from "./input.ts";
+
+/** The state event in each conversation's room that points back to the conversation (the alias points there). */
+export const CONVERSATION_STATE_TYPE = "org.nova.conversation";
+
+export type ConversationKind = "direct" | "group";
+
+export interface Conversation {
+  conversationId: string;
+  roomId: string;
+  kind: ConversationKind;
+}
+
+interface ConversationState {
+  conversation_id: string;
+  kind: ConversationKind;
+  /** For a direct conversation, its two Nova user ids, sorted. */
+  members?: string[];
+}
+
+export interface ConversationsDeps {
+  client: MatrixClient;
+  ghosts: GhostRegistry;
+  serverName: string;
+  logger: Logger;
+}
+
+/**
+ * conversation_id <-> room. Synapse holds the mapping (the alias `#nova_conv_<id>` one way, the
+ * `org.nova.conversation` state event the other); this keeps only a cache of what it read there.
+ *
+ * Rooms are created by the service user, who stays in every room (it syncs them and moderates them); a direct
+ * conversation's members are its two Nova users' ghosts.
+ */
+export class Conversations {
+  readonly #deps: ConversationsDeps;
+  readonly #byId = new Map<string, Conversation>();
+  readonly #byRoom = new Map<string, Conversation | null>();
+  readonly #creating = new Map<string, Promise<Conversation>>();
+
+  constructor(deps: ConversationsDeps) {
+    this.#deps = deps;
+  }
+
+  /** A direct conversation between exactly two Nova users; the same id again returns the same room. */
+  async ensureDirect(conversationId: string, members: readonly [string, string]): Promise<Conversation> {
+    check("conversationId", inputSchemas.conversationId, conversationId);
+    if (!Array.isArray(members) || members.length !== 2)
+      throw new InvalidInputError("members", "a direct conversation has exactly 2 members");
+    const [a, b] = members.map((member, i) => check(`members[${i}]`, inputSchemas.userId, member));
+    if (a === b) throw new InvalidInputError("members", "a direct conversation needs 2 different users");
+    const sorted = [a, b].sort() as string[];
+    const existing = await this.#once(conversationId, () =>
+      this.#ensure(conversationId, "direct", sorted, { is_direct: true }),
+    );
+    const state = await this.#state(existing.roomId);
+    if (state?.members && state.members.join("\n") !== sorted.join("\n"))
+      throw new ConversationConflictError(
+        conversationId,
+        "exists as a direct conversation between other users",
+      );
+    return existing;
+  }
+
+  /** A group conversation with a name and members; ensuring it again adds members who are missing. */
+  async ensureGroup(conversationId: string, options: { name: string; members: readonly string[] }) {
+    check("conversationId", inputSchemas.conversationId, conversationId);
+    const name = check("name", inputSchemas.groupName, options?.name);
+    if (!Array.isArray(options.members))
+      throw new InvalidInputError("members", "expected a list of Nova user ids");
+    const members = [
+      ...new Set(options.members.map((m, i) => check(`members[${i}]`, inputSchemas.userId, m))),
+    ];
+    const conversation = await this.#once(conversationId, () =>
+      this.#ensure(conversationId, "group", members, { name }),
+    );
+    await this.addMembers(conversationId, members);
+    return conversation;
+  }
+
+  /** Invites and joins Nova users into a group conversation (already joined users are left as they are). */
+  async addMembers(conversationId: string, userIds: readonly string[]): Promise<void> {
+    const conversation = await this.get(conversationId);
+    if (conversation.kind === "direct")
+      throw new ConversationConflictError(
+        conversationId,
+        "is a direct conversation; its members cannot change",
+      );
+    const joined = new Set(await joinedMembers(this.#deps.client, conversation.roomId));
+    await Promise.all(
+      userIds
+        .map((id, i) => check(`userIds[${i}]`, inputSchemas.userId, id))
+        .filter((id) => !joined.has(ghostUserId(id, this.#deps.serverName)))
+        .map((id) => this.#addGhost(conversation.roomId, id)),
+    );
+  }
+
+  /** Removes Nova users from a group conversation. */
+  async removeMembers(conversationId: string, userIds: readonly string[], reason?: string): Promise<void> {
+    const conversation = await this.get(conversationId);
+    if (conversation.kind === "direct")
+      throw new ConversationConflictError(
+        conversationId,
+        "is a direct conversation; its members cannot change",
+      );
+    for (const [i, id] of userIds.entries()) {
+      check(`userIds[${i}]`, inputSchemas.userId, id);
+      await kick(this.#deps.client, conversation.roomId, ghostUserId(id, this.#deps.serverName), reason);
+    }
+  }
+
+  /** The Nova user ids of the conversation's joined members. */
+  async members(conversationId: string): Promise<string[]> {
+    const { roomId } = await this.get(conversationId);
+    return (await joinedMembers(this.#deps.client, roomId))
+      .map((userId) => novaUserIdOf(userId, this.#deps.serverName))
+      .filter((id): id is string => id !== undefined)
+      .sort();
+  }
+
+  /** The conversation's room; throws {@link ConversationNotFoundError} when it was never ensured. */
+  async get(conversationId: string): Promise<Conversation> {
+    check("conversationId", inputSchemas.conversationId, conversationId);
+    const found = await this.#lookup(conversationId);
+    if (!found) throw new ConversationNotFoundError(conversationId);
+    return found;
+  }
+
+  /** The conversation a room belongs to, or undefined for rooms that are not conversations. */
+  async byRoom(roomId: string): Promise<Conversation | undefined> {
+    const cached = this.#byRoom.get(roomId);
+    if (cached !== undefined) return cached ?? undefined;
+    const state = await this.#state(roomId);
+    const conversation = state ? { conversationId: state.conversation_id, roomId, kind: state.kind } : null;
+    this.#byRoom.set(roomId, conversation);
+    if (conversation) this.#byId.set(conversation.conversationId, conversation);
+    return conversation ?? undefined;
+  }
+
+  /** One creation at a time per conversation id in this process. */
+  async #once(conversationId: string, create: () => Promise<Conversation>): Promise<Conversation> {
+    const pending = this.#creating.get(conversationId);
+    if (pending) return pending;
+    const started = create().finally(() => this.#creating.delete(conversationId));
+    this.#creating.set(conversationId, started);
+    return started;
+  }
+
+  async #lookup(conversationId: string): Promise<Conversation | undefined> {
+    const cached = this.#byId.get(conversationId);
+    if (cached) return cached;
+    const roomId = await resolveAlias(
+      this.#deps.client,
+      conversationAlias(conversationId, this.#deps.serverName),
+    );
+    if (!roomId) return undefined;
+    return this.byRoom(roomId);
+  }
+
+  async #state(roomId: string): Promise<ConversationState | undefined> {
+    return getStateEvent<ConversationState>(this.#deps.client, roomId, CONVERSATION_STATE_TYPE);
+  }
+
+  async #ensure(
+    conversationId: string,
+    kind: ConversationKind,
+    members: string[],
+    extra: { is_direct?: boolean; name?: string },
+  ): Promise<Conversation> {
+    const existing = await this.#lookup(conversationId);
+    if (existing) {
+      if (existing.kind !== kind)
+        throw new ConversationConflictError(
+          conversationId,
+          `exists as a ${existing.kind} conversation, not ${kind}`,
+        );
+      return existing;
+    }
+    const { client, serverName, logger } = this.#deps;
+    await Promise.all(members.map((id) => this.#deps.ghosts.ensure(ghostLocalpart(id))));
+    const state: ConversationState = {
+      conversation_id: conversationId,
+      kind,
+      ...(kind === "direct" ? { members } : {}),
+    };
+    let roomId: string;
+    try {
+      roomId = await createRoom(client, {
+        room_alias_name: conversationAliasLocalpart(conversationId),
+        preset: kind === "direct" ? "trusted_private_chat" : "private_chat",
+        ...extra,
+        invite: members.map((id) => ghostUserId(id, serverName)),
+        initial_state: [{ type: CONVERSATION_STATE_TYPE, state_key: "", content: { ...state } }],
+        power_level_content_override: {
+          users: { [client.serviceUser]: 100 },
+          invite: 50,
+          kick: 50,
+          ban: 50,
+          redact: 50,
+          state_default: 50,
+          events_default: 0,
+          users_default: 0,
+        },
+      });
+    } catch (error) {
+      // Another process created it first: use theirs (the alias decides).
+      if (errcodeOf(error) === "M_ROOM_IN_USE") {
+        const created = await this.#lookup(conversationId);
+        if (created) return this.#ensure(conversationId, kind, members, extra);
+      }
+      throw error;
+    }
+    await Promise.all(members.map((id) => join(client, roomId, ghostUserId(id, serverName))));
+    logger.info({ conversationId, roomId, kind }, "created the conversation's room");
+    const conversation = { conversationId, roomId, kind };
+    this.#byId.set(conversationId, conversation);
+    this.#byRoom.set(roomId, conversation);
+    return conversation;
+  }
+
+  async #addGhost(roomId: string, novaUserId: string): Promise<void> {
+    const userId = ghostUserId(novaUserId, this.#deps.serverName);
+    await this.#deps.ghosts.ensure(ghostLocalpart(novaUserId));
+    await invite(this.#deps.client, roomId, userId);
+    await join(this.#deps.client, roomId, userId);
+  }
+}

@@ -1,0 +1,34 @@
+/** Bad input from the caller: names the field and what is expected. Nothing was sent to Matrix. */
+export class InvalidInputError extends Error {
+  override name = "InvalidInputError";
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.field = field;
+  }
+}
+
+/** A conversation exists with another kind (DM vs group) or other DM members than asked for. */
+export class ConversationConflictError extends Error {
+  override name = "ConversationConflictError";
+  readonly conversationId: string;
+  constructor(conversationId: string, message: string) {
+    super(`conversation ${conversationId}: ${message}`);
+    this.conversationId = conversationId;
+  }
+}
+
+/** No room exists for the conversation (ensure it first). */
+export class ConversationNotFoundError extends Error {
+  override name = "ConversationNotFoundError";
+  readonly conversationId: string;
+  constructor(conversationId: string) {
+    super(`conversation ${conversationId} has no room; ensure it first`);
+    this.conversationId = conversationId;
+  }
+}
+
+/** An upload the homeserver would refuse (too large) or the bridge does not carry (not audio). */
+export class UploadRejectedError extends InvalidInputError {
+  override name = "UploadRejectedError";
+}

@@ -1,0 +1,174 @@
+import { z } from "zod";
+import type { RawEvent } from "../matrix/types.ts";
+import { novaUserIdOf } from "./ids.ts";
+
+/**
+ * The bridge's events, defined once: the sync loop writes them to the event log, history returns them, and the
+ * WebSocket service sends them to front ends. `event_id` is the Matrix event that produced the event (the log's
+ * de-duplication key); `message_id` is the message the event is about.
+ */
+export const textContentSchema = z.object({ kind: z.literal("text"), body: z.string() });
+export const audioContentSchema = z.object({
+  kind: z.literal("audio"),
+  body: z.string(),
+  url: z.string().startsWith("mxc://"),
+  mimetype: z.string().nullable(),
+  size: z.number().int().nonnegative().nullable(),
+  duration_ms: z.number().int().nonnegative().nullable(),
+});
+export const messageContentSchema = z.discriminatedUnion("kind", [textContentSchema, audioContentSchema]);
+
+const base = {
+  event_id: z.string(),
+  conversation_id: z.string(),
+  /** The Nova user id of the author (not the Matrix id). */
+  sender_id: z.string(),
+  /** Milliseconds since the epoch, as the homeserver stamped the event. */
+  origin_server_ts: z.number().int(),
+};
+
+export const messageNewSchema = z.object({
+  type: z.literal("message.new"),
+  ...base,
+  message_id: z.string(),
+  content: messageContentSchema,
+});
+export const messageEditedSchema = z.object({
+  type: z.literal("message.edited"),
+  ...base,
+  /** The edit's own id. */
+  message_id: z.string(),
+  /** The original message this edit replaces (edits of edits point at the original too). */
+  replaces_message_id: z.string(),
+  content: messageContentSchema,
+});
+export const messageDeletedSchema = z.object({
+  type: z.literal("message.deleted"),
+  ...base,
+  /** The message that was deleted. */
+  message_id: z.string(),
+  reason: z.string().nullable(),
+});
+export const bridgeEventSchema = z.discriminatedUnion("type", [
+  messageNewSchema,
+  messageEditedSchema,
+  messageDeletedSchema,
+]);
+
+export type MessageContent = z.infer<typeof messageContentSchema>;
+export type BridgeEvent = z.infer<typeof bridgeEventSchema>;
+export type BridgeEventType = BridgeEvent["type"];
+
+/** Marks the redactions the bridge makes of a deleted message's edits, so they do not become events of their own. */
+export const CLEANUP_MARKER = "org.nova.cleanup";
+
+/** What became of one Matrix event. */
+export type Conversion =
+  | { kind: "event"; event: BridgeEvent }
+  | { kind: "ignored"; reason: string }
+  | { kind: "malformed"; reason: string };
+
+const rawEventSchema = z.object({
+  event_id: z.string().startsWith("$"),
+  type: z.string(),
+  sender: z.string().startsWith("@"),
+  origin_server_ts: z.number().int(),
+  content: z.record(z.string(), z.unknown()),
+  redacts: z.string().optional(),
+  state_key: z.string().optional(),
+});
+
+const textMessage = z.object({ msgtype: z.literal("m.text"), body: z.string() });
+const audioMessage = z.object({
+  msgtype: z.literal("m.audio"),
+  body: z.string(),
+  url: z.string().startsWith("mxc://"),
+  info: z
+    .object({
+      mimetype: z.string().optional(),
+      size: z.number().int().nonnegative().optional(),
+      duration: z.number().int().nonnegative().optional(),
+    })
+    .optional(),
+});
+const messageSchema = z.discriminatedUnion("msgtype", [textMessage, audioMessage]);
+const replaceRelation = z.object({
+  "m.relates_to": z.object({ rel_type: z.literal("m.replace"), event_id: z.string().startsWith("$") }),
+  "m.new_content": messageSchema,
+});
+
+function toContent(message: z.infer<typeof messageSchema>): MessageContent {
+  if (message.msgtype === "m.text") return { kind: "text", body: message.body };
+  return {
+    kind: "audio",
+    body: message.body,
+    url: message.url,
+    mimetype: message.info?.mimetype ?? null,
+    size: message.info?.size ?? null,
+    duration_ms: message.info?.duration ?? null,
+  };
+}
+
+const firstIssue = (error: z.ZodError) => {
+  const issue = error.issues[0];
+  return issue ? `${issue.path.join(".") || "event"}: ${issue.message}` : "invalid";
+};
+
+/**
+ * Converts one Matrix room event (from `/sync` or `/messages`) into the bridge's event. Pure. Events that are not
+ * messages, or are not from a Nova user's ghost, are ignored; messages that break the schema are malformed.
+ */
+export function convertEvent(raw: RawEvent, conversationId: string, serverName: string): Conversion {
+  if (raw.type !== "m.room.message" && raw.type !== "m.room.redaction")
+    return { kind: "ignored", reason: `type ${String(raw.type)}` };
+  const parsed = rawEventSchema.safeParse(raw);
+  if (!parsed.success) return { kind: "malformed", reason: firstIssue(parsed.error) };
+  const event = parsed.data;
+  if (event.state_key !== undefined) return { kind: "ignored", reason: "state event" };
+  const senderId = novaUserIdOf(event.sender, serverName);
+  if (senderId === undefined) return { kind: "ignored", reason: `sender ${event.sender} is not a Nova user` };
+  const common = {
+    event_id: event.event_id,
+    conversation_id: conversationId,
+    sender_id: senderId,
+    origin_server_ts: event.origin_server_ts,
+  };
+
+  if (event.type === "m.room.redaction") {
+    // Room v11 moved `redacts` into the content; older rooms have it at the top level.
+    const redacts = typeof event.content.redacts === "string" ? event.content.redacts : event.redacts;
+    if (!redacts?.startsWith("$")) return { kind: "malformed", reason: "redacts: expected an event id" };
+    if (event.content[CLEANUP_MARKER] === true) return { kind: "ignored", reason: "cleanup of an edit" };
+    const reason = typeof event.content.reason === "string" ? event.content.reason : null;
+    return { kind: "event", event: { type: "message.deleted", ...common, message_id: redacts, reason } };
+  }
+
+  // A redacted message keeps its id but loses its content; its redaction is the event that matters.
+  if (Object.keys(event.content).length === 0) return { kind: "ignored", reason: "redacted message" };
+  const relation = event.content["m.relates_to"] as { rel_type?: unknown } | undefined;
+  if (relation?.rel_type === "m.replace") {
+    const edit = replaceRelation.safeParse(event.content);
+    if (!edit.success) return { kind: "malformed", reason: firstIssue(edit.error) };
+    return {
+      kind: "event",
+      event: {
+        type: "message.edited",
+        ...common,
+        message_id: event.event_id,
+        replaces_message_id: edit.data["m.relates_to"].event_id,
+        content: toContent(edit.data["m.new_content"]),
+      },
+    };
+  }
+  const message = messageSchema.safeParse(event.content);
+  if (!message.success) {
+    const msgtype = event.content.msgtype;
+    if (typeof msgtype === "string" && msgtype !== "m.text" && msgtype !== "m.audio")
+      return { kind: "ignored", reason: `msgtype ${msgtype}` };
+    return { kind: "malformed", reason: firstIssue(message.error) };
+  }
+  return {
+    kind: "event",
+    event: { type: "message.new", ...common, message_id: event.event_id, content: toContent(message.data) },
+  };
+}

@@ -1,0 +1,228 @@
+import { createHash } from "node:crypto";
+import type { Logger } from "pino";
+import type { MatrixClient } from "../matrix/client.ts";
+import { maxUploadSize, upload } from "../matrix/media.ts";
+import { getEvent, messages, redact, replacementsOf, sendEvent } from "../matrix/rooms.ts";
+import type { GhostRegistry } from "../matrix/users.ts";
+import type { Conversations } from "./conversations.ts";
+import { UploadRejectedError } from "./errors.ts";
+import { type BridgeEvent, CLEANUP_MARKER, convertEvent } from "./events.ts";
+import { ghostLocalpart, ghostUserId } from "./ids.ts";
+import { check, inputSchemas } from "./input.ts";
+import { KeyedSerialQueue } from "./send-queue.ts";
+
+/** The Matrix transaction id for a caller's idempotency key: the same key from the same sender is the same send. */
+export function transactionId(senderMatrixId: string, idempotencyKey: string): string {
+  // Synapse scopes an appservice's transaction ids by path only, not by the asserted user: hashing the sender in
+  // keeps two users' keys apart; hashing also keeps arbitrary keys URL-safe.
+  return `nova.${createHash("sha256").update(`${senderMatrixId}\n${idempotencyKey}`).digest("base64url")}`;
+}
+
+/** The result of a send. */
+export interface Sent {
+  /** The Matrix event id: the message id that events and history use. */
+  messageId: string;
+}
+
+export interface SendTextInput {
+  conversationId: string;
+  senderId: string;
+  text: string;
+  idempotencyKey: string;
+}
+
+export interface SendAudioInput {
+  conversationId: string;
+  senderId: string;
+  audio: Uint8Array;
+  mimetype: string;
+  durationMs?: number;
+  filename?: string;
+  idempotencyKey: string;
+}
+
+export interface EditInput {
+  conversationId: string;
+  senderId: string;
+  /** The message to edit (an edit's id is accepted too: the edit then applies to its original). */
+  messageId: string;
+  text: string;
+  idempotencyKey: string;
+}
+
+export interface DeleteInput {
+  conversationId: string;
+  /** Who deletes it (the author; the ghost redacts its own message). */
+  senderId: string;
+  messageId: string;
+  reason?: string;
+  idempotencyKey: string;
+}
+
+export interface HistoryPage {
+  /** Newest first, in the same shape as the live events. */
+  events: BridgeEvent[];
+  /** Pass as `before` for the next (older) page; absent at the start of the conversation. */
+  nextCursor?: string;
+}
+
+export interface MessagesDeps {
+  client: MatrixClient;
+  ghosts: GhostRegistry;
+  conversations: Conversations;
+  serverName: string;
+  logger: Logger;
+}
+
+/** Filter for `/messages`: only the event types that become bridge events. */
+export const MESSAGE_EVENT_FILTER = JSON.stringify({
+  types: ["m.room.message", "m.room.redaction"],
+  lazy_load_members: true,
+});
+
+/** Sending, editing, deleting and reading messages. Sends run in order per conversation, concurrently across. */
+export class Messages {
+  readonly #deps: MessagesDeps;
+  readonly #queue = new KeyedSerialQueue();
+  #uploadLimit: Promise<number | undefined> | undefined;
+
+  constructor(deps: MessagesDeps) {
+    this.#deps = deps;
+  }
+
+  async sendText(input: SendTextInput): Promise<Sent> {
+    const text = check("text", inputSchemas.text, input?.text);
+    return this.#send(input, { msgtype: "m.text", body: text });
+  }
+
+  /** Uploads the audio, then sends `m.audio`. Refuses non-audio and too-large files before any byte goes out. */
+  async sendAudio(input: SendAudioInput): Promise<Sent> {
+    const audio = check("audio", inputSchemas.bytes, input?.audio);
+    const mimetype = check("mimetype", inputSchemas.mimetype, input.mimetype);
+    const durationMs = check("durationMs", inputSchemas.durationMs, input.durationMs);
+    const filename = input.filename ?? `audio.${mimetype.split("/")[1]?.replace(/^x-/, "") ?? "bin"}`;
+    if (audio.byteLength === 0) throw new UploadRejectedError("audio", "is empty");
+    const limit = await this.#maxUploadSize();
+    if (limit !== undefined && audio.byteLength > limit)
+      throw new UploadRejectedError(
+        "audio",
+        `is ${audio.byteLength} bytes; the homeserver accepts at most ${limit}`,
+      );
+    const { senderMatrixId } = await this.#prepare(input);
+    const url = await upload(this.#deps.client, audio, mimetype, filename, senderMatrixId);
+    return this.#send(input, {
+      msgtype: "m.audio",
+      body: filename,
+      url,
+      info: {
+        mimetype,
+        size: audio.byteLength,
+        ...(durationMs === undefined ? {} : { duration: durationMs }),
+      },
+    });
+  }
+
+  /** Replaces a text message's content (`m.replace`, with the `* ` fallback for clients without edits). */
+  async edit(input: EditInput): Promise<Sent> {
+    const text = check("text", inputSchemas.text, input?.text);
+    const target = check("messageId", inputSchemas.messageId, input.messageId);
+    const { roomId } = await this.#deps.conversations.get(
+      check("conversationId", inputSchemas.conversationId, input.conversationId),
+    );
+    const original = await this.#originalOf(roomId, target);
+    return this.#send(input, {
+      msgtype: "m.text",
+      body: `* ${text}`,
+      "m.new_content": { msgtype: "m.text", body: text },
+      "m.relates_to": { rel_type: "m.replace", event_id: original },
+    });
+  }
+
+  /** Redacts a message with a reason, and its edits too (their content would otherwise survive). */
+  async delete(input: DeleteInput): Promise<{ redactionId: string }> {
+    const messageId = check("messageId", inputSchemas.messageId, input?.messageId);
+    const reason = check("reason", inputSchemas.reason, input.reason);
+    const { roomId, senderMatrixId, txnId } = await this.#prepare(input);
+    return this.#queue.run(roomId, async () => {
+      const { client } = this.#deps;
+      const original = await this.#originalOf(roomId, messageId);
+      for (const edit of await replacementsOf(client, roomId, original))
+        await redact(
+          client,
+          roomId,
+          edit,
+          `${txnId}.${edit.slice(1, 12)}`,
+          { [CLEANUP_MARKER]: true },
+          senderMatrixId,
+        );
+      const redactionId = await redact(
+        client,
+        roomId,
+        original,
+        txnId,
+        reason === undefined ? {} : { reason },
+        senderMatrixId,
+      );
+      return { redactionId };
+    });
+  }
+
+  /** A page of the conversation's history, newest first, converted like live events. */
+  async history(
+    conversationId: string,
+    options: { before?: string; limit?: number } = {},
+  ): Promise<HistoryPage> {
+    const conversation = await this.#deps.conversations.get(conversationId);
+    const limit = check("limit", inputSchemas.limit, options.limit ?? 50);
+    const page = await messages(this.#deps.client, conversation.roomId, {
+      dir: "b",
+      limit,
+      filter: MESSAGE_EVENT_FILTER,
+      ...(options.before ? { from: options.before } : {}),
+    });
+    const events: BridgeEvent[] = [];
+    for (const raw of page.chunk) {
+      const result = convertEvent(raw, conversation.conversationId, this.#deps.serverName);
+      if (result.kind === "event") events.push(result.event);
+    }
+    return { events, ...(page.end && page.chunk.length > 0 ? { nextCursor: page.end } : {}) };
+  }
+
+  async #send(
+    input: { conversationId: string; senderId: string; idempotencyKey: string },
+    content: Record<string, unknown>,
+  ): Promise<Sent> {
+    const { roomId, senderMatrixId, txnId } = await this.#prepare(input);
+    const messageId = await this.#queue.run(roomId, () =>
+      sendEvent(this.#deps.client, roomId, "m.room.message", txnId, content, senderMatrixId),
+    );
+    return { messageId };
+  }
+
+  async #prepare(input: { conversationId: string; senderId: string; idempotencyKey: string }) {
+    const conversationId = check("conversationId", inputSchemas.conversationId, input.conversationId);
+    const senderId = check("senderId", inputSchemas.userId, input.senderId);
+    const key = check("idempotencyKey", inputSchemas.idempotencyKey, input.idempotencyKey);
+    const { roomId } = await this.#deps.conversations.get(conversationId);
+    await this.#deps.ghosts.ensure(ghostLocalpart(senderId));
+    const senderMatrixId = ghostUserId(senderId, this.#deps.serverName);
+    return { roomId, senderMatrixId, txnId: transactionId(senderMatrixId, key) };
+  }
+
+  /** An edit points at the original message, never at another edit (the spec's rule for edits of edits). */
+  async #originalOf(roomId: string, messageId: string): Promise<string> {
+    const event = await getEvent(this.#deps.client, roomId, messageId);
+    const relation = (
+      event.content as { "m.relates_to"?: { rel_type?: string; event_id?: string } } | undefined
+    )?.["m.relates_to"];
+    return relation?.rel_type === "m.replace" && relation.event_id ? relation.event_id : messageId;
+  }
+
+  #maxUploadSize(): Promise<number | undefined> {
+    this.#uploadLimit ??= maxUploadSize(this.#deps.client).catch((error: unknown) => {
+      this.#uploadLimit = undefined;
+      throw error;
+    });
+    return this.#uploadLimit;
+  }
+}

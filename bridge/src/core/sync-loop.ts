@@ -1,0 +1,177 @@
+import type { Logger } from "pino";
+import { abortableSleep, type MatrixClient, seg } from "../matrix/client.ts";
+import { DEFAULT_RETRY, type RetryPolicy, retryDecision } from "../matrix/retry.ts";
+import { messages } from "../matrix/rooms.ts";
+import type { RawEvent, SyncResponse } from "../matrix/types.ts";
+import type { EventStore } from "../store/store.ts";
+import type { Conversations } from "./conversations.ts";
+import { type BridgeEvent, convertEvent } from "./events.ts";
+import { MESSAGE_EVENT_FILTER } from "./messages.ts";
+
+export interface SyncLoopOptions {
+  client: MatrixClient;
+  store: EventStore;
+  conversations: Conversations;
+  serverName: string;
+  logger: Logger;
+  /** Long-poll timeout of each `/sync`. */
+  pollTimeoutMs?: number;
+  /** Timeline events per room per sync; a busier room comes back `limited` and is back-filled. */
+  timelineLimit?: number;
+  /** Called after each commit that logged new events (wakes consumers reading the log). */
+  onCommitted?: (inserted: number) => void;
+  /** Retries of a failing sync: forever, with capped backoff. */
+  retry?: Omit<RetryPolicy, "maxAttempts">;
+}
+
+/** The sync filter: only conversation messages and redactions, few members, no presence or account data. */
+export function syncFilter(timelineLimit: number) {
+  return {
+    presence: { not_types: ["*"] },
+    account_data: { not_types: ["*"] },
+    room: {
+      timeline: { limit: timelineLimit, types: ["m.room.message", "m.room.redaction"] },
+      state: { lazy_load_members: true, types: [] },
+      ephemeral: { not_types: ["*"] },
+      account_data: { not_types: ["*"] },
+    },
+  };
+}
+
+/**
+ * Follows `/sync` as the service user and appends every conversation message, edit and deletion to the event log,
+ * exactly once and in room order, across restarts:
+ * - each sync's events and its `next_batch` are committed in one transaction (a crash re-fetches, the log
+ *   de-duplicates by event id);
+ * - a `limited` timeline is back-filled with `/messages` from the previous token before its newer events;
+ * - a malformed or unknown event is logged and skipped; failures retry with capped backoff, forever.
+ * Only one sync's events are in memory at a time.
+ */
+export class SyncLoop {
+  readonly #options: SyncLoopOptions;
+  readonly #abort = new AbortController();
+  #running: Promise<void> | undefined;
+  #filterId: string | undefined;
+  #synced = false;
+
+  constructor(options: SyncLoopOptions) {
+    this.#options = options;
+  }
+
+  start(): void {
+    this.#running ??= this.#run().catch((error: unknown) => {
+      if (!this.#abort.signal.aborted) this.#options.logger.fatal({ err: error }, "sync loop stopped");
+    });
+  }
+
+  /** Stops after the request in flight; a commit in progress completes. */
+  async stop(): Promise<void> {
+    this.#abort.abort(new Error("sync loop stopped"));
+    await this.#running;
+  }
+
+  /** Whether at least one sync has been committed since start. */
+  get caughtUp(): boolean {
+    return this.#synced;
+  }
+
+  async #run(): Promise<void> {
+    const { logger } = this.#options;
+    const signal = this.#abort.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        await this.syncOnce(signal);
+        failures = 0;
+      } catch (error) {
+        if (signal.aborted) return;
+        failures++;
+        const policy = { ...DEFAULT_RETRY, ...this.#options.retry, maxAttempts: Number.POSITIVE_INFINITY };
+        const decision = retryDecision(error, failures, policy);
+        // Anything else (a 4xx, a database error) is retried too: the loop must not die; it backs off instead.
+        const delayMs = decision.retry ? decision.delayMs : Math.min(policy.maxDelayMs, 1000 * failures);
+        logger.error({ err: error, failures, delayMs }, "sync failed; retrying");
+        await abortableSleep(delayMs, signal).catch(() => {});
+      }
+    }
+  }
+
+  /** One `/sync` round: fetch, back-fill gaps, convert, commit. Exposed for tests. */
+  async syncOnce(signal?: AbortSignal): Promise<number> {
+    const { client, store, logger } = this.#options;
+    const since = await store.syncToken();
+    const filter = await this.#filter(signal);
+    const pollTimeout = this.#options.pollTimeoutMs ?? 30_000;
+    const response = await client.get<SyncResponse>("/sync", {
+      query: { filter, timeout: since ? pollTimeout : 0, ...(since ? { since } : {}) },
+      timeoutMs: pollTimeout + 30_000,
+      retry: false,
+      ...(signal ? { signal } : {}),
+    });
+    const events: BridgeEvent[] = [];
+    for (const [roomId, room] of Object.entries(response.rooms?.join ?? {})) {
+      const timeline = room.timeline ?? {};
+      let raw: RawEvent[] = timeline.events ?? [];
+      if (timeline.limited && since && timeline.prev_batch) {
+        const gap = await this.#backfill(roomId, timeline.prev_batch, since, signal);
+        logger.info({ roomId, backfilled: gap.length }, "filled a limited timeline's gap");
+        raw = [...gap, ...raw];
+      }
+      if (raw.length === 0) continue;
+      const conversation = await this.#options.conversations.byRoom(roomId);
+      if (!conversation) continue;
+      for (const event of raw) {
+        const result = convertEvent(event, conversation.conversationId, this.#options.serverName);
+        if (result.kind === "event") events.push(result.event);
+        else if (result.kind === "malformed")
+          logger.warn(
+            { roomId, eventId: event.event_id, reason: result.reason },
+            "skipped a malformed event",
+          );
+        else logger.debug({ roomId, eventId: event.event_id, reason: result.reason }, "ignored an event");
+      }
+    }
+    const inserted = await store.commitSync(events, response.next_batch);
+    this.#synced = true;
+    if (inserted > 0) {
+      logger.debug({ inserted }, "logged events");
+      this.#options.onCommitted?.(inserted);
+    }
+    return inserted;
+  }
+
+  /** The events between the previous sync token and a limited timeline's start, oldest first. */
+  async #backfill(
+    roomId: string,
+    prevBatch: string,
+    since: string,
+    signal?: AbortSignal,
+  ): Promise<RawEvent[]> {
+    const pages: RawEvent[][] = [];
+    let from: string | undefined = prevBatch;
+    while (from) {
+      const page = await messages(
+        this.#options.client,
+        roomId,
+        { dir: "b", from, to: since, limit: 100, filter: MESSAGE_EVENT_FILTER },
+        signal,
+      );
+      if (page.chunk.length === 0) break;
+      pages.push(page.chunk);
+      from = page.end;
+    }
+    return pages.flat().reverse();
+  }
+
+  async #filter(signal?: AbortSignal): Promise<string> {
+    if (this.#filterId) return this.#filterId;
+    const { client } = this.#options;
+    const { filter_id } = await client.post<{ filter_id: string }>(
+      `/user/${seg(client.serviceUser)}/filter`,
+      syncFilter(this.#options.timelineLimit ?? 20),
+      signal ? { signal } : {},
+    );
+    this.#filterId = filter_id;
+    return filter_id;
+  }
+}

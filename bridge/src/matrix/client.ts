@@ -1,0 +1,133 @@
+import {
+  ClientPrefix,
+  type HttpApiEvent,
+  type HttpApiEventHandlerMap,
+  type IHttpOpts,
+  MatrixHttpApi,
+  Method,
+} from "matrix-js-sdk/lib/http-api/index.js";
+import { TypedEventEmitter } from "matrix-js-sdk/lib/models/typed-event-emitter.js";
+import type { QueryDict } from "matrix-js-sdk/lib/utils.js";
+import type { Logger } from "pino";
+import type { Secret } from "../config/secret.ts";
+import { DEFAULT_RETRY, type RetryPolicy, retryDecision } from "./retry.ts";
+
+export { ClientPrefix, MediaPrefix, Method } from "matrix-js-sdk/lib/http-api/index.js";
+
+export interface MatrixClientOptions {
+  homeserverUrl: string;
+  /** The appservice's `as_token`. */
+  accessToken: Secret;
+  /** The user every request acts as unless it names another (`?user_id=` identity assertion). */
+  serviceUser: string;
+  logger: Logger;
+  retry?: RetryPolicy;
+}
+
+export interface RequestOptions {
+  query?: QueryDict;
+  body?: unknown;
+  /** The user this request acts as; default the service user. */
+  as?: string;
+  /** Default `/_matrix/client/v3`. */
+  prefix?: string;
+  headers?: Record<string, string>;
+  /** Retry policy for this request; `false` for a single attempt. */
+  retry?: RetryPolicy | false;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * The Matrix side's HTTP client: matrix-js-sdk's `MatrixHttpApi` (auth header, JSON, `MatrixError` parsing) with
+ * the appservice identity assertion on every request and retries (429 honouring the homeserver's wait, 5xx and
+ * network errors with capped exponential backoff). A retried request is byte-for-byte the same, so a send keeps
+ * its transaction id.
+ */
+export class MatrixClient {
+  readonly serviceUser: string;
+  readonly #http: MatrixHttpApi<IHttpOpts & { onlyData: true }>;
+  readonly #retry: RetryPolicy;
+  readonly #logger: Logger;
+
+  constructor(options: MatrixClientOptions) {
+    this.serviceUser = options.serviceUser;
+    this.#retry = options.retry ?? DEFAULT_RETRY;
+    this.#logger = options.logger;
+    const serviceUser = options.serviceUser;
+    // The SDK does not put its query params on every request it makes; this puts the assertion on all of them.
+    const assertingFetch: typeof fetch = (input, init) => {
+      const url = new URL(input instanceof Request ? input.url : String(input));
+      if (!url.searchParams.has("user_id")) url.searchParams.set("user_id", serviceUser);
+      return fetch(url, init);
+    };
+    this.#http = new MatrixHttpApi(new TypedEventEmitter<HttpApiEvent, HttpApiEventHandlerMap>(), {
+      baseUrl: options.homeserverUrl,
+      prefix: ClientPrefix.V3,
+      accessToken: options.accessToken.reveal(),
+      useAuthorizationHeader: true,
+      onlyData: true,
+      fetchFn: assertingFetch,
+    });
+  }
+
+  async request<T>(method: Method, path: string, options: RequestOptions = {}): Promise<T> {
+    const policy =
+      options.retry === false ? { ...this.#retry, maxAttempts: 1 } : (options.retry ?? this.#retry);
+    const query: QueryDict = { ...options.query, ...(options.as ? { user_id: options.as } : {}) };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#http.authedRequest<T>(
+          method,
+          path,
+          query,
+          options.body as never, // a JSON object or a binary body; the SDK encodes objects
+          {
+            prefix: options.prefix ?? ClientPrefix.V3,
+            priority: "auto",
+            ...(options.headers ? { headers: options.headers } : {}),
+            ...(options.timeoutMs ? { localTimeoutMs: options.timeoutMs } : {}),
+            ...(options.signal ? { abortSignal: options.signal } : {}),
+          },
+        );
+      } catch (error) {
+        if (options.signal?.aborted) throw error;
+        const decision = retryDecision(error, attempt, policy);
+        if (!decision.retry) throw error;
+        this.#logger.warn(
+          { method, path, attempt, delayMs: decision.delayMs },
+          `retrying: ${decision.reason}`,
+        );
+        await abortableSleep(decision.delayMs, options.signal);
+      }
+    }
+  }
+
+  get<T>(path: string, options?: RequestOptions): Promise<T> {
+    return this.request<T>(Method.Get, path, options);
+  }
+  post<T>(path: string, body: unknown, options?: RequestOptions): Promise<T> {
+    return this.request<T>(Method.Post, path, { ...options, body });
+  }
+  put<T>(path: string, body: unknown, options?: RequestOptions): Promise<T> {
+    return this.request<T>(Method.Put, path, { ...options, body });
+  }
+}
+
+export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** `encodeURIComponent` for path segments (room ids, aliases, event ids, transaction ids). */
+export const seg = encodeURIComponent;

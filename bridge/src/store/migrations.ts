@@ -1,0 +1,17 @@
+/** Schema versions, applied in order, each once. Never edit a released one: add the next. */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE bridge_event_log (
+     position     bigserial PRIMARY KEY,
+     event_id     text NOT NULL UNIQUE,
+     conversation_id text NOT NULL,
+     type         text NOT NULL,
+     payload      jsonb NOT NULL,
+     logged_at    timestamptz NOT NULL DEFAULT now()
+   );
+   CREATE INDEX bridge_event_log_conversation ON bridge_event_log (conversation_id, position);
+   CREATE TABLE bridge_sync_state (
+     id         boolean PRIMARY KEY DEFAULT true CHECK (id),
+     next_batch text NOT NULL,
+     updated_at timestamptz NOT NULL DEFAULT now()
+   );`,
+];

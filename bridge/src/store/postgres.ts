@@ -1,0 +1,101 @@
+import pg from "pg";
+import { type BridgeEvent, bridgeEventSchema } from "../core/events.ts";
+import { MIGRATIONS } from "./migrations.ts";
+import type { EventStore, LoggedEvent } from "./store.ts";
+
+/** Serializes migrations across processes (an arbitrary constant key). */
+const MIGRATION_LOCK = 4_716_001;
+
+export class PostgresEventStore implements EventStore {
+  readonly #pool: pg.Pool;
+
+  /** `connection`: a `postgres://` URL (a secret: it holds the password) or pool settings. */
+  constructor(connection: string | pg.PoolConfig) {
+    this.#pool = new pg.Pool(
+      typeof connection === "string" ? { connectionString: connection, max: 4 } : { max: 4, ...connection },
+    );
+    // An idle client's error (database restarted) must not crash the process; the next query reconnects.
+    this.#pool.on("error", () => {});
+  }
+
+  async migrate(): Promise<void> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK]);
+      await client.query(
+        "CREATE TABLE IF NOT EXISTS bridge_schema_version (version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+      );
+      const { rows } = await client.query<{ version: number | null }>(
+        "SELECT max(version) AS version FROM bridge_schema_version",
+      );
+      for (let version = (rows[0]?.version ?? 0) + 1; version <= MIGRATIONS.length; version++) {
+        await client.query("BEGIN");
+        try {
+          await client.query(MIGRATIONS[version - 1] as string);
+          await client.query("INSERT INTO bridge_schema_version (version) VALUES ($1)", [version]);
+          await client.query("COMMIT");
+        } catch (error) {
+          await client.query("ROLLBACK");
+          throw new Error(`bridge store migration ${version} failed: ${(error as Error).message}`);
+        }
+      }
+    } finally {
+      await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK]).catch(() => {});
+      client.release();
+    }
+  }
+
+  async syncToken(): Promise<string | undefined> {
+    const { rows } = await this.#pool.query<{ next_batch: string }>(
+      "SELECT next_batch FROM bridge_sync_state",
+    );
+    return rows[0]?.next_batch;
+  }
+
+  async commitSync(events: readonly BridgeEvent[], nextBatch: string): Promise<number> {
+    const client = await this.#pool.connect();
+    try {
+      await client.query("BEGIN");
+      let inserted = 0;
+      // One multi-row INSERT per batch; WITH ORDINALITY keeps the given order in the positions.
+      if (events.length > 0) {
+        const result = await client.query(
+          `INSERT INTO bridge_event_log (event_id, conversation_id, type, payload)
+           SELECT e.payload->>'event_id', e.payload->>'conversation_id', e.payload->>'type', e.payload
+           FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(payload, n)
+           ORDER BY e.n
+           ON CONFLICT (event_id) DO NOTHING`,
+          [JSON.stringify(events)],
+        );
+        inserted = result.rowCount ?? 0;
+      }
+      await client.query(
+        `INSERT INTO bridge_sync_state (id, next_batch) VALUES (true, $1)
+         ON CONFLICT (id) DO UPDATE SET next_batch = excluded.next_batch, updated_at = now()`,
+        [nextBatch],
+      );
+      await client.query("COMMIT");
+      return inserted;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async readAfter(cursor: string | undefined, limit: number): Promise<LoggedEvent[]> {
+    const after = cursor ?? "0";
+    if (!/^\d+$/.test(after)) throw new Error(`cursor must be a position (a decimal string), got "${after}"`);
+    const { rows } = await this.#pool.query<{ position: string; payload: unknown }>(
+      // ORDER BY the column, not the text alias of the same name (text would put "10" before "8").
+      "SELECT l.position::text AS position, l.payload FROM bridge_event_log l WHERE l.position > $1::bigint ORDER BY l.position LIMIT $2",
+      [after, limit],
+    );
+    return rows.map((row) => ({ position: row.position, event: bridgeEventSchema.parse(row.payload) }));
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+}

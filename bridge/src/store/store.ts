@@ -1,0 +1,27 @@
+import type { BridgeEvent } from "../core/events.ts";
+
+/** An event in the log with its position (a cursor: consumers resume after the last position they saw). */
+export interface LoggedEvent {
+  /** Increasing across the whole log; a decimal string so it survives JSON beyond 2^53. */
+  position: string;
+  event: BridgeEvent;
+}
+
+/**
+ * The bridge's durable state: the ordered event log and the sync token. The token is committed in the same
+ * transaction as the events its sync produced, so a crash either keeps both or neither.
+ */
+export interface EventStore {
+  /** Creates or upgrades the schema; safe to call from several processes at once. */
+  migrate(): Promise<void>;
+  /** The `next_batch` of the last committed sync, or undefined before the first. */
+  syncToken(): Promise<string | undefined>;
+  /**
+   * Appends the events in order, skipping any whose `event_id` is already logged, and stores `nextBatch`,
+   * atomically. Returns how many were new.
+   */
+  commitSync(events: readonly BridgeEvent[], nextBatch: string): Promise<number>;
+  /** Up to `limit` events after `cursor` (exclusive; "0" or undefined: from the start), oldest first. */
+  readAfter(cursor: string | undefined, limit: number): Promise<LoggedEvent[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,321 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describeWithHarness } from "../../dev/harness/vitest.ts";
+import { type Bridge, startBridge } from "../src/bridge.ts";
+import { Secret } from "../src/config/secret.ts";
+import {
+  ConversationConflictError,
+  ConversationNotFoundError,
+  InvalidInputError,
+} from "../src/core/errors.ts";
+import { HomeserverUnreachableError, TokenRejectedError } from "../src/matrix/errors.ts";
+import { startTestStack, type TestStack, testLogger } from "./fixture.ts";
+import { readAll, waitForEvent } from "./log.ts";
+
+const unique = () => randomBytes(4).toString("hex");
+
+describeWithHarness("bridge API against the real Synapse", () => {
+  let stack: TestStack;
+  let bridge: Bridge;
+
+  beforeAll(async () => {
+    stack = await startTestStack();
+    bridge = await startBridge({
+      config: stack.config,
+      store: await stack.newBridgeDatabase(),
+      logger: testLogger(),
+      syncTuning: { pollTimeoutMs: 1000 },
+    });
+  });
+
+  afterAll(async () => {
+    await bridge?.stop();
+    await stack?.stop();
+  });
+
+  describe("start-up", () => {
+    it("registers the service user idempotently: a second bridge starts on the same homeserver", async () => {
+      const second = await startBridge({
+        config: stack.config,
+        store: await stack.newBridgeDatabase(),
+        logger: testLogger(),
+        sync: false,
+      });
+      await second.stop();
+    });
+
+    it("fails fast and clearly on a wrong token, without printing it", async () => {
+      const wrong = `wrong-${unique()}`;
+      const started = Date.now();
+      const error = await startBridge({
+        config: { ...stack.config, accessToken: new Secret(wrong) },
+        store: await stack.newBridgeDatabase(),
+        logger: testLogger(),
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TokenRejectedError);
+      expect((error as Error).message).toMatch(/rejected MATRIX_ACCESS_TOKEN/);
+      expect((error as Error).message).not.toContain(wrong);
+      expect(Date.now() - started).toBeLessThan(5000);
+    });
+
+    it("fails fast and clearly when the homeserver is unreachable", async () => {
+      const started = Date.now();
+      const error = await startBridge({
+        config: { ...stack.config, homeserverUrl: "http://127.0.0.1:9" },
+        store: await stack.newBridgeDatabase(),
+        logger: testLogger(),
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(HomeserverUnreachableError);
+      expect((error as Error).message).toMatch(
+        /MATRIX_HOMESERVER_URL \(http:\/\/127\.0\.0\.1:9\) is unreachable/,
+      );
+      expect(Date.now() - started).toBeLessThan(5000);
+    });
+  });
+
+  describe("conversations", () => {
+    it("creates a direct room with is_direct and exactly the two ghosts, and returns it again", async () => {
+      const id = `dm-${unique()}`;
+      const dm = await bridge.conversations.ensureDirect(id, ["Alice", "bob"]);
+      expect(dm.kind).toBe("direct");
+      expect(await bridge.conversations.members(id)).toEqual(["Alice", "bob"]);
+      const again = await bridge.conversations.ensureDirect(id, ["bob", "Alice"]);
+      expect(again.roomId).toBe(dm.roomId);
+      // The alias in the exclusive namespace points at the room.
+      const alias = encodeURIComponent(`#nova_conv_${id}:${stack.serverName}`);
+      const resolved = await fetch(`${stack.synapse.baseUrl}/_matrix/client/v3/directory/room/${alias}`);
+      expect(((await resolved.json()) as { room_id: string }).room_id).toBe(dm.roomId);
+      // The ghosts were invited as a direct chat.
+      const member = await fetch(
+        `${stack.synapse.baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(dm.roomId)}/state/m.room.member/${encodeURIComponent(`@nova_bob:${stack.serverName}`)}?user_id=${encodeURIComponent(`@nova_bob:${stack.serverName}`)}`,
+        { headers: { authorization: `Bearer ${stack.secrets.asToken}` } },
+      );
+      expect(await member.json()).toMatchObject({ membership: "join" });
+    });
+
+    it("finds a conversation created by another bridge process (the mapping lives in Synapse)", async () => {
+      const id = `dm-${unique()}`;
+      const dm = await bridge.conversations.ensureDirect(id, ["carol", "dave"]);
+      const other = await startBridge({
+        config: stack.config,
+        store: await stack.newBridgeDatabase(),
+        logger: testLogger(),
+        sync: false,
+      });
+      try {
+        expect((await other.conversations.get(id)).roomId).toBe(dm.roomId);
+        expect(await other.conversations.byRoom(dm.roomId)).toEqual(dm);
+      } finally {
+        await other.stop();
+      }
+    });
+
+    it("refuses a DM ensured as a group, a group ensured as a DM, and a DM with other members", async () => {
+      const dmId = `dm-${unique()}`;
+      await bridge.conversations.ensureDirect(dmId, ["erin", "frank"]);
+      await expect(bridge.conversations.ensureGroup(dmId, { name: "x", members: ["erin"] })).rejects.toThrow(
+        ConversationConflictError,
+      );
+      await expect(bridge.conversations.ensureDirect(dmId, ["erin", "gina"])).rejects.toThrow(
+        /direct conversation between other users/,
+      );
+      const groupId = `group-${unique()}`;
+      await bridge.conversations.ensureGroup(groupId, { name: "Team", members: ["erin", "frank"] });
+      await expect(bridge.conversations.ensureDirect(groupId, ["erin", "frank"])).rejects.toThrow(
+        /exists as a group conversation, not direct/,
+      );
+      await expect(bridge.conversations.addMembers(dmId, ["gina"])).rejects.toThrow(/members cannot change/);
+    });
+
+    it("creates a named group, invites and removes members", async () => {
+      const id = `group-${unique()}`;
+      const group = await bridge.conversations.ensureGroup(id, { name: "Launch", members: ["ann", "ben"] });
+      const name = await fetch(
+        `${stack.synapse.baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(group.roomId)}/state/m.room.name/?user_id=${encodeURIComponent(stack.config.serviceUser)}`,
+        { headers: { authorization: `Bearer ${stack.secrets.asToken}` } },
+      );
+      expect(await name.json()).toEqual({ name: "Launch" });
+      await bridge.conversations.addMembers(id, ["cat", "ann"]);
+      expect(await bridge.conversations.members(id)).toEqual(["ann", "ben", "cat"]);
+      await bridge.conversations.removeMembers(id, ["ben"], "left the team");
+      expect(await bridge.conversations.members(id)).toEqual(["ann", "cat"]);
+      // Ensuring again with a new member adds them, same room.
+      expect((await bridge.conversations.ensureGroup(id, { name: "Launch", members: ["dan"] })).roomId).toBe(
+        group.roomId,
+      );
+      expect(await bridge.conversations.members(id)).toEqual(["ann", "cat", "dan"]);
+    });
+
+    it("rejects malformed input with the field named, and unknown conversations", async () => {
+      await expect(bridge.conversations.ensureDirect("", ["a", "b"])).rejects.toThrow(
+        /conversationId: expected a conversation id/,
+      );
+      await expect(bridge.conversations.ensureDirect("x", ["a"] as never)).rejects.toThrow(
+        /members: a direct conversation has exactly 2 members/,
+      );
+      await expect(bridge.conversations.ensureDirect("x", ["a", "a"])).rejects.toThrow(InvalidInputError);
+      await expect(bridge.conversations.ensureGroup("x", { name: "", members: [] })).rejects.toThrow(
+        /name: must not be empty/,
+      );
+      await expect(bridge.conversations.get(`nope-${unique()}`)).rejects.toThrow(ConversationNotFoundError);
+    });
+  });
+
+  describe("messages and their events", () => {
+    it("sends text as the ghost of its author, and the sync loop logs message.new", async () => {
+      const id = `dm-${unique()}`;
+      await bridge.conversations.ensureDirect(id, ["Alice", "bob"]);
+      const sent = await bridge.messages.sendText({
+        conversationId: id,
+        senderId: "Alice",
+        text: "hello Bob",
+        idempotencyKey: unique(),
+      });
+      const event = await waitForEvent(bridge.store, (e) => e.event_id === sent.messageId);
+      expect(event).toMatchObject({
+        type: "message.new",
+        conversation_id: id,
+        message_id: sent.messageId,
+        sender_id: "Alice",
+        content: { kind: "text", body: "hello Bob" },
+      });
+      expect(event.origin_server_ts).toBeGreaterThan(Date.now() - 60_000);
+    });
+
+    it("sends one message for a retried call with the same idempotency key", async () => {
+      const id = `dm-${unique()}`;
+      await bridge.conversations.ensureDirect(id, ["Alice", "bob"]);
+      const key = unique();
+      const input = { conversationId: id, senderId: "bob", text: "only once", idempotencyKey: key };
+      const [a, b] = await Promise.all([bridge.messages.sendText(input), bridge.messages.sendText(input)]);
+      const c = await bridge.messages.sendText(input);
+      expect(b.messageId).toBe(a.messageId);
+      expect(c.messageId).toBe(a.messageId);
+      // Another sender's identical key is another message.
+      const other = await bridge.messages.sendText({ ...input, senderId: "Alice" });
+      expect(other.messageId).not.toBe(a.messageId);
+      await waitForEvent(bridge.store, (e) => e.event_id === other.messageId);
+      const history = await bridge.messages.history(id);
+      expect(
+        history.events.filter(
+          (e) => e.type === "message.new" && e.content.kind === "text" && e.content.body === "only once",
+        ),
+      ).toHaveLength(2);
+    });
+
+    it("edits (and edits the edit) with m.replace, then deletes the edited message and its edits", async () => {
+      const id = `group-${unique()}`;
+      await bridge.conversations.ensureGroup(id, { name: "Edits", members: ["Alice", "bob"] });
+      const original = await bridge.messages.sendText({
+        conversationId: id,
+        senderId: "Alice",
+        text: "v1",
+        idempotencyKey: unique(),
+      });
+      const edit1 = await bridge.messages.edit({
+        conversationId: id,
+        senderId: "Alice",
+        messageId: original.messageId,
+        text: "v2",
+        idempotencyKey: unique(),
+      });
+      // Editing the edit applies to the original, as the spec requires.
+      const edit2 = await bridge.messages.edit({
+        conversationId: id,
+        senderId: "Alice",
+        messageId: edit1.messageId,
+        text: "v3",
+        idempotencyKey: unique(),
+      });
+      const e2 = await waitForEvent(bridge.store, (e) => e.event_id === edit2.messageId);
+      expect(e2).toMatchObject({
+        type: "message.edited",
+        replaces_message_id: original.messageId,
+        content: { kind: "text", body: "v3" },
+      });
+      const e1 = await waitForEvent(bridge.store, (e) => e.event_id === edit1.messageId);
+      expect(e1).toMatchObject({
+        type: "message.edited",
+        replaces_message_id: original.messageId,
+        content: { body: "v2" },
+      });
+      // The raw event carries the fallback for clients without edits.
+      const raw = await fetch(
+        `${stack.synapse.baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent((await bridge.conversations.get(id)).roomId)}/event/${encodeURIComponent(edit2.messageId)}?user_id=${encodeURIComponent(stack.config.serviceUser)}`,
+        { headers: { authorization: `Bearer ${stack.secrets.asToken}` } },
+      );
+      expect(((await raw.json()) as { content: { body: string } }).content.body).toBe("* v3");
+
+      const { redactionId } = await bridge.messages.delete({
+        conversationId: id,
+        senderId: "Alice",
+        messageId: original.messageId,
+        reason: "typo",
+        idempotencyKey: unique(),
+      });
+      const deleted = await waitForEvent(bridge.store, (e) => e.event_id === redactionId);
+      expect(deleted).toMatchObject({
+        type: "message.deleted",
+        message_id: original.messageId,
+        sender_id: "Alice",
+        reason: "typo",
+      });
+      // The edits' content is gone too, and their redactions did not become events of their own.
+      const history = await bridge.messages.history(id);
+      expect(history.events.filter((e) => e.type === "message.edited")).toEqual([]);
+      expect(history.events.filter((e) => e.type === "message.deleted").map((e) => e.message_id)).toEqual([
+        original.messageId,
+      ]);
+      const logged = (await readAll(bridge.store))
+        .filter((e) => e.event.conversation_id === id)
+        .map((e) => e.event.type);
+      expect(logged).toEqual(["message.new", "message.edited", "message.edited", "message.deleted"]);
+    });
+
+    it("pages history newest first in the same shape as the live events", async () => {
+      const id = `group-${unique()}`;
+      await bridge.conversations.ensureGroup(id, { name: "History", members: ["Alice"] });
+      const ids: string[] = [];
+      for (let i = 0; i < 7; i++)
+        ids.push(
+          (
+            await bridge.messages.sendText({
+              conversationId: id,
+              senderId: "Alice",
+              text: `m${i}`,
+              idempotencyKey: unique(),
+            })
+          ).messageId,
+        );
+      const pages = [];
+      let before: string | undefined;
+      do {
+        const page = await bridge.messages.history(id, { limit: 3, ...(before ? { before } : {}) });
+        pages.push(page.events);
+        before = page.nextCursor;
+      } while (before);
+      const seen = pages.flat();
+      expect(seen.map((e) => e.message_id)).toEqual([...ids].reverse());
+      await waitForEvent(bridge.store, (e) => e.event_id === ids.at(-1));
+      const live = (await readAll(bridge.store)).map((e) => e.event).filter((e) => e.conversation_id === id);
+      expect([...seen].reverse()).toEqual(live);
+    });
+
+    it("rejects malformed sends with the field named", async () => {
+      const id = `dm-${unique()}`;
+      await bridge.conversations.ensureDirect(id, ["Alice", "bob"]);
+      const input = { conversationId: id, senderId: "Alice", text: "x", idempotencyKey: "k" };
+      await expect(bridge.messages.sendText({ ...input, text: "" })).rejects.toThrow(
+        /text: must not be empty/,
+      );
+      await expect(bridge.messages.sendText({ ...input, idempotencyKey: "" })).rejects.toThrow(
+        /idempotencyKey/,
+      );
+      await expect(bridge.messages.sendText({ ...input, senderId: 42 as never })).rejects.toThrow(/senderId/);
+      await expect(bridge.messages.edit({ ...input, messageId: "nope" })).rejects.toThrow(
+        /messageId: expected a message id/,
+      );
+      await expect(bridge.messages.history(id, { limit: 0 })).rejects.toThrow(/limit/);
+    });
+  });
+});

@@ -1,0 +1,96 @@
+// The bridge's tests run against Synapse configured by infra's local profile (the deployed config on the harness)
+// and a real PostgreSQL that holds both Synapse's database and the bridge's own.
+import { randomBytes } from "node:crypto";
+import pino from "pino";
+import {
+  type PostgresServer,
+  type RunningSynapse,
+  startPostgres,
+  startSynapse,
+} from "../../dev/harness/index.ts";
+import { harnessChroot } from "../../dev/harness/vitest.ts";
+import {
+  generateLocalSecrets,
+  localSynapseFiles,
+  type SynapseSecrets,
+} from "../../infra/synapse/local-profile.ts";
+import type { EnabledConfig } from "../src/config/config.ts";
+import { Secret } from "../src/config/secret.ts";
+
+export interface TestStack {
+  postgres: PostgresServer;
+  synapse: RunningSynapse;
+  secrets: SynapseSecrets;
+  serverName: string;
+  config: EnabledConfig;
+  /** A fresh, empty database for a bridge's store; returns its URL. */
+  newBridgeDatabase(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface TestStackOptions {
+  serverName?: string;
+  homeserverOverrides?: Record<string, unknown>;
+  registrationOverrides?: Record<string, unknown>;
+}
+
+export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
+  const serverName = options.serverName ?? "bridge.test";
+  const postgres = await startPostgres();
+  const dbPassword = randomBytes(18).toString("base64url");
+  await postgres.createRole("synapse", dbPassword);
+  await postgres.createDatabase("synapse", "synapse");
+  const secrets = generateLocalSecrets();
+  const input = (paths: { dataDir: string; port: number; metricsPort: number }) =>
+    localSynapseFiles({
+      paths,
+      serverName,
+      database: {
+        host: postgres.host,
+        port: postgres.port,
+        name: "synapse",
+        user: "synapse",
+        password: dbPassword,
+      },
+      secrets,
+      ...(options.homeserverOverrides ? { homeserverOverrides: options.homeserverOverrides } : {}),
+      ...(options.registrationOverrides ? { registrationOverrides: options.registrationOverrides } : {}),
+    });
+  const synapse = await startSynapse({
+    chroot: harnessChroot(),
+    configFiles: input({ dataDir: "/", port: 1, metricsPort: 2 }).configFiles,
+    files: (paths) => input(paths).files,
+  });
+  const bridgePassword = randomBytes(18).toString("base64url");
+  await postgres.createRole("bridge", bridgePassword);
+  let databases = 0;
+  return {
+    postgres,
+    synapse,
+    secrets,
+    serverName,
+    config: {
+      enabled: true,
+      homeserverUrl: synapse.baseUrl,
+      serviceUser: `@nova-service:${serverName}`,
+      deviceName: "nova-realtime-chat-service",
+      serverName,
+      accessToken: new Secret(secrets.asToken),
+    },
+    async newBridgeDatabase() {
+      const name = `bridge_${++databases}`;
+      await postgres.createDatabase(name, "bridge");
+      return postgres.url(name, { name: "bridge", password: bridgePassword });
+    },
+    async stop() {
+      await synapse.dispose();
+      await postgres.stop();
+    },
+  };
+}
+
+/** A quiet logger for tests (warnings and errors only), or a capturing one. */
+export function testLogger(lines?: string[]) {
+  if (!lines) return pino({ level: process.env.LOG_LEVEL ?? "warn" });
+  return pino({ level: "debug" }, { write: (line: string) => void lines.push(line) });
+}
