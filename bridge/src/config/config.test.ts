@@ -72,14 +72,32 @@ describe("config", () => {
     expect(error.message).not.toContain(TOKEN);
   });
 
-  it("reads the stack outputs JSON, with booleans as Pulumi prints them", () => {
-    const config = configFromStackOutputs(JSON.stringify({ ...valid, MATRIX_ENABLED: true, other: 1 }));
-    expect(config.enabled).toBe(true);
+  it("reads the stack outputs JSON in the shape infra's schema defines", () => {
+    const outputs = {
+      homeserverUrl: "http://matrix-synapse:8008",
+      serverName: "staging.nova.internal",
+      serviceUser: "@nova-service:staging.nova.internal",
+      deviceName: "nova-realtime-chat-service",
+      matrixEnabled: true,
+      accessToken: TOKEN,
+      namespace: "nova-staging",
+    };
+    const config = configFromStackOutputs(JSON.stringify(outputs));
+    if (!config.enabled) throw new Error("expected enabled");
+    expect(config.serviceUser).toBe("@nova-service:staging.nova.internal");
+    expect(config.accessToken.reveal()).toBe(TOKEN);
+    expect(configFromStackOutputs(JSON.stringify({ ...outputs, matrixEnabled: false }))).toEqual({
+      enabled: false,
+    });
     expect(errorOf(() => configFromStackOutputs("{nope")).message).toMatch(/not valid JSON/);
     expect(errorOf(() => configFromStackOutputs("[]")).message).toMatch(/must be a JSON object/);
     expect(
-      errorOf(() => configFromStackOutputs(JSON.stringify({ ...valid, MATRIX_ACCESS_TOKEN: "[secret]" })))
-        .message,
-    ).toMatch(/MATRIX_ACCESS_TOKEN is hidden; print the outputs with --show-secrets/);
+      errorOf(() => configFromStackOutputs(JSON.stringify({ ...outputs, accessToken: "[secret]" }))).message,
+    ).toMatch(/accessToken is hidden; print the outputs with --show-secrets/);
+    const missing = errorOf(() =>
+      configFromStackOutputs(JSON.stringify({ ...outputs, homeserverUrl: undefined })),
+    );
+    expect(missing.message).toMatch(/homeserverUrl/);
+    expect(missing.message).not.toContain(TOKEN);
   });
 });

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { SECRET_OUTPUTS, stackOutputsSchema } from "../../../infra/outputs.ts";
 import { Secret } from "./secret.ts";
 
 /** The bridge's settings, validated. */
@@ -27,7 +28,6 @@ export const SETTING_NAMES = [
   "MATRIX_SERVER_NAME",
   "MATRIX_ACCESS_TOKEN",
 ] as const;
-const SECRET_SETTINGS = new Set(["MATRIX_ACCESS_TOKEN"]);
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -111,8 +111,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): BridgeConfi
 }
 
 /**
- * Settings from `pulumi stack output --json --show-secrets` (JSON text): top-level outputs named like the settings
- * (`MATRIX_HOMESERVER_URL`, ...). Pulumi prints a secret it was not asked to show as `"[secret]"`; that is reported.
+ * Settings from `pulumi stack output --json --show-secrets` (JSON text), validated with infra's schema of the stack
+ * outputs (`infra/outputs.ts`, pure zod: the one definition the program writes and the bridge reads). Pulumi
+ * prints a secret it was not asked to show as `"[secret]"`; that is reported.
  */
 export function configFromStackOutputs(json: string, source = "the stack outputs"): BridgeConfig {
   let outputs: unknown;
@@ -125,11 +126,23 @@ export function configFromStackOutputs(json: string, source = "the stack outputs
   }
   if (typeof outputs !== "object" || outputs === null || Array.isArray(outputs))
     throw new ConfigError(`${source} must be a JSON object of stack outputs`);
-  const record = outputs as Record<string, unknown>;
-  for (const name of SECRET_SETTINGS)
-    if (record[name] === "[secret]")
+  for (const name of SECRET_OUTPUTS)
+    if ((outputs as Record<string, unknown>)[name] === "[secret]")
       throw new ConfigError(`${source}: ${name} is hidden; print the outputs with --show-secrets`);
-  return parseConfig(record, source);
+  const result = stackOutputsSchema.safeParse(outputs);
+  if (!result.success) throw new ConfigError(describeIssues(result.error.issues, source));
+  const value = result.data;
+  return parseConfig(
+    {
+      MATRIX_ENABLED: value.matrixEnabled,
+      MATRIX_HOMESERVER_URL: value.homeserverUrl,
+      MATRIX_SERVICE_USER: value.serviceUser,
+      MATRIX_DEVICE_NAME: value.deviceName,
+      MATRIX_SERVER_NAME: value.serverName,
+      MATRIX_ACCESS_TOKEN: value.accessToken,
+    },
+    source,
+  );
 }
 
 /** Reads stack outputs from a file, or from stdin when the path is `-`. */

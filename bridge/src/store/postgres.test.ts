@@ -61,7 +61,11 @@ describeWithHarness("PostgreSQL event store", () => {
     const store = await fresh();
     expect(await store.commitSync([message(1), message(2)], "t1")).toBe(2);
     expect(await store.commitSync([message(2), message(3), message(1)], "t2")).toBe(1);
-    expect((await store.readAfter(undefined, 10)).map((e) => e.event.event_id)).toEqual(["$e1", "$e2", "$e3"]);
+    expect((await store.readAfter(undefined, 10)).map((e) => e.event.event_id)).toEqual([
+      "$e1",
+      "$e2",
+      "$e3",
+    ]);
     await store.close();
   });
 
