@@ -48,5 +48,5 @@ export function unknownFields(value: Json, validate: (data: Json) => void): stri
     }
   };
   walk(value, "");
-  return unknown.map((path) => path.replace(/^\./, ""));
+  return unknown.map((path) => path.replace(/^\./, "")).sort();
 }

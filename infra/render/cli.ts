@@ -1,0 +1,28 @@
+// `npm run render -- --stack staging|prod --out DIR`: the real program under Pulumi's mock runtime, no cloud and no
+// CLI; writes DIR/manifests.yaml and DIR/resources.json with every secret redacted.
+import { mkdir, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { Command, Option } from "commander";
+import { manifestsYaml, resourcesJson } from "./redact.ts";
+import { runStack } from "./run.ts";
+import { STACKS } from "./stack-file.ts";
+
+const program = new Command("render")
+  .description("Render a stack's Kubernetes manifests and resource inputs offline, secrets redacted")
+  .addOption(new Option("--stack <stack>", "the stack to render").choices(STACKS).makeOptionMandatory())
+  .requiredOption("--out <dir>", "directory to write manifests.yaml and resources.json into");
+
+program.parse();
+const options = program.opts<{ stack: string; out: string }>();
+
+try {
+  const run = await runStack(options.stack);
+  const out = resolve(process.env.INIT_CWD ?? process.cwd(), options.out);
+  await mkdir(out, { recursive: true });
+  await writeFile(join(out, "manifests.yaml"), manifestsYaml(run.resources, run.secretValues));
+  await writeFile(join(out, "resources.json"), resourcesJson(run.resources, run.secretValues));
+  console.log(`rendered stack ${options.stack}: ${run.resources.length} resources -> ${out}`);
+} catch (error) {
+  console.error(`render failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+}

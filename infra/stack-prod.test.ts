@@ -1,0 +1,201 @@
+// The prod stack under Pulumi's mock runtime: Cloud SQL, the public TLS Ingress and everything staging checks;
+// then its rendered Synapse config (TLS to the database dropped, paths re-pointed) on the real Synapse.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { type PostgresServer, startPostgres } from "../dev/harness/index.ts";
+import { describeWithHarness, harnessChroot } from "../dev/harness/vitest.ts";
+import { MOCK_CA_CERT, MOCK_DATABASE_IP, MOCK_STATIC_IP } from "./render/mocks.ts";
+import { runStack, type StackRun } from "./render/run.ts";
+import { SERVICE_LOCALPART } from "./synapse/naming.ts";
+import {
+  objectData,
+  type RenderedSynapse,
+  startRenderedSynapse,
+  whoamiAsServiceUser,
+} from "./testing/rendered-synapse.ts";
+import {
+  expectDatabaseJob,
+  expectHardenedSynapse,
+  expectNoSecretLeaks,
+  expectOutputs,
+  expectValidKubernetesObjects,
+  findObject,
+  resourcesOfType,
+} from "./testing/stack-invariants.ts";
+
+let run: StackRun;
+beforeAll(async () => {
+  run = await runStack("prod");
+});
+
+const onlyInputs = (type: string) => {
+  const found = resourcesOfType(run, type);
+  expect(found, type).toHaveLength(1);
+  return found[0]?.inputs as Record<string, unknown>;
+};
+
+describe("prod stack under mocks", () => {
+  it("validates every Kubernetes object (GKE CRDs included) against the API schemas, strictly", () => {
+    expectValidKubernetesObjects(run, "nova-prod");
+    expect(findObject(run, "Namespace", "nova-prod")).toBeDefined();
+  });
+
+  it("leaks no secret into a ConfigMap, an annotation or a plain output", () => {
+    expectNoSecretLeaks(run);
+  });
+
+  it("exports the documented outputs, publicBaseUrl included", () => {
+    expectOutputs(run, {
+      homeserverUrl: "http://matrix-synapse:8008",
+      serverName: "chat.nova.com",
+      serviceUser: "@nova-service:chat.nova.com",
+      deviceName: "nova-realtime-chat-service",
+      matrixEnabled: false,
+      namespace: "nova-prod",
+      publicBaseUrl: "https://chat.nova.com/",
+    });
+  });
+
+  it("runs Synapse as one hardened pod with prod's resources and a kept volume", () => {
+    expectHardenedSynapse(run);
+    const pvc = findObject(run, "PersistentVolumeClaim", "matrix-synapse-data") as {
+      spec: { storageClassName: string; resources: { requests: { storage: string } } };
+    };
+    expect(pvc.spec).toMatchObject({
+      storageClassName: "premium-rwo",
+      resources: { requests: { storage: "100Gi" } },
+    });
+  });
+
+  it("publishes only the client API, media and the client well-known, over HTTPS with a managed certificate", () => {
+    const ingress = findObject(run, "Ingress", "matrix-synapse") as {
+      metadata: { annotations: Record<string, string> };
+      spec: Record<string, unknown> & {
+        rules: {
+          host: string;
+          http: { paths: { path: string; backend: { service: { name: string } } }[] };
+        }[];
+      };
+    };
+    expect(ingress.metadata.annotations).toMatchObject({
+      "kubernetes.io/ingress.class": "gce",
+      "kubernetes.io/ingress.global-static-ip-name": "matrix-synapse-ip",
+      "networking.gke.io/managed-certificates": "matrix-synapse",
+      "networking.gke.io/v1beta1.FrontendConfig": "matrix-synapse",
+    });
+    expect(ingress.spec).not.toHaveProperty("ingressClassName");
+    expect(ingress.spec).not.toHaveProperty("defaultBackend");
+    const [rule] = ingress.spec.rules;
+    expect(rule?.host).toBe("chat.nova.com");
+    const paths = rule?.http.paths.map((p) => p.path) ?? [];
+    expect(paths).toEqual(["/_matrix/client", "/_matrix/media", "/.well-known/matrix/client"]);
+    expect(paths.some((p) => p.startsWith("/_synapse"))).toBe(false);
+    expect(rule?.http.paths.every((p) => p.backend.service.name === "matrix-synapse")).toBe(true);
+    expect(JSON.stringify(ingress)).not.toMatch(/metrics|9000/);
+
+    expect(findObject(run, "ManagedCertificate", "matrix-synapse").spec).toEqual({
+      domains: ["chat.nova.com"],
+    });
+    expect(findObject(run, "FrontendConfig", "matrix-synapse").spec).toMatchObject({
+      redirectToHttps: { enabled: true },
+    });
+    expect(findObject(run, "BackendConfig", "matrix-synapse").spec).toMatchObject({
+      healthCheck: { type: "HTTP", requestPath: "/health", port: 8008 },
+    });
+    const service = findObject(run, "Service", "matrix-synapse");
+    expect(service.metadata.annotations).toEqual({
+      "cloud.google.com/neg": '{"ingress":true}',
+      "cloud.google.com/backend-config": '{"default":"matrix-synapse"}',
+    });
+  });
+
+  it("reserves the global static IP the Ingress names and points DNS at it", () => {
+    expect(onlyInputs("gcp:compute/globalAddress:GlobalAddress")).toMatchObject({
+      name: "matrix-synapse-ip",
+    });
+    expect(onlyInputs("gcp:dns/recordSet:RecordSet")).toMatchObject({
+      managedZone: "nova-com",
+      name: "chat.nova.com.",
+      type: "A",
+      rrdatas: [MOCK_STATIC_IP],
+    });
+  });
+
+  it("runs the database on Cloud SQL for PostgreSQL 15: private IP only, TLS, backups with PITR, deletion protection", () => {
+    const instance = onlyInputs("gcp:sql/databaseInstance:DatabaseInstance");
+    expect(instance).toMatchObject({
+      databaseVersion: "POSTGRES_15",
+      deletionProtection: true,
+      settings: {
+        deletionProtectionEnabled: true,
+        ipConfiguration: { ipv4Enabled: false, sslMode: "ENCRYPTED_ONLY" },
+        backupConfiguration: { enabled: true, pointInTimeRecoveryEnabled: true },
+      },
+    });
+    expect(onlyInputs("gcp:sql/user:User")).toMatchObject({ name: "nova_admin" });
+    const database = parse(
+      objectData(run.resources, "Secret", "matrix-synapse-secrets")["database.yaml"] ?? "",
+    ) as {
+      database: { args: Record<string, unknown> };
+    };
+    expect(database.database.args).toMatchObject({
+      host: MOCK_DATABASE_IP,
+      dbname: "synapse",
+      user: "synapse",
+      sslmode: "verify-ca",
+      sslrootcert: "/secrets/database-ca.pem",
+    });
+    expect(objectData(run.resources, "Secret", "matrix-synapse-secrets")["database-ca.pem"]).toBe(
+      MOCK_CA_CERT,
+    );
+    expectDatabaseJob(run);
+  });
+
+  it("serves the public base URL in homeserver.yaml and trusts the load balancer's X-Forwarded-For", () => {
+    const homeserver = parse(
+      objectData(run.resources, "ConfigMap", "matrix-synapse-config")["homeserver.yaml"] ?? "",
+    ) as {
+      public_baseurl: string;
+      listeners: { type: string; x_forwarded?: boolean }[];
+    };
+    expect(homeserver.public_baseurl).toBe("https://chat.nova.com/");
+    expect(homeserver.listeners.find((l) => l.type === "http")?.x_forwarded).toBe(true);
+  });
+});
+
+describeWithHarness("prod's rendered config on the real Synapse", () => {
+  let postgres: PostgresServer;
+  let rendered: RenderedSynapse;
+
+  beforeAll(async () => {
+    postgres = await startPostgres();
+    rendered = await startRenderedSynapse(harnessChroot(), postgres, run.resources);
+  });
+  afterAll(async () => {
+    await rendered?.synapse.dispose();
+    await postgres?.stop();
+  });
+
+  it("passes Synapse's config check and answers /health", async () => {
+    expect(rendered.configCheck.output).toContain("Config parses OK");
+    expect(await (await fetch(`${rendered.synapse.baseUrl}/health`)).text()).toBe("OK");
+  });
+
+  it("answers whoami for the service user with the stack's access token", async () => {
+    const serviceUser = String(run.outputs.serviceUser);
+    const result = await whoamiAsServiceUser(
+      rendered.synapse.baseUrl,
+      String(run.outputs.accessToken),
+      serviceUser,
+      SERVICE_LOCALPART,
+    );
+    expect(result).toEqual({ status: 200, body: expect.objectContaining({ user_id: serviceUser }) });
+  });
+
+  it("serves the client well-known at the public base URL", async () => {
+    const response = await fetch(`${rendered.synapse.baseUrl}/.well-known/matrix/client`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ "m.homeserver": { base_url: "https://chat.nova.com/" } });
+  });
+});

@@ -1,0 +1,151 @@
+// The staging stack, run for real under Pulumi's mock runtime, checked object by object; then its rendered
+// Synapse config started on the real Synapse.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { type PostgresServer, startPostgres } from "../dev/harness/index.ts";
+import { describeWithHarness, harnessChroot } from "../dev/harness/vitest.ts";
+import { runStack, type StackRun } from "./render/run.ts";
+import { SYNAPSE_VERSION } from "./synapse/deployment-spec.ts";
+import { SERVICE_LOCALPART } from "./synapse/naming.ts";
+import {
+  objectData,
+  type RenderedSynapse,
+  startRenderedSynapse,
+  whoamiAsServiceUser,
+} from "./testing/rendered-synapse.ts";
+import {
+  expectDatabaseJob,
+  expectHardenedSynapse,
+  expectNoSecretLeaks,
+  expectOutputs,
+  expectValidKubernetesObjects,
+  findObject,
+  kubernetesObjects,
+} from "./testing/stack-invariants.ts";
+
+let run: StackRun;
+beforeAll(async () => {
+  run = await runStack("staging");
+});
+
+describe("staging stack under mocks", () => {
+  it("validates every Kubernetes object against the API schemas, strictly", () => {
+    expectValidKubernetesObjects(run, "nova-staging");
+  });
+
+  it("leaks no secret into a ConfigMap, an annotation or a plain output", () => {
+    expectNoSecretLeaks(run);
+  });
+
+  it("exports the documented outputs", () => {
+    expectOutputs(run, {
+      homeserverUrl: "http://matrix-synapse:8008",
+      serverName: "staging.nova.internal",
+      serviceUser: "@nova-service:staging.nova.internal",
+      deviceName: "nova-realtime-chat-service",
+      matrixEnabled: false,
+      namespace: "nova-staging",
+    });
+    expect(run.outputs).not.toHaveProperty("publicBaseUrl");
+  });
+
+  it("runs Synapse as one hardened, probed, non-root pod", () => {
+    expectHardenedSynapse(run);
+  });
+
+  it("keeps the seed deployment's names", () => {
+    const service = findObject(run, "Service", "matrix-synapse") as { spec: { ports: { port: number }[] } };
+    expect(service.spec.ports[0]?.port).toBe(8008);
+    const pvc = findObject(run, "PersistentVolumeClaim", "matrix-synapse-data") as {
+      spec: { resources: { requests: { storage: string } } };
+    };
+    expect(pvc.spec.resources.requests.storage).toBe("10Gi");
+    expect(findObject(run, "ConfigMap", "realtime-chat-service-config").data).toEqual({
+      MATRIX_ENABLED: "false",
+      MATRIX_HOMESERVER_URL: "http://matrix-synapse:8008",
+      MATRIX_SERVICE_USER: "@nova-service:staging.nova.internal",
+      MATRIX_DEVICE_NAME: "nova-realtime-chat-service",
+      MATRIX_SERVER_NAME: "staging.nova.internal",
+    });
+    const database = parse(
+      objectData(run.resources, "Secret", "matrix-synapse-secrets")["database.yaml"] ?? "",
+    ) as {
+      database: { name: string; args: Record<string, unknown> };
+    };
+    expect(database.database.name).toBe("psycopg2");
+    expect(database.database.args).toMatchObject({
+      host: "postgres",
+      port: 5432,
+      dbname: "synapse",
+      user: "synapse",
+    });
+    expect(database.database.args).not.toHaveProperty("sslmode");
+  });
+
+  it("is cluster-internal: no Ingress, no cloud resources, the existing namespace", () => {
+    const kinds = new Set(kubernetesObjects(run).map((o) => o.kind));
+    expect(kinds.has("Ingress")).toBe(false);
+    expect(kinds.has("Namespace")).toBe(false);
+    expect(run.resources.filter((r) => r.type.startsWith("gcp:"))).toEqual([]);
+    const homeserver = parse(
+      objectData(run.resources, "ConfigMap", "matrix-synapse-config")["homeserver.yaml"] ?? "",
+    );
+    expect(homeserver).not.toHaveProperty("public_baseurl");
+  });
+
+  it("sets up the database with the namespace Postgres's admin Secret", () => {
+    expectDatabaseJob(run);
+    const job = kubernetesObjects(run).find((o) => o.kind === "Job") as unknown as {
+      spec: {
+        template: {
+          spec: { containers: { env: { name: string; value?: string; valueFrom?: unknown }[] }[] };
+        };
+      };
+    };
+    const env = Object.fromEntries(
+      (job.spec.template.spec.containers[0]?.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom]),
+    );
+    expect(env).toMatchObject({
+      PGHOST: "postgres",
+      PGPORT: "5432",
+      PGUSER: { secretKeyRef: { name: "postgres-credentials", key: "POSTGRES_USER" } },
+      PGPASSWORD: { secretKeyRef: { name: "postgres-credentials", key: "POSTGRES_PASSWORD" } },
+    });
+  });
+
+  it("writes a signing key Synapse accepts: ed25519, a non-numeric id, unpadded base64 of 32 bytes", () => {
+    const key = objectData(run.resources, "Secret", "matrix-synapse-secrets")["signing.key"];
+    expect(key).toMatch(/^ed25519 a_[a-z0-9]{6} [A-Za-z0-9+/]{43}\n$/);
+  });
+});
+
+describeWithHarness("staging's rendered config on the real Synapse", () => {
+  let postgres: PostgresServer;
+  let rendered: RenderedSynapse;
+
+  beforeAll(async () => {
+    postgres = await startPostgres();
+    rendered = await startRenderedSynapse(harnessChroot(), postgres, run.resources);
+  });
+  afterAll(async () => {
+    await rendered?.synapse.dispose();
+    await postgres?.stop();
+  });
+
+  it("pins the image to the Synapse version the tests run", () => {
+    expect(harnessChroot().version.split("-")[0]).toBe(SYNAPSE_VERSION);
+  });
+
+  it("passes Synapse's config check and answers /health", async () => {
+    expect(rendered.configCheck.output).toContain("Config parses OK");
+    expect(await (await fetch(`${rendered.synapse.baseUrl}/health`)).text()).toBe("OK");
+  });
+
+  it("answers whoami for the service user with the stack's access token", async () => {
+    const token = String(run.outputs.accessToken);
+    const serviceUser = String(run.outputs.serviceUser);
+    const result = await whoamiAsServiceUser(rendered.synapse.baseUrl, token, serviceUser, SERVICE_LOCALPART);
+    expect(result).toEqual({ status: 200, body: expect.objectContaining({ user_id: serviceUser }) });
+  });
+});

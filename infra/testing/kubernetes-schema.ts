@@ -1,0 +1,43 @@
+// Validates rendered Kubernetes objects offline against the API schemas (kubernetes-models, GKE CRDs included),
+// plus the strict unknown-field check kubernetes-models lacks.
+import { BackendConfig } from "@kubernetes-models/gke/cloud.google.com/v1";
+import { ManagedCertificate } from "@kubernetes-models/gke/networking.gke.io/v1";
+import { FrontendConfig } from "@kubernetes-models/gke/networking.gke.io/v1beta1";
+import { Deployment } from "kubernetes-models/apps/v1";
+import { Job } from "kubernetes-models/batch/v1";
+import { Ingress } from "kubernetes-models/networking.k8s.io/v1";
+import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from "kubernetes-models/v1";
+import { unknownFields } from "./strict-fields.ts";
+
+interface Validating {
+  prototype: { validate(): void };
+}
+
+const MODELS: Record<string, Validating> = {
+  "v1/Namespace": Namespace,
+  "v1/ConfigMap": ConfigMap,
+  "v1/Secret": Secret,
+  "v1/PersistentVolumeClaim": PersistentVolumeClaim,
+  "v1/Service": Service,
+  "apps/v1/Deployment": Deployment,
+  "batch/v1/Job": Job,
+  "networking.k8s.io/v1/Ingress": Ingress,
+  "networking.gke.io/v1/ManagedCertificate": ManagedCertificate,
+  "networking.gke.io/v1beta1/FrontendConfig": FrontendConfig,
+  "cloud.google.com/v1/BackendConfig": BackendConfig,
+};
+
+/** Problems with one object: schema errors and unknown fields; empty when it is valid. */
+export function kubernetesProblems(object: Record<string, unknown>): string[] {
+  const kind = `${String(object.apiVersion)}/${String(object.kind)}`;
+  const model = MODELS[kind];
+  if (!model) return [`no schema known for ${kind}: add its model to infra/testing/kubernetes-schema.ts`];
+  // The model's validate reads `this`: run it on the plain object (and through the recording proxy).
+  const validate = (data: unknown) => model.prototype.validate.call(data);
+  try {
+    validate(object);
+  } catch (error) {
+    return [`${kind}: ${error instanceof Error ? error.message : String(error)}`];
+  }
+  return unknownFields(object, validate).map((path) => `${kind}: unknown field ${path}`);
+}

@@ -1,0 +1,173 @@
+// Checks every stack must pass, shared by the staging and prod test files (one process per stack).
+import { expect } from "vitest";
+import { DATABASE_SETUP_SQL } from "../database/sql.ts";
+import { stackOutputsSchema } from "../outputs.ts";
+import type { RecordedResource } from "../render/mocks.ts";
+import type { StackRun } from "../render/run.ts";
+import {
+  CLIENT_PORT,
+  CLIENT_PORT_NAME,
+  DATA_PVC_NAME,
+  METRICS_PORT_NAME,
+  SYNAPSE_LABELS,
+  SYNAPSE_NAME,
+  SYNAPSE_UID,
+} from "../synapse/deployment-spec.ts";
+import { kubernetesProblems } from "./kubernetes-schema.ts";
+
+export type KubeObject = Record<string, unknown> & {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name?: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+};
+
+export function kubernetesObjects(run: StackRun): KubeObject[] {
+  return run.resources.filter((r) => r.type.startsWith("kubernetes:")).map((r) => r.inputs as KubeObject);
+}
+
+export function findObject(run: StackRun, kind: string, name: string): KubeObject {
+  const found = kubernetesObjects(run).filter((o) => o.kind === kind && o.metadata.name === name);
+  expect(found, `${kind} ${name}`).toHaveLength(1);
+  return found[0] as KubeObject;
+}
+
+export function resourcesOfType(run: StackRun, type: string): RecordedResource[] {
+  return run.resources.filter((r) => r.type === type);
+}
+
+/** Schema-valid, strict, explicitly named and namespaced. */
+export function expectValidKubernetesObjects(run: StackRun, namespace: string): void {
+  const objects = kubernetesObjects(run);
+  expect(objects.length).toBeGreaterThan(5);
+  for (const object of objects) {
+    const label = `${object.kind} ${object.metadata.name}`;
+    expect(kubernetesProblems(object), label).toEqual([]);
+    expect(object.metadata.name, label).toMatch(/^[a-z0-9][-a-z0-9.]*$/);
+    if (object.kind !== "Namespace") expect(object.metadata.namespace, label).toBe(namespace);
+  }
+}
+
+/** No generated secret in a ConfigMap, in a non-secret output, or anywhere outside a Secret's data. */
+export function expectNoSecretLeaks(run: StackRun): void {
+  expect(run.secretValues.size).toBeGreaterThan(5);
+  const contains = (value: unknown) => {
+    const text = JSON.stringify(value);
+    return [...run.secretValues].filter((secret) => text.includes(secret));
+  };
+  for (const object of kubernetesObjects(run)) {
+    if (object.kind === "Secret") {
+      const { stringData: _data, ...rest } = object;
+      expect(contains(rest), `Secret ${object.metadata.name} outside its data`).toEqual([]);
+    } else {
+      expect(contains(object), `${object.kind} ${object.metadata.name}`).toEqual([]);
+    }
+  }
+  for (const [key, value] of Object.entries(run.outputs)) {
+    if (run.secretOutputs.has(key)) continue;
+    expect(contains(value), `output ${key}`).toEqual([]);
+  }
+  expect([...run.secretOutputs]).toEqual(["accessToken"]);
+}
+
+/** The outputs have the documented shape, and the token is the one the backend's Secret carries. */
+export function expectOutputs(run: StackRun, expected: Record<string, unknown>): void {
+  const outputs = stackOutputsSchema.parse(run.outputs);
+  expect(outputs).toMatchObject(expected);
+  const token = findObject(run, "Secret", "nova-matrix-service-token").stringData as Record<string, string>;
+  expect(token).toEqual({ MATRIX_ACCESS_TOKEN: outputs.accessToken });
+}
+
+/** Single writer, probes, hardening, config checksum, init check, Service ports. */
+export function expectHardenedSynapse(run: StackRun): void {
+  const deployment = findObject(run, "Deployment", SYNAPSE_NAME) as KubeObject & {
+    spec: {
+      replicas: number;
+      strategy: { type: string };
+      template: {
+        metadata: { labels: Record<string, string>; annotations: Record<string, string> };
+        spec: Record<string, unknown> & {
+          securityContext: Record<string, unknown>;
+          initContainers: Record<string, unknown>[];
+          containers: (Record<string, unknown> & { securityContext: Record<string, unknown> })[];
+          volumes: Record<string, unknown>[];
+        };
+      };
+    };
+  };
+  const { spec } = deployment;
+  expect(spec.replicas).toBe(1);
+  expect(spec.strategy).toEqual({ type: "Recreate" });
+  expect(spec.template.metadata.labels).toEqual(SYNAPSE_LABELS);
+  expect(spec.template.metadata.annotations["nova.chat/config-checksum"]).toMatch(/^[0-9a-f]{64}$/);
+  const pod = spec.template.spec;
+  expect(pod.securityContext).toMatchObject({
+    runAsNonRoot: true,
+    runAsUser: SYNAPSE_UID,
+    runAsGroup: SYNAPSE_UID,
+    fsGroup: SYNAPSE_UID,
+    seccompProfile: { type: "RuntimeDefault" },
+  });
+  expect(pod.initContainers.map((c) => (c.command as string[]).slice(0, 3))).toEqual([
+    ["python", "-m", "synapse.config"],
+  ]);
+  const synapse = pod.containers.find((c) => c.name === "synapse");
+  expect(synapse).toBeDefined();
+  for (const container of [...pod.containers, ...pod.initContainers] as { securityContext: unknown }[]) {
+    expect(container.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+    });
+  }
+  const ports = synapse?.ports as { name: string; containerPort: number }[];
+  expect(ports.find((p) => p.name === CLIENT_PORT_NAME)?.containerPort).toBe(CLIENT_PORT);
+  for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) {
+    expect(synapse?.[probe], probe).toMatchObject({ httpGet: { path: "/health", port: CLIENT_PORT_NAME } });
+  }
+  const resources = synapse?.resources as {
+    requests: Record<string, string>;
+    limits: Record<string, string>;
+  };
+  expect(resources.requests.cpu).toBeTruthy();
+  expect(resources.limits.memory).toBeTruthy();
+  expect(pod.volumes).toContainEqual({ name: "tmp", emptyDir: { sizeLimit: "256Mi" } });
+  expect(pod.volumes).toContainEqual({ name: "data", persistentVolumeClaim: { claimName: DATA_PVC_NAME } });
+
+  const service = findObject(run, "Service", SYNAPSE_NAME) as KubeObject & {
+    spec: { selector: Record<string, string>; ports: { name: string; port: number }[] };
+  };
+  expect(service.spec.selector).toEqual(SYNAPSE_LABELS);
+  expect(service.spec.ports.map((p) => [p.name, p.port])).toEqual([
+    [CLIENT_PORT_NAME, CLIENT_PORT],
+    [METRICS_PORT_NAME, 9000],
+  ]);
+}
+
+/** The setup Job runs the tested script, with the passwords from Secrets. */
+export function expectDatabaseJob(run: StackRun): void {
+  expect(findObject(run, "ConfigMap", "matrix-synapse-db-setup").data).toEqual({
+    "setup.sql": DATABASE_SETUP_SQL,
+  });
+  const jobs = kubernetesObjects(run).filter((o) => o.kind === "Job");
+  expect(jobs).toHaveLength(1);
+  const env = (
+    jobs[0] as unknown as {
+      spec: {
+        template: {
+          spec: { containers: { env: { name: string; value?: string; valueFrom?: unknown }[] }[] };
+        };
+      };
+    }
+  ).spec.template.spec.containers[0]?.env;
+  for (const name of ["PGPASSWORD", "SYNAPSE_DB_PASSWORD"]) {
+    const variable = env?.find((e) => e.name === name);
+    expect(variable?.value, name).toBeUndefined();
+    expect(variable?.valueFrom, name).toMatchObject({ secretKeyRef: {} });
+  }
+}
