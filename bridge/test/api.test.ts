@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { readdir } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeWithHarness } from "../../dev/harness/vitest.ts";
 import { type Bridge, startBridge } from "../src/bridge.ts";
@@ -7,19 +8,24 @@ import {
   ConversationConflictError,
   ConversationNotFoundError,
   InvalidInputError,
+  UploadRejectedError,
 } from "../src/core/errors.ts";
 import { HomeserverUnreachableError, TokenRejectedError } from "../src/matrix/errors.ts";
 import { startTestStack, type TestStack, testLogger } from "./fixture.ts";
 import { readAll, waitForEvent } from "./log.ts";
+import { sineWav } from "./wav.ts";
 
 const unique = () => randomBytes(4).toString("hex");
+const countFiles = async (dir: string) =>
+  (await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])).filter((e) => e.isFile())
+    .length;
 
 describeWithHarness("bridge API against the real Synapse", () => {
   let stack: TestStack;
   let bridge: Bridge;
 
   beforeAll(async () => {
-    stack = await startTestStack();
+    stack = await startTestStack({ homeserverOverrides: { max_upload_size: "256K" } });
     bridge = await startBridge({
       config: stack.config,
       store: await stack.newBridgeDatabase(),
@@ -299,6 +305,67 @@ describeWithHarness("bridge API against the real Synapse", () => {
       await waitForEvent(bridge.store, (e) => e.event_id === ids.at(-1));
       const live = (await readAll(bridge.store)).map((e) => e.event).filter((e) => e.conversation_id === id);
       expect([...seen].reverse()).toEqual(live);
+    });
+
+    it("uploads a real WAV file and sends m.audio with its mxc URI, mimetype, size and duration", async () => {
+      const id = `dm-${unique()}`;
+      await bridge.conversations.ensureDirect(id, ["Alice", "bob"]);
+      const wav = sineWav(750);
+      const sent = await bridge.messages.sendAudio({
+        conversationId: id,
+        senderId: "bob",
+        audio: wav,
+        mimetype: "audio/wav",
+        durationMs: 750,
+        filename: "hello.wav",
+        idempotencyKey: unique(),
+      });
+      const event = await waitForEvent(bridge.store, (e) => e.event_id === sent.messageId);
+      expect(event).toMatchObject({
+        type: "message.new",
+        sender_id: "bob",
+        content: {
+          kind: "audio",
+          body: "hello.wav",
+          mimetype: "audio/wav",
+          size: wav.byteLength,
+          duration_ms: 750,
+        },
+      });
+      if (event.type !== "message.new" || event.content.kind !== "audio") throw new Error("expected audio");
+      // The bytes behind the mxc URI are the file's.
+      const [serverName, mediaId] = event.content.url.slice("mxc://".length).split("/");
+      const download = await fetch(
+        `${stack.synapse.baseUrl}/_matrix/client/v1/media/download/${serverName}/${mediaId}?user_id=${encodeURIComponent(stack.config.serviceUser)}`,
+        { headers: { authorization: `Bearer ${stack.secrets.asToken}` } },
+      );
+      expect(download.status).toBe(200);
+      expect(new Uint8Array(await download.arrayBuffer())).toEqual(wav);
+    });
+
+    it("refuses audio above the homeserver's limit and non-audio before any byte goes out", async () => {
+      const id = `dm-${unique()}`;
+      await bridge.conversations.ensureDirect(id, ["Alice", "bob"]);
+      const mediaFiles = () => countFiles(stack.synapse.hostPath("media"));
+      const input = { conversationId: id, senderId: "bob", mimetype: "audio/wav", idempotencyKey: unique() };
+      // The count sees an upload (so an unchanged count below means nothing was stored).
+      const empty = await mediaFiles();
+      await bridge.messages.sendAudio({ ...input, audio: sineWav(20) });
+      const before = await mediaFiles();
+      expect(before).toBeGreaterThan(empty);
+      await expect(
+        bridge.messages.sendAudio({ ...input, audio: new Uint8Array(256 * 1024 + 1) }),
+      ).rejects.toThrow(/audio: is 262145 bytes; the homeserver accepts at most 262144/);
+      await expect(
+        bridge.messages.sendAudio({ ...input, audio: sineWav(10), mimetype: "image/png" }),
+      ).rejects.toThrow(UploadRejectedError);
+      await expect(
+        bridge.messages.sendAudio({ ...input, audio: sineWav(10), mimetype: "image/png" }),
+      ).rejects.toThrow(/mimetype: expected an audio MIME type/);
+      await expect(bridge.messages.sendAudio({ ...input, audio: "bytes" as never })).rejects.toThrow(
+        /audio: expected/,
+      );
+      expect(await mediaFiles()).toBe(before);
     });
 
     it("rejects malformed sends with the field named", async () => {

@@ -98,7 +98,9 @@ export class Messages {
   /** Uploads the audio, then sends `m.audio`. Refuses non-audio and too-large files before any byte goes out. */
   async sendAudio(input: SendAudioInput): Promise<Sent> {
     const audio = check("audio", inputSchemas.bytes, input?.audio);
-    const mimetype = check("mimetype", inputSchemas.mimetype, input.mimetype);
+    const mimetype = input.mimetype;
+    if (!inputSchemas.mimetype.safeParse(mimetype).success)
+      throw new UploadRejectedError("mimetype", "expected an audio MIME type (audio/...)");
     const durationMs = check("durationMs", inputSchemas.durationMs, input.durationMs);
     const filename = input.filename ?? `audio.${mimetype.split("/")[1]?.replace(/^x-/, "") ?? "bin"}`;
     if (audio.byteLength === 0) throw new UploadRejectedError("audio", "is empty");
