@@ -59,9 +59,9 @@ describe("prod stack under mocks", () => {
 
   it("runs Synapse as one hardened pod with prod's resources and a kept volume", () => {
     expectHardenedSynapse(run);
-    const pvc = findObject(run, "PersistentVolumeClaim", "matrix-synapse-data") as {
+    const pvc = findObject<{
       spec: { storageClassName: string; resources: { requests: { storage: string } } };
-    };
+    }>(run, "PersistentVolumeClaim", "matrix-synapse-data");
     expect(pvc.spec).toMatchObject({
       storageClassName: "premium-rwo",
       resources: { requests: { storage: "100Gi" } },
@@ -69,7 +69,7 @@ describe("prod stack under mocks", () => {
   });
 
   it("publishes only the client API, media and the client well-known, over HTTPS with a managed certificate", () => {
-    const ingress = findObject(run, "Ingress", "matrix-synapse") as {
+    const ingress = findObject<{
       metadata: { annotations: Record<string, string> };
       spec: Record<string, unknown> & {
         rules: {
@@ -77,7 +77,7 @@ describe("prod stack under mocks", () => {
           http: { paths: { path: string; backend: { service: { name: string } } }[] };
         }[];
       };
-    };
+    }>(run, "Ingress", "matrix-synapse");
     expect(ingress.metadata.annotations).toMatchObject({
       "kubernetes.io/ingress.class": "gce",
       "kubernetes.io/ingress.global-static-ip-name": "matrix-synapse-ip",

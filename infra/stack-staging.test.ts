@@ -55,11 +55,11 @@ describe("staging stack under mocks", () => {
   });
 
   it("keeps the seed deployment's names", () => {
-    const service = findObject(run, "Service", "matrix-synapse") as { spec: { ports: { port: number }[] } };
+    const service = findObject<{ spec: { ports: { port: number }[] } }>(run, "Service", "matrix-synapse");
     expect(service.spec.ports[0]?.port).toBe(8008);
-    const pvc = findObject(run, "PersistentVolumeClaim", "matrix-synapse-data") as {
+    const pvc = findObject<{
       spec: { resources: { requests: { storage: string } } };
-    };
+    }>(run, "PersistentVolumeClaim", "matrix-synapse-data");
     expect(pvc.spec.resources.requests.storage).toBe("10Gi");
     expect(findObject(run, "ConfigMap", "realtime-chat-service-config").data).toEqual({
       MATRIX_ENABLED: "false",

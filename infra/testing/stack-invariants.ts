@@ -30,10 +30,11 @@ export function kubernetesObjects(run: StackRun): KubeObject[] {
   return run.resources.filter((r) => r.type.startsWith("kubernetes:")).map((r) => r.inputs as KubeObject);
 }
 
-export function findObject(run: StackRun, kind: string, name: string): KubeObject {
+/** The one object of `kind` called `name`; `T` describes the parts a test reads. */
+export function findObject<T extends object = KubeObject>(run: StackRun, kind: string, name: string): T {
   const found = kubernetesObjects(run).filter((o) => o.kind === kind && o.metadata.name === name);
   expect(found, `${kind} ${name}`).toHaveLength(1);
-  return found[0] as KubeObject;
+  return found[0] as unknown as T;
 }
 
 export function resourcesOfType(run: StackRun, type: string): RecordedResource[] {
@@ -84,21 +85,23 @@ export function expectOutputs(run: StackRun, expected: Record<string, unknown>):
 
 /** Single writer, probes, hardening, config checksum, init check, Service ports. */
 export function expectHardenedSynapse(run: StackRun): void {
-  const deployment = findObject(run, "Deployment", SYNAPSE_NAME) as KubeObject & {
-    spec: {
-      replicas: number;
-      strategy: { type: string };
-      template: {
-        metadata: { labels: Record<string, string>; annotations: Record<string, string> };
-        spec: Record<string, unknown> & {
-          securityContext: Record<string, unknown>;
-          initContainers: Record<string, unknown>[];
-          containers: (Record<string, unknown> & { securityContext: Record<string, unknown> })[];
-          volumes: Record<string, unknown>[];
+  const deployment = findObject<
+    KubeObject & {
+      spec: {
+        replicas: number;
+        strategy: { type: string };
+        template: {
+          metadata: { labels: Record<string, string>; annotations: Record<string, string> };
+          spec: Record<string, unknown> & {
+            securityContext: Record<string, unknown>;
+            initContainers: Record<string, unknown>[];
+            containers: (Record<string, unknown> & { securityContext: Record<string, unknown> })[];
+            volumes: Record<string, unknown>[];
+          };
         };
       };
-    };
-  };
+    }
+  >(run, "Deployment", SYNAPSE_NAME);
   const { spec } = deployment;
   expect(spec.replicas).toBe(1);
   expect(spec.strategy).toEqual({ type: "Recreate" });
@@ -139,9 +142,11 @@ export function expectHardenedSynapse(run: StackRun): void {
   expect(pod.volumes).toContainEqual({ name: "tmp", emptyDir: { sizeLimit: "256Mi" } });
   expect(pod.volumes).toContainEqual({ name: "data", persistentVolumeClaim: { claimName: DATA_PVC_NAME } });
 
-  const service = findObject(run, "Service", SYNAPSE_NAME) as KubeObject & {
-    spec: { selector: Record<string, string>; ports: { name: string; port: number }[] };
-  };
+  const service = findObject<
+    KubeObject & {
+      spec: { selector: Record<string, string>; ports: { name: string; port: number }[] };
+    }
+  >(run, "Service", SYNAPSE_NAME);
   expect(service.spec.selector).toEqual(SYNAPSE_LABELS);
   expect(service.spec.ports.map((p) => [p.name, p.port])).toEqual([
     [CLIENT_PORT_NAME, CLIENT_PORT],
