@@ -1,0 +1,86 @@
+// The deployment workflow, read as data: what runs on a pull request and on a merge, with which identity.
+// (GitHub runs it; these checks keep its promises from drifting: previews of every stack, prod behind approval,
+// no long-lived credential, the Pulumi CLI at the SDK's release.)
+import { existsSync, readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+
+interface Step {
+  uses?: string;
+  run?: string;
+  with?: Record<string, string | boolean>;
+}
+interface Job {
+  if?: string;
+  needs?: string | string[];
+  environment?: string;
+  permissions?: Record<string, string>;
+  strategy?: { matrix: { stack: string[] } };
+  steps: Step[];
+}
+const root = new URL("../../", import.meta.url);
+const text = readFileSync(new URL(".github/workflows/pulumi.yml", root), "utf8");
+const workflow = parse(text) as {
+  on: Record<string, unknown>;
+  env: Record<string, string>;
+  permissions: Record<string, string>;
+  jobs: Record<string, Job>;
+};
+const pulumiStep = (job: Job) => {
+  const step = job.steps.find((s) => s.uses?.startsWith("pulumi/actions@"));
+  if (!step?.with) throw new Error("job has no pulumi/actions step");
+  return step.with;
+};
+
+describe(".github/workflows/pulumi.yml", () => {
+  it("previews every stack on pull requests and comments the diff", () => {
+    const preview = workflow.jobs.preview;
+    expect(preview?.if).toContain("pull_request");
+    const stacks = preview?.strategy?.matrix.stack ?? [];
+    expect(stacks).toEqual(["staging", "prod"]);
+    for (const stack of stacks) expect(existsSync(new URL(`Pulumi.${stack}.yaml`, root)), stack).toBe(true);
+    expect(pulumiStep(preview as Job)).toMatchObject({
+      command: "preview",
+      "comment-on-pr": true,
+      diff: true,
+    });
+  });
+
+  it("updates staging on a merge to main, and prod only after it, behind the production environment", () => {
+    const staging = workflow.jobs["up-staging"] as Job;
+    const prod = workflow.jobs["up-prod"] as Job;
+    expect(staging.if).toContain("refs/heads/main");
+    expect(pulumiStep(staging)).toMatchObject({ command: "up", "stack-name": "staging" });
+    expect(staging.environment).toBe("staging");
+    expect(prod.needs).toBe("up-staging");
+    expect(prod.environment).toBe("production");
+    expect(pulumiStep(prod)).toMatchObject({ command: "up", "stack-name": "prod" });
+  });
+
+  it("authenticates by Workload Identity Federation only: OIDC token, no key, no Pulumi token", () => {
+    expect(workflow.permissions).toEqual({ contents: "read" });
+    for (const [name, job] of Object.entries(workflow.jobs)) {
+      const auth = job.steps.find((s) => s.uses?.startsWith("google-github-actions/auth@"));
+      expect(auth?.with, name).toHaveProperty("workload_identity_provider");
+      expect(auth?.with, name).not.toHaveProperty("credentials_json");
+      expect(job.permissions?.["id-token"], name).toBe("write");
+    }
+    const secrets = [...text.matchAll(/secrets\.([A-Z_]+)/g)].map((m) => m[1]);
+    expect(new Set(secrets)).toEqual(new Set(["GITHUB_TOKEN"]));
+    expect(text).not.toMatch(/PULUMI_ACCESS_TOKEN|PULUMI_CONFIG_PASSPHRASE/);
+    expect(workflow.env.PULUMI_BACKEND_URL).toMatch(/^gs:\/\//);
+  });
+
+  it("pins every action to a major version and the CLI to the SDK's release", () => {
+    const uses = Object.values(workflow.jobs).flatMap((job) =>
+      job.steps.flatMap((s) => (s.uses ? [s.uses] : [])),
+    );
+    for (const action of uses) expect(action).toMatch(/@v\d+$/);
+    const sdk = JSON.parse(
+      readFileSync(new URL("node_modules/@pulumi/pulumi/package.json", root), "utf8"),
+    ) as {
+      version: string;
+    };
+    expect(workflow.env.PULUMI_VERSION).toBe(sdk.version);
+  });
+});
