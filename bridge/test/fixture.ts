@@ -89,8 +89,8 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   };
 }
 
-/** A quiet logger for tests (warnings and errors only), or a capturing one. */
+/** A quiet logger for tests (errors only; LOG_LEVEL=debug to see everything), or a capturing one. */
 export function testLogger(lines?: string[]) {
-  if (!lines) return pino({ level: process.env.LOG_LEVEL ?? "warn" });
+  if (!lines) return pino({ level: process.env.LOG_LEVEL ?? "error" });
   return pino({ level: "debug" }, { write: (line: string) => void lines.push(line) });
 }

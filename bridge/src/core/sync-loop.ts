@@ -90,7 +90,9 @@ export class SyncLoop {
         const decision = retryDecision(error, failures, policy);
         // Anything else (a 4xx, a database error) is retried too: the loop must not die; it backs off instead.
         const delayMs = decision.retry ? decision.delayMs : Math.min(policy.maxDelayMs, 1000 * failures);
-        logger.error({ err: error, failures, delayMs }, "sync failed; retrying");
+        // A restart of the homeserver is routine; only a long outage is an error.
+        const level = failures >= 5 ? "error" : "warn";
+        logger[level]({ err: error, failures, delayMs }, "sync failed; retrying");
         await abortableSleep(delayMs, signal).catch(() => {});
       }
     }

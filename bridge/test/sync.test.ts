@@ -1,0 +1,160 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { sleep, waitFor } from "../../dev/harness/index.ts";
+import { describeWithHarness } from "../../dev/harness/vitest.ts";
+import { type Bridge, startBridge } from "../src/bridge.ts";
+import { PostgresEventStore } from "../src/store/postgres.ts";
+import type { EventStore } from "../src/store/store.ts";
+import { BridgeProcess } from "./child.ts";
+import { startTestStack, type TestStack, testLogger } from "./fixture.ts";
+import { readAll } from "./log.ts";
+
+const unique = () => randomBytes(4).toString("hex");
+
+describeWithHarness("sync loop: exactly once, in order, across restarts", () => {
+  let stack: TestStack;
+  /** Sends and creates rooms; runs no sync loop of its own. */
+  let sender: Bridge;
+
+  beforeAll(async () => {
+    stack = await startTestStack();
+    sender = await startBridge({
+      config: stack.config,
+      store: await stack.newBridgeDatabase(),
+      logger: testLogger(),
+      sync: false,
+      // Sends ride out a homeserver restart.
+      retry: { maxAttempts: 60, baseDelayMs: 200, maxDelayMs: 1000, maxRateLimitWaitMs: 10_000 },
+    });
+  });
+
+  afterAll(async () => {
+    await sender?.stop();
+    await stack?.stop();
+  });
+
+  /** Sends `count` texts to a conversation, in order, recording each message id as it is confirmed. */
+  async function sendSeries(
+    conversationId: string,
+    count: number,
+    sent: string[],
+    onEach?: (n: number) => Promise<void>,
+  ) {
+    const first = sent.length;
+    for (let n = first; n < first + count; n++) {
+      const { messageId } = await sender.messages.sendText({
+        conversationId,
+        senderId: "alice",
+        text: `${conversationId} #${n}`,
+        idempotencyKey: `${conversationId}-${n}`,
+      });
+      sent.push(messageId);
+      await onEach?.(n - first);
+    }
+  }
+
+  /** Waits until every id is logged; then checks each appears once and each conversation's order is the send order. */
+  async function expectLoggedOnceInOrder(store: EventStore, sentByConversation: Map<string, string[]>) {
+    const expected = [...sentByConversation.values()].flat();
+    await waitFor(
+      async () => {
+        const logged = new Set((await readAll(store)).map((e) => e.event.event_id));
+        return expected.every((id) => logged.has(id));
+      },
+      { timeoutMs: 45_000, intervalMs: 250, describe: () => "not every sent message reached the log" },
+    );
+    const log = (await readAll(store)).map((e) => e.event);
+    const ids = log.map((e) => e.event_id);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const [conversationId, sent] of sentByConversation)
+      expect(log.filter((e) => e.conversation_id === conversationId).map((e) => e.event_id)).toEqual(sent);
+  }
+
+  it("logs every message once, in order, when the bridge is killed (-9) twice mid-stream and restarted", async () => {
+    const conversations = [`kill-a-${unique()}`, `kill-b-${unique()}`];
+    for (const id of conversations)
+      await sender.conversations.ensureGroup(id, { name: id, members: ["alice"] });
+    const databaseUrl = await stack.newBridgeDatabase();
+    const bridge = new BridgeProcess(stack.config, databaseUrl);
+    await bridge.start();
+    const sent = new Map(conversations.map((id) => [id, [] as string[]]));
+    const kills = [12, 27];
+    try {
+      await Promise.all(
+        conversations.map((id, i) =>
+          sendSeries(id, 40, sent.get(id) as string[], async (n) => {
+            // The first series drives the kills; the other keeps sending meanwhile.
+            if (i === 0 && kills.includes(n)) {
+              await bridge.kill();
+              await sleep(300);
+              await bridge.start();
+            }
+          }),
+        ),
+      );
+      const store = new PostgresEventStore(databaseUrl);
+      try {
+        await expectLoggedOnceInOrder(store, sent);
+      } finally {
+        await store.close();
+      }
+      expect(bridge.output.match(/"msg":"bridge started"/g)).toHaveLength(3);
+    } finally {
+      await bridge.stop();
+    }
+  });
+
+  it("fills a limited timeline's gap (more messages than the timeline limit while the bridge was down)", async () => {
+    const id = `gap-${unique()}`;
+    await sender.conversations.ensureGroup(id, { name: id, members: ["alice"] });
+    const databaseUrl = await stack.newBridgeDatabase();
+    const bridge = new BridgeProcess(stack.config, databaseUrl);
+    await bridge.start();
+    const sent = new Map([[id, [] as string[]]]);
+    try {
+      await sendSeries(id, 3, sent.get(id) as string[]);
+      const store = new PostgresEventStore(databaseUrl);
+      try {
+        await expectLoggedOnceInOrder(store, sent);
+        await bridge.kill();
+        // The sync timeline limit is 20; 65 messages make the next sync's timeline limited.
+        await sendSeries(id, 65, sent.get(id) as string[]);
+        await bridge.start();
+        await expectLoggedOnceInOrder(store, sent);
+      } finally {
+        await store.close();
+      }
+      expect(bridge.output).toContain("filled a limited timeline's gap");
+    } finally {
+      await bridge.stop();
+    }
+  });
+
+  it("keeps going through a homeserver restart mid-stream: sends retry, the loop resumes, nothing lost or doubled", async () => {
+    const id = `restart-${unique()}`;
+    await sender.conversations.ensureGroup(id, { name: id, members: ["alice"] });
+    const databaseUrl = await stack.newBridgeDatabase();
+    const syncing = await startBridge({
+      config: stack.config,
+      store: databaseUrl,
+      logger: testLogger(),
+      syncTuning: { pollTimeoutMs: 500 },
+    });
+    const sent = new Map([[id, [] as string[]]]);
+    try {
+      let restarted: Promise<void> | undefined;
+      await sendSeries(id, 30, sent.get(id) as string[], async (n) => {
+        if (n === 10)
+          restarted = (async () => {
+            await stack.synapse.stop();
+            await sleep(500);
+            await stack.synapse.start();
+          })();
+      });
+      await restarted;
+      await expectLoggedOnceInOrder(syncing.store, sent);
+    } finally {
+      await syncing.stop();
+    }
+  });
+});
