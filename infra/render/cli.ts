@@ -5,19 +5,23 @@ import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import { manifestsYaml, resourcesJson } from "./redact.ts";
 import { runStack } from "./run.ts";
-import { STACKS } from "./stack-file.ts";
+import { readStackFile, STACKS } from "./stack-file.ts";
 
 const program = new Command("render")
   .description("Render a stack's Kubernetes manifests and resource inputs offline, secrets redacted")
   .addOption(new Option("--stack <stack>", "the stack to render").choices(STACKS).makeOptionMandatory())
-  .requiredOption("--out <dir>", "directory to write manifests.yaml and resources.json into");
+  .requiredOption("--out <dir>", "directory to write manifests.yaml and resources.json into")
+  .option("--stack-file <path>", "read the stack's config from this file instead of Pulumi.<stack>.yaml");
 
 program.parse();
-const options = program.opts<{ stack: string; out: string }>();
+const options = program.opts<{ stack: string; out: string; stackFile?: string }>();
+// npm runs scripts from the project root; paths on the command line are relative to where npm was started.
+const cwd = process.env.INIT_CWD ?? process.cwd();
 
 try {
-  const run = await runStack(options.stack);
-  const out = resolve(process.env.INIT_CWD ?? process.cwd(), options.out);
+  const config = options.stackFile ? await readStackFile(resolve(cwd, options.stackFile)) : undefined;
+  const run = await runStack(options.stack, config);
+  const out = resolve(cwd, options.out);
   await mkdir(out, { recursive: true });
   await writeFile(join(out, "manifests.yaml"), manifestsYaml(run.resources, run.secretValues));
   await writeFile(join(out, "resources.json"), resourcesJson(run.resources, run.secretValues));

@@ -20,7 +20,10 @@ export function flattenStackConfig(file: unknown, path: string): Record<string, 
   );
 }
 
-export async function readStackConfig(projectDir: string, stack: string): Promise<Record<string, string>> {
-  const path = join(projectDir, `Pulumi.${stack}.yaml`);
+export async function readStackFile(path: string): Promise<Record<string, string>> {
   return flattenStackConfig(parse(await readFile(path, "utf8")), path);
+}
+
+export function readStackConfig(projectDir: string, stack: string): Promise<Record<string, string>> {
+  return readStackFile(join(projectDir, `Pulumi.${stack}.yaml`));
 }

@@ -1,0 +1,103 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { PROJECT_DIR } from "../render/run.ts";
+import { flattenStackConfig } from "../render/stack-file.ts";
+import { rawProjectConfig } from "./load.ts";
+import { parseStackConfig } from "./schema.ts";
+
+const stackFile = async (stack: string) => {
+  const path = join(PROJECT_DIR, `Pulumi.${stack}.yaml`);
+  return rawProjectConfig(flattenStackConfig(parse(await readFile(path, "utf8")), path));
+};
+const errorOf = (raw: Record<string, unknown>) => {
+  try {
+    parseStackConfig(raw);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error("expected the config to be refused");
+};
+
+describe("parseStackConfig", () => {
+  it("accepts both stack files and fills the defaults", async () => {
+    const staging = parseStackConfig(await stackFile("staging"));
+    expect(staging).toMatchObject({
+      serverName: "staging.nova.internal",
+      namespace: "nova-staging",
+      matrixEnabled: false,
+      database: { kind: "in-cluster", host: "postgres", port: 5432, name: "synapse", user: "synapse" },
+      rotation: {},
+    });
+    expect(staging.ingress).toBeUndefined();
+    const prod = parseStackConfig(await stackFile("prod"));
+    expect(prod).toMatchObject({
+      serverName: "chat.nova.com",
+      database: { kind: "cloudsql" },
+      ingress: { host: "chat.nova.com" },
+    });
+  });
+
+  it("names the key and the expectation for each bad value, all at once", async () => {
+    const raw = await stackFile("staging");
+    const synapse = raw.synapse as {
+      storage: Record<string, unknown>;
+      resources: { limits: Record<string, unknown> };
+    };
+    const message = errorOf({
+      ...raw,
+      serverName: "Staging.Nova.Internal",
+      synapse: {
+        ...synapse,
+        storage: { size: "10 gigs" },
+        resources: { ...synapse.resources, limits: { memory: "lots" } },
+      },
+    });
+    expect(message).toContain("nova-matrix:serverName: expected a lower-case DNS name");
+    expect(message).toContain("nova-matrix:synapse.storage.size: expected a storage size in Mi, Gi or Ti");
+    expect(message).toContain("nova-matrix:synapse.resources.limits.memory: expected a Kubernetes quantity");
+  });
+
+  it("reports a missing key, a misspelt key and a wrong database kind", async () => {
+    const { serverName: _missing, ...raw } = await stackFile("staging");
+    expect(errorOf(raw)).toContain("nova-matrix:serverName: is required");
+    expect(errorOf({ ...(await stackFile("staging")), servername: "x" })).toContain(
+      "nova-matrix:servername: unknown key",
+    );
+    expect(errorOf({ ...(await stackFile("staging")), database: { kind: "mysql" } })).toContain(
+      'nova-matrix:database.kind: expected kind "in-cluster" or "cloudsql"',
+    );
+  });
+
+  it("requires an ingress for a Cloud SQL (prod) stack", async () => {
+    const { ingress: _ingress, ...raw } = await stackFile("prod");
+    expect(errorOf(raw)).toContain("nova-matrix:ingress: a cloudsql (prod) stack needs an ingress");
+  });
+
+  it("refuses a pool whose min exceeds its max", async () => {
+    const raw = await stackFile("staging");
+    expect(
+      errorOf({ ...raw, synapse: { ...(raw.synapse as object), databasePool: { min: 9, max: 2 } } }),
+    ).toContain("nova-matrix:synapse.databasePool: expected min <= max");
+  });
+});
+
+describe("stack files", () => {
+  it("hold no secrets: a secure value is refused", () => {
+    expect(() =>
+      flattenStackConfig({ config: { "nova-matrix:x": { secure: "AAAA" } } }, "Pulumi.x.yaml"),
+    ).toThrow(/nova-matrix:x is a secret/);
+  });
+
+  it("pass strings through and JSON-encode structured values, as Pulumi does", () => {
+    expect(
+      rawProjectConfig(
+        flattenStackConfig(
+          { config: { "nova-matrix:a": "chat.nova.com", "nova-matrix:b": { c: 1 }, "gcp:project": "p" } },
+          "f",
+        ),
+      ),
+    ).toEqual({ a: "chat.nova.com", b: { c: 1 } });
+  });
+});
