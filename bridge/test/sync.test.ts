@@ -157,4 +157,40 @@ describeWithHarness("sync loop: exactly once, in order, across restarts", () => 
       await syncing.stop();
     }
   });
+  it("logs and skips a malformed event without stopping, and keeps the events around it", async () => {
+    const id = `malformed-${unique()}`;
+    const { roomId } = await sender.conversations.ensureGroup(id, { name: id, members: ["alice"] });
+    const lines: string[] = [];
+    const syncing = await startBridge({
+      config: stack.config,
+      store: await stack.newBridgeDatabase(),
+      logger: testLogger(lines),
+      syncTuning: { pollTimeoutMs: 500 },
+    });
+    try {
+      const sent = new Map([[id, [] as string[]]]);
+      await sendSeries(id, 1, sent.get(id) as string[]);
+      // Another client of the homeserver sends audio that breaks the schema (not an mxc:// URI).
+      const alice = `@nova_alice:${stack.serverName}`;
+      const response = await fetch(
+        `${stack.synapse.baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/bad-${unique()}?user_id=${encodeURIComponent(alice)}`,
+        {
+          method: "PUT",
+          headers: { authorization: `Bearer ${stack.secrets.asToken}`, "content-type": "application/json" },
+          body: JSON.stringify({ msgtype: "m.audio", body: "voice", url: "https://elsewhere.example/a.ogg" }),
+        },
+      );
+      expect(response.status).toBe(200);
+      const { event_id: badId } = (await response.json()) as { event_id: string };
+      await sendSeries(id, 1, sent.get(id) as string[]);
+      await expectLoggedOnceInOrder(syncing.store, sent);
+      const warning = lines.map((line) => JSON.parse(line)).find((entry) => entry.eventId === badId);
+      expect(warning).toMatchObject({
+        msg: "skipped a malformed event",
+        reason: expect.stringContaining("url"),
+      });
+    } finally {
+      await syncing.stop();
+    }
+  });
 });

@@ -55,3 +55,16 @@ describe("id escaping", () => {
     expect(() => conversationAlias("x".repeat(300), "nova.test")).toThrow(/conversation id is too long/);
   });
 });
+
+describe("naming agrees with infra's appservice registration", () => {
+  it("uses the same service user, sender, ghost prefix and alias prefix", async () => {
+    const infra = await import("../../../infra/synapse/naming.ts");
+    const ids = await import("./ids.ts");
+    expect(ids.SERVICE_LOCALPART).toBe(infra.SERVICE_LOCALPART);
+    expect(ids.APPSERVICE_SENDER_LOCALPART).toBe(infra.SENDER_LOCALPART);
+    expect(ids.GHOST_PREFIX).toBe(infra.GHOST_PREFIX);
+    expect(ids.CONVERSATION_ALIAS_PREFIX).toBe(infra.CONVERSATION_ALIAS_PREFIX);
+    // The ghost and service namespaces do not overlap: no escaped id turns a ghost into the service user.
+    expect(ids.ghostUserId("service", "s")).not.toBe(ids.serviceUserId("s"));
+  });
+});
