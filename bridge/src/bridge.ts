@@ -27,10 +27,23 @@ export interface Bridge {
   readonly messages: Messages;
   /** The event log: read with a cursor, resume from the last position seen. */
   readonly store: EventStore;
-  /** Registers a listener woken after new events are logged. Returns an unsubscribe function. */
-  onEvents(listener: () => void): () => void;
+  /** Registers a listener woken after new events are logged (with how many). Returns an unsubscribe function. */
+  onEvents(listener: (inserted: number) => void): () => void;
+  /** The sync loop's state, for readiness and the lag metric (the HTTP service reads it). */
+  syncStatus(): SyncStatus;
   /** Stops the sync loop and closes the store (when the bridge opened it). */
   stop(): Promise<void>;
+}
+
+export interface SyncStatus {
+  /** Whether this process runs the sync loop. */
+  running: boolean;
+  /** At least one sync round committed since start. */
+  caughtUp: boolean;
+  /** When the last round was committed (ms since the epoch). */
+  lastSyncAt: number | undefined;
+  /** The long-poll timeout: a quiet round takes this long, so it is not lag. */
+  pollTimeoutMs: number;
 }
 
 /** A logger with the settings' secret fields redacted. */
@@ -69,7 +82,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const ghosts = new GhostRegistry(client);
   const conversations = new Conversations({ client, ghosts, serverName: config.serverName, logger });
   const messages = new Messages({ client, ghosts, conversations, serverName: config.serverName, logger });
-  const listeners = new Set<() => void>();
+  const listeners = new Set<(inserted: number) => void>();
   const loop =
     options.sync === false
       ? undefined
@@ -79,8 +92,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
           conversations,
           serverName: config.serverName,
           logger,
-          onCommitted: () => {
-            for (const listener of listeners) listener();
+          onCommitted: (inserted) => {
+            for (const listener of listeners) listener(inserted);
           },
           ...options.syncTuning,
         });
@@ -96,6 +109,14 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     onEvents(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    syncStatus() {
+      return {
+        running: loop !== undefined,
+        caughtUp: loop?.caughtUp ?? false,
+        lastSyncAt: loop?.lastSyncAt,
+        pollTimeoutMs: options.syncTuning?.pollTimeoutMs ?? 30_000,
+      };
     },
     async stop() {
       await loop?.stop();

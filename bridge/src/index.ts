@@ -1,5 +1,11 @@
 // The bridge's public API. Everything a caller needs is exported here; deeper paths are internal.
-export { type Bridge, type BridgeOptions, createLogger, startBridge } from "./bridge.ts";
+export {
+  type Bridge,
+  type BridgeOptions,
+  createLogger,
+  type SyncStatus,
+  startBridge,
+} from "./bridge.ts";
 export {
   type BridgeConfig,
   ConfigError,

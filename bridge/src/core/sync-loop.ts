@@ -53,6 +53,7 @@ export class SyncLoop {
   #running: Promise<void> | undefined;
   #filterId: string | undefined;
   #synced = false;
+  #lastSyncAt: number | undefined;
 
   constructor(options: SyncLoopOptions) {
     this.#options = options;
@@ -73,6 +74,11 @@ export class SyncLoop {
   /** Whether at least one sync has been committed since start. */
   get caughtUp(): boolean {
     return this.#synced;
+  }
+
+  /** When the last sync round was committed (ms since the epoch), for the service's lag metric and readiness. */
+  get lastSyncAt(): number | undefined {
+    return this.#lastSyncAt;
   }
 
   async #run(): Promise<void> {
@@ -135,6 +141,7 @@ export class SyncLoop {
     }
     const inserted = await store.commitSync(events, response.next_batch);
     this.#synced = true;
+    this.#lastSyncAt = Date.now();
     if (inserted > 0) {
       logger.debug({ inserted }, "logged events");
       this.#options.onCommitted?.(inserted);
