@@ -1,6 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { CronJob } from "kubernetes-models/batch/v1/CronJob";
 import { describe, expect, it } from "vitest";
+import { PSQL_IMAGE } from "../database/index.ts";
+import { unknownFields } from "../testing/strict-fields.ts";
 import { backupBucketArgs, workloadIdentityMember } from "./cloud.ts";
 import type { BackupArgs } from "./index.ts";
 import {
@@ -60,6 +62,7 @@ describe("backup CronJobs", () => {
   ] as const) {
     it(`${kind}: valid, named, restricted, limited, pinned images, no secret literal`, () => {
       new CronJob(job).validate();
+      expect(unknownFields(job, (data) => CronJob.prototype.validate.call(data))).toEqual([]);
       expect(job.metadata?.name).toMatch(/^nova-matrix-(db|media)-backup$/);
       expect(job.spec?.concurrencyPolicy).toBe("Forbid");
       const pod = podOf(job);
@@ -118,6 +121,10 @@ describe("backup CronJobs", () => {
     const script = pod.containers[0]?.command?.[2] ?? "";
     expect(script).toContain("local_content local_thumbnails");
     expect(pod.securityContext?.runAsUser).toBe(991);
+  });
+
+  it("dumps with the same PostgreSQL client image as the database setup Job", () => {
+    expect(DEFAULT_IMAGES.postgres).toBe(PSQL_IMAGE);
   });
 
   it("quotes shell arguments", () => {

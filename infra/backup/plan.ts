@@ -114,9 +114,12 @@ export interface JobImages {
   readonly cloudSdk: string;
 }
 
-/** Pinned defaults (never `latest`): PostgreSQL 15's client for a 15 server, and a fixed Cloud SDK release. */
+/**
+ * Pinned defaults (never `latest`): PostgreSQL 15's client for a 15 server (the same image as the database setup
+ * Job, infra/database's PSQL_IMAGE; a test keeps them equal), and a fixed Cloud SDK release.
+ */
 export const DEFAULT_IMAGES: JobImages = {
-  postgres: "docker.io/library/postgres:15.8-bookworm",
+  postgres: "postgres:15.10-alpine",
   cloudSdk: "gcr.io/google.com/cloudsdktool/google-cloud-cli:499.0.0-slim",
 };
 
@@ -223,7 +226,7 @@ function cronJob(
 
 /** The nightly logical dump of every database: one pg_dump init container each, then one upload. */
 export function databaseBackupCronJob(input: BackupJobsInput): ICronJob {
-  const uid = 999; // the postgres image's `postgres` user
+  const uid = 70; // the alpine postgres image's `postgres` user
   const dumps: IContainer[] = input.databases.map((db) => ({
     name: `dump-${db.database.replaceAll("_", "-")}`,
     image: input.images.postgres,

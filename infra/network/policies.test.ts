@@ -3,6 +3,7 @@ import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPol
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
 import { PriorityClass } from "kubernetes-models/scheduling.k8s.io/v1/PriorityClass";
 import { describe, expect, it } from "vitest";
+import { unknownFields } from "../testing/strict-fields.ts";
 import {
   GCLB_RANGES,
   type NetworkInput,
@@ -56,7 +57,10 @@ describe("NetworkPolicies", () => {
   const policies = networkPolicies(staging);
 
   it("are valid objects with explicit names", () => {
-    for (const object of [...policies, ...networkPolicies(prod)]) new NetworkPolicy(object).validate();
+    for (const object of [...policies, ...networkPolicies(prod)]) {
+      new NetworkPolicy(object).validate();
+      expect(unknownFields(object, (data) => NetworkPolicy.prototype.validate.call(data))).toEqual([]);
+    }
     expect(policies.map((p) => p.metadata?.name)).toEqual([
       "default-deny-ingress",
       "matrix-synapse-ingress",
@@ -116,6 +120,7 @@ describe("disruption, priority, pod security", () => {
   it("a PDB that lets a drain evict the single writer, and never blocks on an unhealthy pod", () => {
     const pdb = synapseDisruptionBudget({ namespace: NS, labels: {}, podSelector: synapse });
     new PodDisruptionBudget(pdb).validate();
+    expect(unknownFields(pdb, (data) => PodDisruptionBudget.prototype.validate.call(data))).toEqual([]);
     expect(pdb.spec).toMatchObject({ maxUnavailable: 1, unhealthyPodEvictionPolicy: "AlwaysAllow" });
     expect(pdb.spec).not.toHaveProperty("minAvailable");
   });
@@ -123,6 +128,12 @@ describe("disruption, priority, pod security", () => {
   it("a PriorityClass above ordinary pods, not the default", () => {
     const priority = synapsePriorityClass({});
     new PriorityClass(priority).validate();
+    // `description` is a real PriorityClass field (its model declares it) that the generated validator never reads.
+    expect(
+      unknownFields(priority, (data) => PriorityClass.prototype.validate.call(data)).filter(
+        (f) => f !== "description",
+      ),
+    ).toEqual([]);
     expect(priority.value).toBeGreaterThan(0);
     expect(priority.value).toBeLessThan(1_000_000_000);
     expect(priority.globalDefault).toBe(false);

@@ -3,6 +3,7 @@ import { PrometheusRule } from "@kubernetes-models/prometheus-operator/monitorin
 import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { describe, expect, it } from "vitest";
+import { unknownFields } from "../testing/strict-fields.ts";
 import {
   gmpRulesSchema,
   podMonitoringSchema,
@@ -327,6 +328,7 @@ describe("monitoring objects", () => {
   it("ServiceMonitor: valid against the Prometheus Operator CRD, no unknown field, job named like the PodMonitoring", () => {
     const object = serviceMonitor(target);
     new ServiceMonitor(object).validate();
+    expect(unknownFields(object, (data) => ServiceMonitor.prototype.validate.call(data))).toEqual([]);
     serviceMonitorSchema.parse(object);
     expect(object.metadata?.name).toBe(podMonitoring(target).metadata.name);
     expect(object.spec.endpoints?.[0]).toMatchObject({ port: "metrics", path: "/_synapse/metrics" });
@@ -342,6 +344,7 @@ describe("monitoring objects", () => {
     const meta = { name: "nova-matrix-alerts", namespace: "nova-staging", labels: target.labels, groups };
     const operator = prometheusRule(meta);
     new PrometheusRule(operator).validate();
+    expect(unknownFields(operator, (data) => PrometheusRule.prototype.validate.call(data))).toEqual([]);
     prometheusRuleSchema.parse(operator);
     const gmp = gmpRules(meta);
     gmpRulesSchema.parse(gmp);
@@ -363,6 +366,7 @@ describe("monitoring objects", () => {
       dashboard,
     });
     new ConfigMap(map).validate();
+    expect(unknownFields(map, (data) => ConfigMap.prototype.validate.call(data))).toEqual([]);
     expect(map.metadata?.labels).toMatchObject({ grafana_dashboard: "1" });
     const json = JSON.parse(map.data?.["nova-matrix-bridge.json"] ?? "") as typeof dashboard;
     expect(json.panels.flatMap((p) => p.targets.map((t) => t.expr))).toEqual(
