@@ -21,6 +21,7 @@ import {
   SCRAPER_METRICS,
   SYNAPSE_METRICS,
 } from "./metrics.ts";
+import { promtoolCheckAndTest } from "./promtool.ts";
 import { type AlertRuleInput, alertRuleGroups } from "./rules.ts";
 
 const input: AlertRuleInput = {
@@ -135,5 +136,52 @@ describeWithHarness("alert rules and dashboard against a real Synapse's metrics"
       list.filter((s) => s.name === "synapse_http_server_responses_total" && s.labels.includes('code="500"'));
     expect(errors(healthy)).toEqual([]);
     expect(errors(databaseDown).length).toBeGreaterThan(0);
+  });
+
+  it("fire SynapseDatabaseErrors and SynapseHigh5xxRate on the real 500 series, not on the real healthy ones", async () => {
+    const groups = alertRuleGroups(input);
+    const rule = (name: string) => {
+      const found = groups.flatMap((g) => g.rules).find((r) => r.alert === name);
+      if (!found) throw new Error(name);
+      return found;
+    };
+    // The scraped label sets, plus the job label the scraper adds; each series then counts 1 request/s.
+    const asSeries = (list: typeof healthy, code: RegExp) =>
+      list
+        .filter((s) => s.name === "synapse_http_server_responses_total" && code.test(s.labels))
+        .map((s) => ({
+          series: `${s.name}{${s.labels.slice(1, -1)},job="${input.synapseJob}"}`,
+          values: "0+60x20",
+        }));
+    const failing = asSeries(databaseDown, /code="500"/);
+    const ok = asSeries(healthy, /code="2\d\d"/);
+    expect(failing.length).toBeGreaterThan(0);
+    expect(ok.length).toBeGreaterThan(0);
+    const fires = (alertname: string) => ({
+      eval_time: "12m",
+      alertname,
+      exp_alerts: [
+        {
+          exp_labels: { ...rule(alertname).labels, job: input.synapseJob },
+          exp_annotations: { ...rule(alertname).annotations },
+        },
+      ],
+    });
+    const silent = (alertname: string) => ({ eval_time: "12m", alertname, exp_alerts: [] });
+    const { test } = await promtoolCheckAndTest(groups, [
+      {
+        name: "real series while PostgreSQL is down",
+        interval: "1m",
+        input_series: failing,
+        alert_rule_test: [fires("SynapseDatabaseErrors"), fires("SynapseHigh5xxRate")],
+      },
+      {
+        name: "real series while healthy",
+        interval: "1m",
+        input_series: ok,
+        alert_rule_test: [silent("SynapseDatabaseErrors"), silent("SynapseHigh5xxRate")],
+      },
+    ]);
+    expect(test.ok, test.output).toBe(true);
   });
 });
