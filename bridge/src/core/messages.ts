@@ -22,6 +22,8 @@ export function transactionId(senderMatrixId: string, idempotencyKey: string): s
 export interface Sent {
   /** The Matrix event id: the message id that events and history use. */
   messageId: string;
+  /** For audio: the `mxc://` URI of the uploaded file. */
+  url?: string;
 }
 
 export interface SendTextInput {
@@ -112,7 +114,7 @@ export class Messages {
       );
     const { senderMatrixId } = await this.#prepare(input);
     const url = await upload(this.#deps.client, audio, mimetype, filename, senderMatrixId);
-    return this.#send(input, {
+    const sent = await this.#send(input, {
       msgtype: "m.audio",
       body: filename,
       url,
@@ -122,6 +124,7 @@ export class Messages {
         ...(durationMs === undefined ? {} : { duration: durationMs }),
       },
     });
+    return { ...sent, url };
   }
 
   /** Replaces a text message's content (`m.replace`, with the `* ` fallback for clients without edits). */
