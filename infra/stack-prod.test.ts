@@ -19,6 +19,7 @@ import {
   expectHardenedSynapse,
   expectNoSecretLeaks,
   expectOutputs,
+  expectRestrictedPods,
   expectValidKubernetesObjects,
   findObject,
   resourcesOfType,
@@ -38,7 +39,8 @@ const onlyInputs = (type: string) => {
 describe("prod stack under mocks", () => {
   it("validates every Kubernetes object (GKE CRDs included) against the API schemas, strictly", () => {
     expectValidKubernetesObjects(run, "nova-prod");
-    expect(findObject(run, "Namespace", "nova-prod")).toBeDefined();
+    const namespace = findObject(run, "Namespace", "nova-prod");
+    expect(namespace.metadata.labels?.["pod-security.kubernetes.io/enforce"]).toBe("restricted");
   });
 
   it("leaks no secret into a ConfigMap, an annotation or a plain output", () => {
@@ -59,6 +61,7 @@ describe("prod stack under mocks", () => {
 
   it("runs Synapse as one hardened pod with prod's resources and a kept volume", () => {
     expectHardenedSynapse(run);
+    expectRestrictedPods(run);
     const pvc = findObject<{
       spec: { storageClassName: string; resources: { requests: { storage: string } } };
     }>(run, "PersistentVolumeClaim", "matrix-synapse-data");

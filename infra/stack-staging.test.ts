@@ -19,6 +19,7 @@ import {
   expectHardenedSynapse,
   expectNoSecretLeaks,
   expectOutputs,
+  expectRestrictedPods,
   expectValidKubernetesObjects,
   findObject,
   kubernetesObjects,
@@ -52,6 +53,7 @@ describe("staging stack under mocks", () => {
 
   it("runs Synapse as one hardened, probed, non-root pod", () => {
     expectHardenedSynapse(run);
+    expectRestrictedPods(run);
   });
 
   it("keeps the seed deployment's names", () => {

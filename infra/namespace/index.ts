@@ -2,6 +2,7 @@
 // its Postgres and realtime-chat-service).
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { podSecurityLabels } from "../network/policies.ts";
 
 export interface AppNamespaceArgs {
   name: string;
@@ -18,7 +19,13 @@ export class AppNamespace extends pulumi.ComponentResource {
     this.name = args.create
       ? new k8s.core.v1.Namespace(
           `${name}-namespace`,
-          { metadata: { name: args.name, labels: { "app.kubernetes.io/part-of": "nova-matrix" } } },
+          {
+            metadata: {
+              name: args.name,
+              // Pod Security Admission `restricted`: every pod here (Synapse, the setup Job) is built to pass it.
+              labels: { "app.kubernetes.io/part-of": "nova-matrix", ...podSecurityLabels() },
+            },
+          },
           { parent: this },
         ).metadata.name
       : pulumi.output(args.name);

@@ -176,3 +176,64 @@ export function expectDatabaseJob(run: StackRun): void {
     expect(variable?.valueFrom, name).toMatchObject({ secretKeyRef: {} });
   }
 }
+
+interface PodTemplateSpec {
+  securityContext?: { runAsNonRoot?: boolean; seccompProfile?: { type?: string } };
+  containers: ContainerSpec[];
+  initContainers?: ContainerSpec[];
+  volumes?: Record<string, unknown>[];
+  hostNetwork?: boolean;
+  hostPID?: boolean;
+  hostIPC?: boolean;
+}
+interface ContainerSpec {
+  name: string;
+  securityContext?: {
+    runAsNonRoot?: boolean;
+    allowPrivilegeEscalation?: boolean;
+    capabilities?: { drop?: string[]; add?: string[] };
+    privileged?: boolean;
+  };
+}
+
+/** Every pod template passes Pod Security Admission's `restricted` profile (the prod namespace enforces it). */
+export function expectRestrictedPods(run: StackRun): void {
+  const templates = kubernetesObjects(run)
+    .filter((o) => o.kind === "Deployment" || o.kind === "Job")
+    .map(
+      (o) =>
+        [
+          `${o.kind} ${o.metadata.name}`,
+          (o as unknown as { spec: { template: { spec: PodTemplateSpec } } }).spec.template.spec,
+        ] as const,
+    );
+  expect(templates.length).toBeGreaterThanOrEqual(2);
+  const allowedVolumes = [
+    "configMap",
+    "secret",
+    "emptyDir",
+    "persistentVolumeClaim",
+    "projected",
+    "downwardAPI",
+    "name",
+  ];
+  for (const [label, pod] of templates) {
+    expect(pod.securityContext?.seccompProfile?.type, label).toBe("RuntimeDefault");
+    expect(pod.hostNetwork || pod.hostPID || pod.hostIPC, label).toBeFalsy();
+    for (const volume of pod.volumes ?? []) {
+      expect(
+        Object.keys(volume).filter((key) => !allowedVolumes.includes(key)),
+        `${label} volume`,
+      ).toEqual([]);
+    }
+    for (const container of [...pod.containers, ...(pod.initContainers ?? [])]) {
+      const where = `${label} container ${container.name}`;
+      const context = container.securityContext ?? {};
+      expect(context.runAsNonRoot ?? pod.securityContext?.runAsNonRoot, where).toBe(true);
+      expect(context.allowPrivilegeEscalation, where).toBe(false);
+      expect(context.privileged, where).toBeFalsy();
+      expect(context.capabilities?.drop, where).toEqual(["ALL"]);
+      expect(context.capabilities?.add ?? [], where).toEqual([]);
+    }
+  }
+}
