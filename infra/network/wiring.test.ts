@@ -1,0 +1,33 @@
+// The ops builders wired with the Synapse component's own names select what that component creates.
+import { describe, expect, it } from "vitest";
+import { SYNAPSE_MEDIA } from "../backup/wiring.ts";
+import { SYNAPSE_SCRAPE } from "../observability/wiring.ts";
+import {
+  DATA_PVC_NAME,
+  METRICS_PORT_NAME,
+  POD_MEDIA_STORE,
+  SYNAPSE_LABELS,
+  SYNAPSE_NAME,
+  SYNAPSE_UID,
+} from "../synapse/deployment-spec.ts";
+import { SYNAPSE_ENDPOINTS } from "./wiring.ts";
+
+describe("ops wiring from the Synapse component's names", () => {
+  it("scrapes the Service and pods the Synapse component labels, on its named metrics port", () => {
+    expect(SYNAPSE_SCRAPE).toMatchObject({
+      name: SYNAPSE_NAME,
+      selector: SYNAPSE_LABELS,
+      metricsPortName: METRICS_PORT_NAME,
+      mediaClaimName: DATA_PVC_NAME,
+    });
+  });
+
+  it("archives the media store directory inside the data PVC, as Synapse's uid", () => {
+    expect(POD_MEDIA_STORE.endsWith(`/${SYNAPSE_MEDIA.subPath}`)).toBe(true);
+    expect(SYNAPSE_MEDIA).toMatchObject({ claimName: DATA_PVC_NAME, runAsUser: SYNAPSE_UID });
+  });
+
+  it("isolates the pods and ports the Synapse component exposes", () => {
+    expect(SYNAPSE_ENDPOINTS).toEqual({ podSelector: SYNAPSE_LABELS, clientPort: 8008, metricsPort: 9000 });
+  });
+});
