@@ -96,6 +96,13 @@ describe("staging stack under mocks", () => {
     expect(homeserver).not.toHaveProperty("public_baseurl");
   });
 
+  it("keeps media where the official image keeps it, on the PVC, so the hand-made volume's media stays visible", () => {
+    const homeserver = parse(
+      objectData(run.resources, "ConfigMap", "matrix-synapse-config")["homeserver.yaml"] ?? "",
+    );
+    expect(homeserver).toMatchObject({ media_store_path: "/data/media_store", max_upload_size: "50M" });
+  });
+
   it("sets up the database with the namespace Postgres's admin Secret", () => {
     expectDatabaseJob(run);
     const job = kubernetesObjects(run).find((o) => o.kind === "Job") as unknown as {

@@ -36,7 +36,9 @@ export const POD_FILE_PATHS: HomeserverInput["files"] = {
   appserviceRegistration: `${MOUNTS.secrets}/${FILE_NAMES.appserviceRegistration}`,
   logConfig: `${MOUNTS.config}/${FILE_NAMES.logConfig}`,
 };
-export const POD_MEDIA_STORE = `${MOUNTS.data}/media`;
+/** The media store's directory inside the PVC: the official image's default, so a volume it wrote keeps its media. */
+export const MEDIA_STORE_SUBPATH = "media_store";
+export const POD_MEDIA_STORE = `${MOUNTS.data}/${MEDIA_STORE_SUBPATH}`;
 
 /** `--config-path` files, in order: the later (secret) one adds the `database` block. */
 export const POD_CONFIG_FILES = [
