@@ -12,6 +12,8 @@ export const PSQL_IMAGE = "postgres:15.10-alpine";
 const PSQL_UID = 70; // the postgres user of the alpine image
 export const SETUP_SCRIPT_CONFIG_MAP = "matrix-synapse-db-setup";
 export const SETUP_SECRET = "matrix-synapse-db-setup";
+/** The setup Job's pod labels (NetworkPolicies let these pods reach Postgres). */
+export const DATABASE_SETUP_LABELS = { app: "matrix-synapse-db-setup" } as const;
 /** The Cloud SQL admin user the program creates (the setup Job's login). */
 export const CLOUD_SQL_ADMIN_USER = "nova_admin";
 
@@ -151,13 +153,13 @@ export class SynapseDatabase extends pulumi.ComponentResource {
         metadata: {
           name: pulumi.interpolate`matrix-synapse-db-setup-${pulumi.unsecret(revision)}`,
           namespace: args.namespace,
-          labels: { app: "matrix-synapse-db-setup" },
+          labels: DATABASE_SETUP_LABELS,
         },
         spec: {
           backoffLimit: 6,
           activeDeadlineSeconds: 900,
           template: {
-            metadata: { labels: { app: "matrix-synapse-db-setup" } },
+            metadata: { labels: DATABASE_SETUP_LABELS },
             spec: {
               restartPolicy: "Never",
               automountServiceAccountToken: false,
