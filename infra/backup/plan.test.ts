@@ -108,6 +108,29 @@ describe("backup CronJobs", () => {
     expect(pod.containers[0]?.command?.[2]).toContain("gs://nova-staging-matrix-backups/postgres/");
   });
 
+  it("database: verifies a Cloud SQL server against its CA, from a Secret, without a password anywhere in the spec", () => {
+    const [synapse] = input.databases;
+    if (!synapse) throw new Error("no database");
+    const pod = podOf(
+      databaseBackupCronJob({
+        ...input,
+        databases: [{ ...synapse, serverCa: { name: "matrix-synapse-db-setup", key: "ca.pem" } }],
+      }),
+    );
+    const dump = pod.initContainers?.[0];
+    expect(dump?.env).toContainEqual({ name: "PGSSLMODE", value: "verify-ca" });
+    expect(dump?.env).toContainEqual({ name: "PGSSLROOTCERT", value: "/tls/0/ca.pem" });
+    expect(dump?.volumeMounts).toContainEqual({ name: "server-ca-0", mountPath: "/tls/0", readOnly: true });
+    expect(pod.volumes).toContainEqual({
+      name: "server-ca-0",
+      secret: { secretName: "matrix-synapse-db-setup", items: [{ key: "ca.pem", path: "ca.pem" }] },
+    });
+    expect(pod.automountServiceAccountToken).toBe(false);
+    // In-cluster staging: no TLS settings at all.
+    const plain = podOf(databaseBackupCronJob(input)).initContainers?.[0]?.env?.map((e) => e.name);
+    expect(plain).toEqual(["PGPASSWORD", "PGCONNECT_TIMEOUT"]);
+  });
+
   it("media: mounts the claim read-only on Synapse's node (RWO) and archives both directories", () => {
     const pod = podOf(mediaBackupCronJob(input));
     expect(pod.volumes?.find((v) => v.name === "media")?.persistentVolumeClaim).toEqual({

@@ -126,6 +126,28 @@ export const DEFAULT_IMAGES: JobImages = {
 export interface DatabaseToDump extends DumpTarget {
   /** The Secret key holding the role's password (becomes PGPASSWORD). */
   readonly passwordSecret: { readonly name: string; readonly key: string };
+  /**
+   * Cloud SQL (prod) requires TLS: the server is verified against this CA (`PGSSLMODE=verify-ca`, as Synapse and
+   * the setup Job do; Cloud SQL's certificate names the instance, not the IP, so `verify-full` does not apply).
+   */
+  readonly serverCa?: { readonly name: string; readonly key: string };
+}
+
+/** libpq's environment for one database: the password from its Secret, TLS settings when it has a CA. */
+export function dumpEnvironment(db: DatabaseToDump, caPath: string) {
+  return [
+    {
+      name: "PGPASSWORD",
+      valueFrom: { secretKeyRef: { name: db.passwordSecret.name, key: db.passwordSecret.key } },
+    },
+    { name: "PGCONNECT_TIMEOUT", value: "10" },
+    ...(db.serverCa
+      ? [
+          { name: "PGSSLMODE", value: "verify-ca" },
+          { name: "PGSSLROOTCERT", value: caPath },
+        ]
+      : []),
+  ];
 }
 
 export interface BackupJobsInput {
@@ -204,6 +226,9 @@ function cronJob(
             metadata: { labels: { ...input.labels, "app.kubernetes.io/component": name } },
             spec: {
               serviceAccountName: input.serviceAccountName,
+              // Workload Identity needs no Kubernetes token; nothing here talks to the Kubernetes API.
+              automountServiceAccountToken: false,
+              enableServiceLinks: false,
               restartPolicy: "Never",
               securityContext: {
                 runAsNonRoot: true,
@@ -227,23 +252,30 @@ function cronJob(
 /** The nightly logical dump of every database: one pg_dump init container each, then one upload. */
 export function databaseBackupCronJob(input: BackupJobsInput): ICronJob {
   const uid = 70; // the alpine postgres image's `postgres` user
-  const dumps: IContainer[] = input.databases.map((db) => ({
+  const caVolume = (index: number) => `server-ca-${index}`;
+  const dumps: IContainer[] = input.databases.map((db, index) => ({
     name: `dump-${db.database.replaceAll("_", "-")}`,
     image: input.images.postgres,
     command: ["pg_dump", ...pgDumpArgs(db, `${DUMP_DIR}/${db.database}.dump`)],
-    env: [
-      {
-        name: "PGPASSWORD",
-        valueFrom: { secretKeyRef: { name: db.passwordSecret.name, key: db.passwordSecret.key } },
-      },
-    ],
+    env: dumpEnvironment(db, `/tls/${index}/ca.pem`),
     securityContext: restrictedContainerSecurity(uid),
     resources,
     volumeMounts: [
       { name: "backup", mountPath: DUMP_DIR },
       { name: "tmp", mountPath: "/tmp" },
+      ...(db.serverCa ? [{ name: caVolume(index), mountPath: `/tls/${index}`, readOnly: true }] : []),
     ],
   }));
+  const caVolumes: IVolume[] = input.databases.flatMap((db, index) =>
+    db.serverCa
+      ? [
+          {
+            name: caVolume(index),
+            secret: { secretName: db.serverCa.name, items: [{ key: db.serverCa.key, path: "ca.pem" }] },
+          },
+        ]
+      : [],
+  );
   return cronJob(input, "nova-matrix-db-backup", input.databaseSchedule, {
     runAsUser: uid,
     initContainers: dumps,
@@ -264,6 +296,7 @@ export function databaseBackupCronJob(input: BackupJobsInput): ICronJob {
     volumes: [
       { name: "backup", emptyDir: { sizeLimit: "20Gi" } },
       { name: "tmp", emptyDir: { sizeLimit: "1Gi" } },
+      ...caVolumes,
     ],
   });
 }

@@ -1,6 +1,6 @@
 // The ops builders wired with the Synapse component's own names select what that component creates.
 import { describe, expect, it } from "vitest";
-import { SYNAPSE_MEDIA } from "../backup/wiring.ts";
+import { SYNAPSE_MEDIA, synapseDatabaseToDump } from "../backup/wiring.ts";
 import { SYNAPSE_SCRAPE } from "../observability/wiring.ts";
 import {
   DATA_PVC_NAME,
@@ -29,5 +29,26 @@ describe("ops wiring from the Synapse component's names", () => {
 
   it("isolates the pods and ports the Synapse component exposes", () => {
     expect(SYNAPSE_ENDPOINTS).toEqual({ podSelector: SYNAPSE_LABELS, clientPort: 8008, metricsPort: 9000 });
+  });
+
+  it("dumps Synapse's database with the setup Secret's password, and its CA on Cloud SQL", () => {
+    const staging = synapseDatabaseToDump({
+      host: "postgres",
+      port: 5432,
+      name: "synapse",
+      user: "synapse",
+      tls: false,
+    });
+    expect(staging.passwordSecret).toEqual({ name: "matrix-synapse-db-setup", key: "SYNAPSE_DB_PASSWORD" });
+    expect(staging.excludeTableData).toEqual(["e2e_one_time_keys_json"]);
+    expect(staging).not.toHaveProperty("serverCa");
+    const prod = synapseDatabaseToDump({
+      host: "10.0.0.3",
+      port: 5432,
+      name: "synapse",
+      user: "synapse",
+      tls: true,
+    });
+    expect(prod.serverCa).toEqual({ name: "matrix-synapse-db-setup", key: "ca.pem" });
   });
 });
