@@ -1,0 +1,147 @@
+// The HTTP API's errors: one JSON shape `{error: {code, message, field?}}` and one place that maps the core's
+// errors to statuses, so every route answers the same way.
+import { safeGetRetryAfterMs } from "matrix-js-sdk/lib/http-api/index.js";
+import type { z } from "zod";
+import {
+  ConversationConflictError,
+  ConversationNotFoundError,
+  InvalidInputError,
+  UploadRejectedError,
+} from "../core/errors.ts";
+import {
+  ConnectionError,
+  HomeserverUnreachableError,
+  HTTPError,
+  TokenRejectedError,
+} from "../matrix/errors.ts";
+
+export type ErrorCode =
+  | "invalid_request"
+  | "unauthorized"
+  | "forbidden"
+  | "not_found"
+  | "conflict"
+  | "payload_too_large"
+  | "unsupported_media_type"
+  | "rate_limited"
+  | "unavailable"
+  | "internal";
+
+export class ApiError extends Error {
+  override name = "ApiError";
+  readonly status: number;
+  readonly code: ErrorCode;
+  readonly field: string | undefined;
+  /** Seconds, for 429 and 503. */
+  readonly retryAfter: number | undefined;
+  constructor(
+    status: number,
+    code: ErrorCode,
+    message: string,
+    extra: { field?: string; retryAfter?: number } = {},
+  ) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.field = extra.field;
+    this.retryAfter = extra.retryAfter;
+  }
+
+  body(): { error: { code: ErrorCode; message: string; field?: string } } {
+    return {
+      error: { code: this.code, message: this.message, ...(this.field ? { field: this.field } : {}) },
+    };
+  }
+}
+
+/** `members[0]`, `text`: the field an issue is about, as a caller writes it. */
+export function fieldOf(path: readonly PropertyKey[]): string {
+  return path
+    .map((key, i) => (typeof key === "number" ? `[${key}]` : i === 0 ? String(key) : `.${String(key)}`))
+    .join("");
+}
+
+/** Validates a request part; a failure is a 400 naming the first offending field. */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, part: string): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  if (!issue) throw new ApiError(400, "invalid_request", `${part} is invalid`);
+  // An unknown key: name the key itself.
+  const keys = issue.code === "unrecognized_keys" ? issue.keys : [];
+  const field = keys.length > 0 ? fieldOf([...issue.path, keys[0] as string]) : fieldOf(issue.path) || part;
+  const message =
+    issue.code === "unrecognized_keys"
+      ? `unknown field (accepted fields are documented in /v1/openapi.json)`
+      : issue.message;
+  throw new ApiError(400, "invalid_request", `${field}: ${message}`, { field });
+}
+
+const RETRY_UNAVAILABLE_SECONDS = 5;
+
+/** Any error thrown by a route, as the API's error. Unknown errors are 500s whose details stay in the log. */
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof UploadRejectedError) {
+    if (error.field === "mimetype") return new ApiError(415, "unsupported_media_type", error.message);
+    if (/accepts at most/.test(error.message))
+      return new ApiError(413, "payload_too_large", error.message, { field: "body" });
+    return new ApiError(400, "invalid_request", error.message, { field: fieldName(error.field) });
+  }
+  if (error instanceof InvalidInputError)
+    return new ApiError(400, "invalid_request", error.message, { field: fieldName(error.field) });
+  if (error instanceof ConversationNotFoundError)
+    return new ApiError(404, "not_found", `conversation ${error.conversationId} does not exist`, {
+      field: "conversation_id",
+    });
+  if (error instanceof ConversationConflictError) return new ApiError(409, "conflict", error.message);
+  if (error instanceof HTTPError) {
+    const status = error.httpStatus ?? 500;
+    const errcode = (error as { errcode?: string }).errcode;
+    if (status === 429) {
+      const seconds = Math.max(1, Math.ceil(safeGetRetryAfterMs(error, 1000) / 1000));
+      return new ApiError(429, "rate_limited", "the homeserver is rate limiting; retry later", {
+        retryAfter: seconds,
+      });
+    }
+    if (status === 404 || errcode === "M_NOT_FOUND")
+      return new ApiError(404, "not_found", "no such message in this conversation", { field: "message_id" });
+    if (status === 413 || errcode === "M_TOO_LARGE")
+      return new ApiError(413, "payload_too_large", "the homeserver refused the upload as too large");
+    if (status >= 500)
+      return new ApiError(503, "unavailable", `the homeserver failed (HTTP ${status}); retry later`, {
+        retryAfter: RETRY_UNAVAILABLE_SECONDS,
+      });
+    if (status === 403)
+      return new ApiError(403, "forbidden", "the homeserver refused this for the sender (not a member?)");
+    if (status === 400)
+      return new ApiError(400, "invalid_request", "the homeserver refused the request as invalid");
+  }
+  if (error instanceof ConnectionError || error instanceof HomeserverUnreachableError)
+    return new ApiError(503, "unavailable", "the homeserver is unreachable; retry later", {
+      retryAfter: RETRY_UNAVAILABLE_SECONDS,
+    });
+  if (error instanceof TokenRejectedError)
+    return new ApiError(503, "unavailable", "the homeserver refused the bridge's token", {
+      retryAfter: RETRY_UNAVAILABLE_SECONDS,
+    });
+  return new ApiError(500, "internal", "internal error (see the bridge's log)");
+}
+
+/** The core names fields in camelCase; the API's JSON uses snake_case. */
+const FIELD_NAMES: Record<string, string> = {
+  conversationId: "conversation_id",
+  senderId: "sender_id",
+  messageId: "message_id",
+  idempotencyKey: "client_message_id",
+  durationMs: "duration_ms",
+  userIds: "user_id",
+  audio: "body",
+  mimetype: "content-type",
+};
+
+function fieldName(field: string): string {
+  const head = field.replace(/\[.*$/, "");
+  const mapped = FIELD_NAMES[head];
+  return mapped ? `${mapped}${field.slice(head.length)}` : field;
+}

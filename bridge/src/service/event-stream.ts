@@ -1,0 +1,113 @@
+// One WebSocket client's stream of the event log: everything after its cursor, then live events, in log order, each
+// once. It pulls from the log (never holds a queue of its own), so the only buffer is the socket's: past
+// `maxBufferedBytes` the client is too slow and is closed with a reason; it resumes with `?since=<last cursor>`.
+import type { Logger } from "pino";
+import type { WebSocket } from "ws";
+import type { LoggedEvent } from "../store/store.ts";
+import { loggedToWire } from "./schemas.ts";
+
+export interface StreamOptions {
+  socket: WebSocket;
+  /** Reads the log after a cursor (exclusive). */
+  readAfter(cursor: string | undefined, limit: number): Promise<LoggedEvent[]>;
+  /**
+   * Which of these events the client may see; called for each page just before it is sent, so membership is
+   * checked at delivery time. Undefined: every event (a service client).
+   */
+  filter?: (events: LoggedEvent[]) => Promise<LoggedEvent[]>;
+  since: string | undefined;
+  maxBufferedBytes: number;
+  pageSize: number;
+  /** A safety net under the wake-ups (events logged by another process, a missed wake-up). */
+  pollIntervalMs: number;
+  logger: Logger;
+}
+
+/** Close codes (4000-4999 are the application's). */
+export const CLOSE_SLOW_CONSUMER = 4008;
+export const CLOSE_GOING_AWAY = 1001;
+export const CLOSE_INTERNAL = 1011;
+
+export class EventStream {
+  readonly #options: StreamOptions;
+  #cursor: string | undefined;
+  #closed = false;
+  #wake: (() => void) | undefined;
+  #pending = false;
+
+  constructor(options: StreamOptions) {
+    this.#options = options;
+    this.#cursor = options.since;
+    options.socket.once("close", () => this.#stop());
+  }
+
+  /** New events were logged: read them now rather than at the next poll. */
+  notify(): void {
+    this.#pending = true;
+    this.#wake?.();
+  }
+
+  /** Runs until the socket closes. */
+  async run(): Promise<void> {
+    const { socket, logger } = this.#options;
+    let failures = 0;
+    while (!this.#closed) {
+      try {
+        this.#pending = false;
+        const delivered = await this.#deliverPage();
+        failures = 0;
+        if (delivered === "more") continue;
+        if (delivered === "closed") return;
+        if (!this.#pending) await this.#idle(this.#options.pollIntervalMs);
+      } catch (error) {
+        failures++;
+        logger.warn({ err: error, failures }, "event stream: reading the log failed; retrying");
+        if (failures >= 10) {
+          socket.close(CLOSE_INTERNAL, "the event log is unavailable; reconnect with ?since=<last cursor>");
+          return;
+        }
+        await this.#idle(Math.min(5000, 200 * 2 ** failures));
+      }
+    }
+  }
+
+  /** Sends one page; "more" when the page was full. */
+  async #deliverPage(): Promise<"more" | "idle" | "closed"> {
+    const { socket, pageSize } = this.#options;
+    const page = await this.#options.readAfter(this.#cursor, pageSize);
+    if (page.length === 0 || this.#closed) return this.#closed ? "closed" : "idle";
+    const visible = this.#options.filter ? await this.#options.filter(page) : page;
+    const shown = new Set(visible);
+    for (const logged of page) {
+      if (this.#closed) return "closed";
+      if (socket.bufferedAmount > this.#options.maxBufferedBytes) {
+        this.#stop();
+        const cursor = this.#cursor ?? "0";
+        socket.close(CLOSE_SLOW_CONSUMER, `slow consumer: reconnect with ?since=${cursor}`.slice(0, 123));
+        return "closed";
+      }
+      if (shown.has(logged)) socket.send(JSON.stringify(loggedToWire(logged)));
+      this.#cursor = logged.position;
+    }
+    return page.length === pageSize ? "more" : "idle";
+  }
+
+  #idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = () => {
+        this.#wake = undefined;
+        done();
+      };
+    });
+  }
+
+  #stop(): void {
+    this.#closed = true;
+    this.#wake?.();
+  }
+}

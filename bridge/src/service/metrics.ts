@@ -1,0 +1,61 @@
+// Prometheus metrics of the service, on its own registry. The ops alert rules use nova_bridge_sync_lag_seconds and
+// nova_bridge_send_errors_total by these exact names (infra/observability/metrics.ts).
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { SyncStatus } from "../bridge.ts";
+
+export type SendKind = "text" | "audio" | "edit" | "delete";
+
+/** Seconds the sync loop trails Synapse: the time since its last committed round beyond one quiet long-poll. */
+export function syncLagSeconds(status: SyncStatus, now = Date.now()): number {
+  if (!status.running) return 0;
+  if (status.lastSyncAt === undefined) return Number.POSITIVE_INFINITY;
+  return Math.max(0, (now - status.lastSyncAt - status.pollTimeoutMs) / 1000);
+}
+
+export class ServiceMetrics {
+  readonly registry = new Registry();
+  readonly eventsLogged: Counter;
+  readonly sendDuration: Histogram;
+  readonly sendErrors: Counter;
+  readonly wsClients: Gauge;
+
+  constructor(syncStatus: () => SyncStatus | undefined) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: "nova_bridge_" });
+    new Gauge({
+      name: "nova_bridge_sync_lag_seconds",
+      help: "Seconds the bridge's sync loop trails Synapse (0 when caught up).",
+      registers,
+      collect() {
+        const status = syncStatus();
+        // Before the first round, report the lag as large but finite (Prometheus handles +Inf poorly in alerts).
+        if (status) this.set(Math.min(syncLagSeconds(status), 86_400));
+      },
+    });
+    this.eventsLogged = new Counter({
+      name: "nova_bridge_events_logged_total",
+      help: "Events appended to the event log by the sync loop.",
+      registers,
+    });
+    this.sendDuration = new Histogram({
+      name: "nova_bridge_send_duration_seconds",
+      help: "Time to send a message, audio, edit or deletion to Synapse, by kind.",
+      labelNames: ["kind"],
+      buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.sendErrors = new Counter({
+      name: "nova_bridge_send_errors_total",
+      help: "Sends that failed, by kind and error code.",
+      labelNames: ["kind", "code"],
+      registers,
+    });
+    this.wsClients = new Gauge({
+      name: "nova_bridge_websocket_clients",
+      help: "Connected WebSocket clients, by role (service or user).",
+      labelNames: ["role"],
+      registers,
+    });
+    for (const role of ["service", "user"]) this.wsClients.set({ role }, 0);
+  }
+}

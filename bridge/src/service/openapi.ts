@@ -1,0 +1,206 @@
+// The OpenAPI 3.1 document, generated from the same zod schemas the routes validate with (schemas.ts).
+import { z } from "zod";
+import {
+  addMemberBody,
+  conversationResponse,
+  createConversationBody,
+  deleteBody,
+  deletedResponse,
+  editBody,
+  errorResponse,
+  eventsQuery,
+  historyQuery,
+  messageResponse,
+  sendAudioQuery,
+  sendTextBody,
+  userTokenBody,
+  userTokenResponse,
+  wireEventSchema,
+} from "./schemas.ts";
+
+type JsonSchema = Record<string, unknown>;
+
+const json = (schema: z.ZodType, io: "input" | "output"): JsonSchema => {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as JsonSchema;
+  return rest;
+};
+
+/** Query parameters from a strict object schema: one parameter per property. */
+function queryParameters(schema: z.ZodObject): JsonSchema[] {
+  const jsonSchema = json(schema, "input") as {
+    properties?: Record<string, JsonSchema>;
+    required?: string[];
+  };
+  return Object.entries(jsonSchema.properties ?? {}).map(([name, property]) => ({
+    name,
+    in: "query",
+    required: jsonSchema.required?.includes(name) ?? false,
+    schema: property,
+  }));
+}
+
+const pathParameter = (name: string) => ({ name, in: "path", required: true, schema: { type: "string" } });
+
+const ERROR_STATUSES: Record<string, string> = {
+  "400": "Malformed or invalid request; `error.field` names the field.",
+  "401": "Missing or invalid token.",
+  "403": "The token may not do this.",
+  "404": "Unknown conversation or message.",
+  "409": "The conversation exists with another kind or other members.",
+  "413": "Body too large.",
+  "415": "Not an accepted content type.",
+  "429": "Rate limited; see Retry-After.",
+  "503": "Homeserver unavailable or integration disabled; see Retry-After.",
+};
+
+function errors(...statuses: string[]): Record<string, unknown> {
+  return Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      {
+        description: ERROR_STATUSES[status],
+        content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+      },
+    ]),
+  );
+}
+
+const jsonBody = (schema: z.ZodType) => ({
+  required: true,
+  content: { "application/json": { schema: json(schema, "input") } },
+});
+const ok = (description: string, schema?: z.ZodType) => ({
+  description,
+  ...(schema ? { content: { "application/json": { schema: json(schema, "output") } } } : {}),
+});
+const SEND_ERRORS = ["400", "401", "403", "404", "413", "429", "503"];
+
+export function openApiDocument(): JsonSchema {
+  const conversation = pathParameter("conversation_id");
+  const message = pathParameter("message_id");
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "nova-matrix bridge",
+      version: "1",
+      description:
+        "Conversations, messages and audio on Nova's Matrix homeserver, and a WebSocket push of message.new / " +
+        "message.edited / message.deleted. Services authenticate with `Authorization: Bearer <bridge API token>`. " +
+        "End users open /v1/events with a user token: `v1.<base64url(JSON {sub, exp})>.<base64url(HMAC-SHA256(" +
+        "signing key, 'v1.' + payload))>` (exp in unix seconds), minted by realtime-chat-service or by POST /v1/user-tokens.",
+    },
+    components: {
+      securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
+      schemas: { Error: json(errorResponse, "output"), Event: json(wireEventSchema, "output") },
+    },
+    security: [{ bearer: [] }],
+    paths: {
+      "/v1/conversations": {
+        post: {
+          summary: "Create a conversation (idempotent by conversation_id)",
+          requestBody: jsonBody(createConversationBody),
+          responses: {
+            "200": ok("The conversation", conversationResponse),
+            ...errors("400", "401", "403", "409", "413", "503"),
+          },
+        },
+      },
+      "/v1/conversations/{conversation_id}/members": {
+        post: {
+          summary: "Add a member to a group conversation",
+          parameters: [conversation],
+          requestBody: jsonBody(addMemberBody),
+          responses: { "204": ok("Added"), ...errors("400", "401", "403", "404", "409", "503") },
+        },
+      },
+      "/v1/conversations/{conversation_id}/members/{user_id}": {
+        delete: {
+          summary: "Remove a member from a group conversation",
+          parameters: [conversation, pathParameter("user_id")],
+          responses: { "204": ok("Removed"), ...errors("400", "401", "403", "404", "409", "503") },
+        },
+      },
+      "/v1/conversations/{conversation_id}/messages": {
+        post: {
+          summary: "Send a text message (idempotent by sender_id + client_message_id)",
+          parameters: [conversation],
+          requestBody: jsonBody(sendTextBody),
+          responses: { "200": ok("The message", messageResponse), ...errors(...SEND_ERRORS) },
+        },
+        get: {
+          summary: "History, newest first, in the events' shape",
+          parameters: [conversation, ...queryParameters(historyQuery)],
+          responses: {
+            "200": ok("A page of history", z.object({ events: z.array(wireEventSchema) }).passthrough()),
+            ...errors("400", "401", "403", "404", "503"),
+          },
+        },
+      },
+      "/v1/conversations/{conversation_id}/audio": {
+        post: {
+          summary: "Upload audio (the raw bytes as the body, with its audio/* Content-Type) and send it",
+          parameters: [conversation, ...queryParameters(sendAudioQuery)],
+          requestBody: {
+            required: true,
+            content: { "audio/*": { schema: { type: "string", contentMediaType: "audio/*" } } },
+          },
+          responses: {
+            "200": ok("The message, with its mxc:// URI", messageResponse),
+            ...errors("415", ...SEND_ERRORS),
+          },
+        },
+      },
+      "/v1/conversations/{conversation_id}/messages/{message_id}": {
+        patch: {
+          summary: "Edit a text message",
+          parameters: [conversation, message],
+          requestBody: jsonBody(editBody),
+          responses: { "200": ok("The edit"), ...errors(...SEND_ERRORS) },
+        },
+        delete: {
+          summary: "Delete a message (and its edits)",
+          parameters: [conversation, message],
+          requestBody: jsonBody(deleteBody),
+          responses: { "200": ok("Deleted", deletedResponse), ...errors(...SEND_ERRORS) },
+        },
+      },
+      "/v1/user-tokens": {
+        post: {
+          summary: "Mint a short-lived user token for /v1/events (service token only)",
+          requestBody: jsonBody(userTokenBody),
+          responses: { "200": ok("The token", userTokenResponse), ...errors("400", "401", "403") },
+        },
+      },
+      "/v1/events": {
+        get: {
+          summary:
+            "WebSocket (upgrade): one Event per text frame, everything after ?since=<cursor> then live. A service token " +
+            "sees every event, a user token only its conversations' (membership checked at delivery). A slow client is " +
+            "closed with code 4008 and a reason; it reconnects with ?since=<last cursor>. The server pings.",
+          parameters: queryParameters(eventsQuery),
+          responses: {
+            "101": {
+              description: "Switching protocols; frames are Event objects",
+              content: { "application/json": { schema: { $ref: "#/components/schemas/Event" } } },
+            },
+            ...errors("400", "401"),
+          },
+        },
+      },
+      "/healthz": { get: { security: [], summary: "The process is up", responses: { "200": ok("Up") } } },
+      "/readyz": {
+        get: {
+          security: [],
+          summary: "Synapse and Postgres reachable and the sync loop caught up",
+          responses: { "200": ok("Ready"), "503": ok("Not ready") },
+        },
+      },
+      "/metrics": {
+        get: { security: [], summary: "Prometheus metrics", responses: { "200": ok("Metrics") } },
+      },
+      "/v1/openapi.json": {
+        get: { security: [], summary: "This document", responses: { "200": ok("OpenAPI 3.1") } },
+      },
+    },
+  };
+}

@@ -1,0 +1,109 @@
+// The service's life cycle, shared by the process entry point (main.ts), `npm run local` and the tests:
+// standby (healthz up, not ready) until this replica holds the sync lock, then the bridge and its API.
+import type { Logger } from "pino";
+import { type Bridge, startBridge } from "../bridge.ts";
+import type { BridgeConfig } from "../config/config.ts";
+import type { Secret } from "../config/secret.ts";
+import { buildService, type Service, type ServiceLimits, type ServiceOptions } from "./app.ts";
+import { acquireSyncLock, type SyncLock } from "./sync-lock.ts";
+
+export interface RunOptions {
+  config: BridgeConfig;
+  /** The bridge's own database (secret); required when enabled. */
+  databaseUrl: string | undefined;
+  apiToken: Secret;
+  signingKey: Secret;
+  host: string;
+  port: number;
+  logger: Logger;
+  limits?: Partial<ServiceLimits>;
+  syncPollMs?: number;
+  lockRetryMs?: number;
+  /** The lock was lost while running: the caller must stop (main.ts exits so Kubernetes restarts it). */
+  onLockLost?: (error: Error) => void;
+}
+
+export interface RunningService {
+  /** `http://host:port` */
+  url: string;
+  /** Resolves once this replica is active (holds the lock, bridge started). */
+  active: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function runService(options: RunOptions): Promise<RunningService> {
+  const { config, logger } = options;
+  const base = {
+    apiToken: options.apiToken,
+    signingKey: options.signingKey,
+    logger,
+    ...(options.limits ? { limits: options.limits } : {}),
+  };
+  if (!config.enabled) {
+    logger.info({ status: "disabled" }, "Matrix integration disabled (MATRIX_ENABLED is not true)");
+    const idle = await buildService({ ...base, bridge: undefined });
+    const url = await idle.app.listen({ host: options.host, port: options.port });
+    return { url, active: Promise.resolve(), stop: () => idle.close() };
+  }
+  const databaseUrl = options.databaseUrl;
+  if (!databaseUrl)
+    throw new Error("BRIDGE_DATABASE_URL: is required (a postgres:// URL of the bridge's own database)");
+
+  // Standby: answers /healthz, and /readyz and /v1 with 503, until the lock is ours.
+  let current: Service = await buildStandby(base);
+  const url = await current.app.listen({ host: options.host, port: options.port });
+  const port = Number(new URL(url).port);
+  const abort = new AbortController();
+  let lock: SyncLock | undefined;
+  let bridge: Bridge | undefined;
+  let stopped = false;
+
+  const active = (async () => {
+    lock = await acquireSyncLock({
+      databaseUrl,
+      logger,
+      signal: abort.signal,
+      ...(options.lockRetryMs ? { retryMs: options.lockRetryMs } : {}),
+      onLost: (error) => {
+        logger.error({ err: error }, "lost the sync lock");
+        options.onLockLost?.(error);
+      },
+    });
+    if (stopped) {
+      await lock.release();
+      return;
+    }
+    bridge = await startBridge({
+      config,
+      store: databaseUrl,
+      logger,
+      ...(options.syncPollMs ? { syncTuning: { pollTimeoutMs: options.syncPollMs } } : {}),
+    });
+    const service = await buildService({ ...base, bridge, homeserverUrl: config.homeserverUrl });
+    await current.close();
+    current = service;
+    await service.app.listen({ host: options.host, port });
+    logger.info({ url }, "bridge service listening");
+  })();
+  active.catch((error: unknown) => {
+    if (!stopped) logger.fatal({ err: error }, `start-up failed: ${(error as Error).message}`);
+  });
+
+  return {
+    url,
+    active,
+    async stop() {
+      stopped = true;
+      abort.abort();
+      await active.catch(() => {});
+      await current.close();
+      await bridge?.stop();
+      await lock?.release();
+    },
+  };
+}
+
+/** The standby's app: /healthz up, /readyz and /v1 answering 503. */
+function buildStandby(base: Omit<ServiceOptions, "bridge">): Promise<Service> {
+  return buildService({ ...base, bridge: undefined, standby: true });
+}

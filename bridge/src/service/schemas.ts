@@ -1,0 +1,151 @@
+// The API's request and response shapes, defined once: the routes validate with them and the OpenAPI document is
+// generated from them (openapi.ts), so the two cannot drift. Objects are strict: an unknown field is a 400.
+import { z } from "zod";
+import type { BridgeEvent } from "../core/events.ts";
+import { messageContentSchema } from "../core/events.ts";
+import type { LoggedEvent } from "../store/store.ts";
+
+const id = (what: string) =>
+  z
+    .string({ error: `expected ${what} (a string)` })
+    .min(1, { error: `expected ${what}` })
+    .max(255, {
+      error: "must be at most 255 characters",
+    });
+const conversationId = id("a conversation id");
+const userId = id("a Nova user id");
+const clientMessageId = id("a client message id (the idempotency key)");
+const messageId = z
+  .string({ error: "expected a message id" })
+  .regex(/^\$[^/]+$/, { error: "expected a message id as returned by the API ($...)" });
+
+export const createConversationBody = z.strictObject({
+  conversation_id: conversationId,
+  kind: z.enum(["dm", "group"], { error: 'expected "dm" or "group"' }),
+  members: z.array(userId, { error: "expected a list of Nova user ids" }).min(1).max(1000),
+  name: z.string().min(1).max(255).optional(),
+});
+export const conversationResponse = z.object({ conversation_id: z.string(), room_id: z.string() });
+
+export const conversationParams = z.strictObject({ conversation_id: conversationId });
+export const memberParams = z.strictObject({ conversation_id: conversationId, user_id: userId });
+export const messageParams = z.strictObject({ conversation_id: conversationId, message_id: messageId });
+export const addMemberBody = z.strictObject({ user_id: userId });
+
+export const sendTextBody = z.strictObject({
+  sender_id: userId,
+  text: z.string({ error: "expected a string" }).min(1, { error: "must not be empty" }).max(65_536, {
+    error: "must be at most 65536 characters",
+  }),
+  client_message_id: clientMessageId,
+});
+
+const decimal = (what: string) =>
+  z
+    .string()
+    .regex(/^\d{1,12}$/, { error: `expected ${what} (a non-negative integer)` })
+    .transform(Number);
+
+export const sendAudioQuery = z.strictObject({
+  sender_id: userId,
+  client_message_id: clientMessageId,
+  duration_ms: decimal("a duration in milliseconds").optional(),
+});
+
+export const editBody = z.strictObject({
+  sender_id: userId,
+  text: sendTextBody.shape.text,
+  /** Optional idempotency key for the edit; without it, a retried PATCH makes a second edit. */
+  client_message_id: clientMessageId.optional(),
+});
+export const deleteBody = z.strictObject({
+  /** Who deletes it: the author (the author's ghost redacts its own message). */
+  sender_id: userId,
+  reason: z.string().max(1000).optional(),
+  client_message_id: clientMessageId.optional(),
+});
+
+export const historyQuery = z.strictObject({
+  limit: decimal("a page size")
+    .pipe(z.number().int().min(1, { error: "must be at least 1" }).max(200, { error: "must be at most 200" }))
+    .optional(),
+  before: z.string().min(1).max(500).optional(),
+});
+
+export const userTokenBody = z.strictObject({
+  user_id: userId,
+  ttl_seconds: z.number().int().min(10).max(86_400).optional(),
+});
+export const userTokenResponse = z.object({ token: z.string(), expires_at: z.number().int() });
+
+export const eventsQuery = z.strictObject({
+  since: z
+    .string()
+    .regex(/^\d{1,19}$/, { error: "expected a cursor from a previous event" })
+    .optional(),
+  access_token: z.string().optional(),
+});
+
+/**
+ * An event as the API sends it (WebSocket frames and history). `message_id` is always the message the event is
+ * about, so a front end updates in place; an edit's own id is `edit_id`. `cursor` is the log position (WebSocket
+ * only): reconnect with `?since=<cursor>`.
+ */
+export const wireEventSchema = z.object({
+  type: z.enum(["message.new", "message.edited", "message.deleted"]),
+  cursor: z.string().optional(),
+  event_id: z.string(),
+  conversation_id: z.string(),
+  message_id: z.string(),
+  sender_id: z.string(),
+  origin_ts: z.number().int(),
+  content: messageContentSchema.optional(),
+  edit_id: z.string().optional(),
+  reason: z.string().nullable().optional(),
+});
+export type WireEvent = z.infer<typeof wireEventSchema>;
+
+export const messageResponse = z.object({
+  message_id: z.string(),
+  conversation_id: z.string(),
+  sender_id: z.string(),
+  client_message_id: z.string(),
+  content: messageContentSchema,
+});
+export const deletedResponse = z.object({ message_id: z.string(), deletion_id: z.string() });
+export const historyResponse = z.object({
+  events: z.array(wireEventSchema),
+  /** Pass as `before` for the next (older) page; absent at the start of the conversation. */
+  next_before: z.string().optional(),
+});
+
+export const errorResponse = z.object({
+  error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }),
+});
+
+/** The core's event as the API's wire event. Pure. */
+export function toWireEvent(event: BridgeEvent, cursor?: string): WireEvent {
+  const common = {
+    type: event.type,
+    ...(cursor === undefined ? {} : { cursor }),
+    event_id: event.event_id,
+    conversation_id: event.conversation_id,
+    sender_id: event.sender_id,
+    origin_ts: event.origin_server_ts,
+  };
+  switch (event.type) {
+    case "message.new":
+      return { ...common, message_id: event.message_id, content: event.content };
+    case "message.edited":
+      return {
+        ...common,
+        message_id: event.replaces_message_id,
+        edit_id: event.message_id,
+        content: event.content,
+      };
+    case "message.deleted":
+      return { ...common, message_id: event.message_id, reason: event.reason };
+  }
+}
+
+export const loggedToWire = (logged: LoggedEvent): WireEvent => toWireEvent(logged.event, logged.position);

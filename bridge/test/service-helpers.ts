@@ -1,0 +1,114 @@
+// Helpers for the service's tests: a JSON HTTP client and a WebSocket client that collects frames.
+import { WebSocket } from "ws";
+import { waitFor } from "../../dev/harness/index.ts";
+import type { WireEvent } from "../src/service/schemas.ts";
+
+export interface Answer {
+  status: number;
+  headers: Headers;
+  body: unknown;
+}
+
+/** Calls the service; JSON bodies are sent as JSON, a Uint8Array as raw bytes with the given content type. */
+export async function call(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: { token?: string; json?: unknown; raw?: Uint8Array | string; contentType?: string } = {},
+): Promise<Answer> {
+  const headers: Record<string, string> = {};
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  let body: string | Uint8Array | undefined;
+  if (options.json !== undefined) {
+    headers["content-type"] = "application/json";
+    body = JSON.stringify(options.json);
+  } else if (options.raw !== undefined) {
+    headers["content-type"] = options.contentType ?? "application/octet-stream";
+    body = options.raw;
+  }
+  const response = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body }),
+  });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    // Not JSON (metrics): keep the text.
+  }
+  return { status: response.status, headers: response.headers, body: parsed };
+}
+
+export interface EventsClient {
+  socket: WebSocket;
+  events: WireEvent[];
+  pings: number;
+  closed: Promise<{ code: number; reason: string }>;
+  /** Waits until at least `count` events arrived. */
+  waitForCount(count: number, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Opens /v1/events; rejects with the HTTP status when the upgrade is refused. */
+export function openEvents(
+  baseUrl: string,
+  options: { token?: string; since?: string; query?: string; onOpen?: (socket: WebSocket) => void } = {},
+): Promise<EventsClient> {
+  const url = new URL("/v1/events", baseUrl.replace(/^http/, "ws"));
+  if (options.since) url.searchParams.set("since", options.since);
+  if (options.query) url.search += `${url.search ? "&" : "?"}${options.query}`;
+  const socket = new WebSocket(url, {
+    ...(options.token ? { headers: { authorization: `Bearer ${options.token}` } } : {}),
+  });
+  const events: WireEvent[] = [];
+  const client: EventsClient = {
+    socket,
+    events,
+    pings: 0,
+    closed: new Promise((resolve) =>
+      socket.once("close", (code, reason) => resolve({ code, reason: reason.toString("utf8") })),
+    ),
+    waitForCount: (count, timeoutMs = 30_000) =>
+      waitFor(async () => events.length >= count, {
+        timeoutMs,
+        intervalMs: 50,
+        describe: () => `only ${events.length} of ${count} events arrived`,
+      }),
+    async close() {
+      if (socket.readyState === WebSocket.CLOSED) return;
+      socket.close();
+      await client.closed;
+    },
+  };
+  socket.on("message", (data) => events.push(JSON.parse(data.toString()) as WireEvent));
+  socket.on("ping", () => {
+    client.pings++;
+  });
+  return new Promise((resolve, reject) => {
+    socket.once("open", () => {
+      options.onOpen?.(socket);
+      resolve(client);
+    });
+    socket.once("unexpected-response", (_request, response) => {
+      let text = "";
+      response.on("data", (chunk: Buffer) => {
+        text += chunk.toString();
+      });
+      response.on("end", () => reject(new UpgradeRefused(response.statusCode ?? 0, text)));
+    });
+    socket.once("error", reject);
+  });
+}
+
+export class UpgradeRefused extends Error {
+  override name = "UpgradeRefused";
+  readonly status: number;
+  readonly body: string;
+  constructor(status: number, body: string) {
+    super(`upgrade refused with HTTP ${status}: ${body}`);
+    this.status = status;
+    this.body = body;
+  }
+}
