@@ -69,7 +69,13 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
     return value;
   }
 
-  private computed(type: string, name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  private computed(
+    type: string,
+    resourceName: string,
+    inputs: Record<string, unknown>,
+  ): Record<string, unknown> {
+    // Keepers are part of the seed: changing one "rotates" the value, as the real provider does.
+    const name = `${resourceName}${inputs.keepers === undefined ? "" : JSON.stringify(inputs.keepers)}`;
     switch (type) {
       case "random:index/randomPassword:RandomPassword":
         return { result: this.secret(fakeText(name, Number(inputs.length ?? 32))) };

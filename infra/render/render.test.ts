@@ -81,3 +81,39 @@ describe("render with a bad stack file", () => {
     expect(result.stderr).toMatch(/staging, prod/);
   });
 });
+
+describe("rotation through keepers (docs/secrets.md)", () => {
+  const renderWithRotation = async (label: string, rotation: string) => {
+    const file = join(workDir, `Pulumi.${label}.yaml`);
+    const staging = await readFile(join(PROJECT_DIR, "Pulumi.staging.yaml"), "utf8");
+    await writeFile(file, `${staging}${rotation ? `  nova-matrix:rotation: ${rotation}\n` : ""}`);
+    const out = join(workDir, label);
+    const result = render(["--stack", "staging", "--stack-file", file, "--out", out]);
+    expect(result.code, result.stderr).toBe(0);
+    const objects = parseAllDocuments(await readFile(join(out, "manifests.yaml"), "utf8")).map(
+      (doc) =>
+        doc.toJS() as {
+          kind: string;
+          metadata: { name: string };
+          spec?: { template?: { metadata?: { annotations?: Record<string, string> } } };
+        },
+    );
+    const deployment = objects.find((o) => o.kind === "Deployment");
+    return {
+      checksum: deployment?.spec?.template?.metadata?.annotations?.["nova.chat/config-checksum"],
+      job: objects.find((o) => o.kind === "Job")?.metadata.name,
+    };
+  };
+
+  it("rolls Synapse when a secret rotates, and re-runs the database Job only for the database password", async () => {
+    const base = await renderWithRotation("rotation-none", "");
+    const token = await renderWithRotation("rotation-token", "{ asToken: r1 }");
+    const password = await renderWithRotation("rotation-password", "{ databasePassword: r1 }");
+    expect(base.checksum).toMatch(/^[0-9a-f]{64}$/);
+    expect(token.checksum).not.toBe(base.checksum);
+    expect(token.job).toBe(base.job);
+    expect(password.checksum).not.toBe(base.checksum);
+    expect(password.job).not.toBe(base.job);
+    expect(password.job).toMatch(/^matrix-synapse-db-setup-[0-9a-f]{10}$/);
+  });
+});
