@@ -1,3 +1,7 @@
+import { spawnSync } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { CronJob } from "kubernetes-models/batch/v1/CronJob";
 import { describe, expect, it } from "vitest";
@@ -9,6 +13,7 @@ import {
   type BackupJobsInput,
   DEFAULT_IMAGES,
   databaseBackupCronJob,
+  dumpUploadScript,
   mediaBackupCronJob,
   mediaBackupScript,
   SYNAPSE_EXCLUDED_TABLE_DATA,
@@ -153,7 +158,81 @@ describe("backup CronJobs", () => {
   it("quotes shell arguments", () => {
     expect(shellQuote("/data/media")).toBe("/data/media");
     expect(shellQuote("it's here")).toBe(`'it'\\''s here'`);
-    expect(mediaBackupScript("/m m", "b")).toContain("'/m m/local_content'");
+    expect(mediaBackupScript("/m m", "b")).toContain(`if [ -d '/m m'/"$dir" ]`);
+  });
+});
+
+describe("backup scripts, run by bash with a stand-in gcloud that records its arguments", () => {
+  const runScript = async (script: (dir: string) => string, setup: (dir: string) => Promise<void>) => {
+    const dir = await mkdtemp(join(tmpdir(), "nova-backup-script-"));
+    try {
+      await mkdir(join(dir, "bin"));
+      await writeFile(
+        join(dir, "bin", "gcloud"),
+        `#!/bin/sh\necho "$@" >> "${dir}/gcloud.args"\nif [ "$3" = "-" ]; then cat > "${dir}/stdin"; fi\n`,
+        { mode: 0o755 },
+      );
+      await setup(dir);
+      const result = spawnSync("bash", ["-c", script(dir)], {
+        env: { ...process.env, PATH: `${dir}/bin:${process.env.PATH}` },
+        encoding: "utf8",
+      });
+      const args = await readFile(join(dir, "gcloud.args"), "utf8").catch(() => "");
+      const listing = spawnSync("tar", ["--list", `--file=${dir}/stdin`], { encoding: "utf8" }).stdout ?? "";
+      return { status: result.status, output: `${result.stdout}${result.stderr}`, args, listing };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+  it("media: archives local_content even before any thumbnail exists", async () => {
+    const result = await runScript(
+      (dir: string) => mediaBackupScript(`${dir}/media`, "bkt"),
+      async (dir) => {
+        await mkdir(join(dir, "media", "local_content", "ab"), { recursive: true });
+        await writeFile(join(dir, "media", "local_content", "ab", "file"), "bytes");
+      },
+    );
+    expect(result.status, result.output).toBe(0);
+    expect(result.args).toMatch(/^storage cp - gs:\/\/bkt\/media\/\d{8}T\d{6}Z\.tar$/m);
+    expect(result.listing).toContain("local_content/ab/file");
+  });
+
+  it("media: does nothing (and succeeds) before the first upload", async () => {
+    const result = await runScript(
+      (dir: string) => mediaBackupScript(`${dir}/media`, "bkt"),
+      async (dir) => {
+        await mkdir(join(dir, "media"));
+      },
+    );
+    expect(result.status, result.output).toBe(0);
+    expect(result.output).toContain("nothing to archive");
+    expect(result.args).toBe("");
+  });
+
+  it("media: a failing tar fails the job (pipefail)", async () => {
+    const result = await runScript(
+      (dir: string) => mediaBackupScript(`${dir}/media`, "bkt"),
+      async (dir) => {
+        await mkdir(join(dir, "media", "local_content"), { recursive: true });
+        await mkdir(join(dir, "bin"), { recursive: true });
+        await writeFile(join(dir, "bin", "tar"), "#!/bin/sh\nexit 2\n", { mode: 0o755 });
+      },
+    );
+    expect(result.status).not.toBe(0);
+  });
+
+  it("database: uploads every dump under one new timestamped prefix", async () => {
+    const result = await runScript(
+      (dir: string) => dumpUploadScript(`${dir}/backup`, "bkt"),
+      async (dir) => {
+        await mkdir(join(dir, "backup"));
+        await writeFile(join(dir, "backup", "synapse.dump"), "x");
+      },
+    );
+    expect(result.status, result.output).toBe(0);
+    expect(result.args).toMatch(
+      /^storage cp \S+\/backup\/synapse\.dump gs:\/\/bkt\/postgres\/\d{8}T\d{6}Z\/$/m,
+    );
   });
 });
 

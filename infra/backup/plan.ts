@@ -71,8 +71,11 @@ export function pgRestoreArgs(target: RestoreTarget, file: string): string[] {
 }
 
 /** `tar` arguments that write the media directories to stdout; run in the media store directory. */
-export function mediaArchiveArgs(mediaStorePath: string): string[] {
-  return ["--create", `--directory=${mediaStorePath}`, ...MEDIA_BACKUP_DIRECTORIES];
+export function mediaArchiveArgs(
+  mediaStorePath: string,
+  directories: readonly string[] = MEDIA_BACKUP_DIRECTORIES,
+): string[] {
+  return ["--create", `--directory=${mediaStorePath}`, ...directories];
 }
 
 /** `tar` arguments that unpack an archive from stdin into a (new) media store directory. */
@@ -84,23 +87,31 @@ export function mediaExtractArgs(mediaStorePath: string): string[] {
 export const shellQuote = (arg: string) =>
   /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 
-/** The script of the media job: archive to a new object (the GSA may only create objects, never overwrite). */
+/**
+ * The media job's bash script: archive the directories that exist (`local_thumbnails` appears with the first
+ * image) to a new object, since the GSA may only create objects, never overwrite. pipefail: a failing tar fails the job.
+ */
 export function mediaBackupScript(mediaStorePath: string, bucket: string): string {
-  // A directory that does not exist yet (no upload so far) is created empty, so tar never fails on it.
-  const dirs = MEDIA_BACKUP_DIRECTORIES.map((dir) => shellQuote(`${mediaStorePath}/${dir}`)).join(" ");
+  const tarPrefix = mediaArchiveArgs(mediaStorePath, []).map(shellQuote).join(" ");
   return [
-    "set -eu",
-    `for dir in ${dirs}; do [ -d "$dir" ] || { echo "missing $dir: nothing uploaded there yet"; exit 0; }; done`,
+    "set -euo pipefail",
+    "present=()",
+    `for dir in ${MEDIA_BACKUP_DIRECTORIES.join(" ")}; do`,
+    `  if [ -d ${shellQuote(mediaStorePath)}/"$dir" ]; then present+=("$dir"); fi`,
+    "done",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash's array syntax, for bash, not a JS template.
+    'if [ "${#present[@]}" -eq 0 ]; then echo "no media uploaded yet: nothing to archive"; exit 0; fi',
     'stamp="$(date -u +%Y%m%dT%H%M%SZ)"',
-    `tar ${mediaArchiveArgs(mediaStorePath).map(shellQuote).join(" ")} | gcloud storage cp - ${shellQuote(`gs://${bucket}/media/`)}"$stamp.tar"`,
-    'echo "media archived to media/$stamp.tar"',
+    `tar ${tarPrefix} "\${present[@]}" | gcloud storage cp - ${shellQuote(`gs://${bucket}/media/`)}"$stamp.tar"`,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash's array syntax, for bash, not a JS template.
+    'echo "media archived to media/$stamp.tar: ${present[*]}"',
   ].join("\n");
 }
 
 /** The upload step of the database job: the dumps in `dir` go under a new, timestamped prefix. */
 export function dumpUploadScript(dir: string, bucket: string): string {
   return [
-    "set -eu",
+    "set -euo pipefail",
     'stamp="$(date -u +%Y%m%dT%H%M%SZ)"',
     `gcloud storage cp ${shellQuote(dir)}/*.dump ${shellQuote(`gs://${bucket}/postgres/`)}"$stamp/"`,
     'echo "dumps uploaded to postgres/$stamp/"',
@@ -283,7 +294,7 @@ export function databaseBackupCronJob(input: BackupJobsInput): ICronJob {
       {
         name: "upload",
         image: input.images.cloudSdk,
-        command: ["sh", "-c", dumpUploadScript(DUMP_DIR, input.bucket)],
+        command: ["bash", "-c", dumpUploadScript(DUMP_DIR, input.bucket)],
         env: gcloudEnv,
         securityContext: restrictedContainerSecurity(uid),
         resources,
@@ -320,7 +331,7 @@ export function mediaBackupCronJob(input: BackupJobsInput): ICronJob {
       {
         name: "archive",
         image: input.images.cloudSdk,
-        command: ["sh", "-c", mediaBackupScript(MEDIA_DIR, input.bucket)],
+        command: ["bash", "-c", mediaBackupScript(MEDIA_DIR, input.bucket)],
         env: gcloudEnv,
         securityContext: restrictedContainerSecurity(input.media.runAsUser),
         resources,

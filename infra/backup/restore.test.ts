@@ -200,7 +200,7 @@ describeWithHarness("backup and restore of Synapse (database dump + media archiv
       `#!/bin/sh\n[ "$1 $2 $3" = "storage cp -" ] || { echo "unexpected gcloud $*" >&2; exit 2; }\necho "$4" > "${bucketDir}/destination"\ncat > "${bucketDir}/archive.tar"\n`,
       { mode: 0o755 },
     );
-    await exec("sh", ["-c", mediaBackupScript(source.hostPath("media"), "nova-test-backups")], {
+    await exec("bash", ["-c", mediaBackupScript(source.hostPath("media"), "nova-test-backups")], {
       env: { PATH: `${fakeBin}:${process.env.PATH}` },
     });
 
