@@ -117,7 +117,7 @@ describeWithHarness("sync loop: exactly once, in order, across restarts", () => 
       try {
         await expectLoggedOnceInOrder(store, sent);
         await bridge.kill();
-        // The sync timeline limit is 20; 65 messages make the next sync's timeline limited.
+        // The sync timeline limit is 10; 65 messages make the next sync's timeline limited.
         await sendSeries(id, 65, sent.get(id) as string[]);
         await bridge.start();
         await expectLoggedOnceInOrder(store, sent);

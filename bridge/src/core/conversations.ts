@@ -158,6 +158,16 @@ export class Conversations {
     return conversation ?? undefined;
   }
 
+  /** Caches a room's conversation state seen elsewhere (the sync response), if it is well-formed. */
+  remember(roomId: string, content: unknown): void {
+    const state = content as Partial<ConversationState> | undefined;
+    if (typeof state?.conversation_id !== "string" || (state.kind !== "direct" && state.kind !== "group"))
+      return;
+    const conversation = { conversationId: state.conversation_id, roomId, kind: state.kind };
+    this.#byRoom.set(roomId, conversation);
+    this.#byId.set(conversation.conversationId, conversation);
+  }
+
   /** One creation at a time per conversation id in this process. */
   async #once(conversationId: string, create: () => Promise<Conversation>): Promise<Conversation> {
     const pending = this.#creating.get(conversationId);

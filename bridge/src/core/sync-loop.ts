@@ -4,7 +4,7 @@ import { DEFAULT_RETRY, type RetryPolicy, retryDecision } from "../matrix/retry.
 import { messages } from "../matrix/rooms.ts";
 import type { RawEvent, SyncResponse } from "../matrix/types.ts";
 import type { EventStore } from "../store/store.ts";
-import type { Conversations } from "./conversations.ts";
+import { CONVERSATION_STATE_TYPE, type Conversations } from "./conversations.ts";
 import { type BridgeEvent, convertEvent } from "./events.ts";
 import { MESSAGE_EVENT_FILTER } from "./messages.ts";
 
@@ -31,7 +31,8 @@ export function syncFilter(timelineLimit: number) {
     account_data: { not_types: ["*"] },
     room: {
       timeline: { limit: timelineLimit, types: ["m.room.message", "m.room.redaction"] },
-      state: { lazy_load_members: true, types: [] },
+      // The conversation state comes with a room's first sync, which saves a request per room at start-up.
+      state: { lazy_load_members: true, types: [CONVERSATION_STATE_TYPE] },
       ephemeral: { not_types: ["*"] },
       account_data: { not_types: ["*"] },
     },
@@ -118,6 +119,9 @@ export class SyncLoop {
     });
     const events: BridgeEvent[] = [];
     for (const [roomId, room] of Object.entries(response.rooms?.join ?? {})) {
+      for (const state of room.state?.events ?? [])
+        if (state.type === CONVERSATION_STATE_TYPE && state.state_key === "")
+          this.#options.conversations.remember(roomId, state.content);
       const timeline = room.timeline ?? {};
       let raw: RawEvent[] = timeline.events ?? [];
       if (timeline.limited && since && timeline.prev_batch) {
@@ -177,7 +181,7 @@ export class SyncLoop {
     const { client } = this.#options;
     const { filter_id } = await client.post<{ filter_id: string }>(
       `/user/${seg(client.serviceUser)}/filter`,
-      syncFilter(this.#options.timelineLimit ?? 20),
+      syncFilter(this.#options.timelineLimit ?? 10),
       signal ? { signal } : {},
     );
     this.#filterId = filter_id;

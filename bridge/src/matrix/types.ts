@@ -19,6 +19,7 @@ export interface SyncResponse {
       string,
       {
         timeline?: { events?: RawEvent[]; limited?: boolean; prev_batch?: string };
+        state?: { events?: RawEvent[] };
       }
     >;
   };
