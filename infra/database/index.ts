@@ -5,6 +5,7 @@ import * as gcp from "@pulumi/gcp";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { CloudSqlDatabaseConfig, InClusterDatabaseConfig } from "../config/schema.ts";
+import { scramSha256Verifier } from "./scram.ts";
 import { DATABASE_SETUP_SQL, PASSWORD_ENV, psqlArgs } from "./sql.ts";
 
 /** psql's image for the setup Job: the server's major version, pinned. */
@@ -46,7 +47,10 @@ export class SynapseDatabase extends pulumi.ComponentResource {
     this.name = config.name;
     this.user = config.user;
     let adminPasswordRef: { name: string; key: string };
-    const setupSecretData: Record<string, pulumi.Input<string>> = { [PASSWORD_ENV]: args.password };
+    // The Job gets the password's SCRAM verifier only (it sets the role's password without knowing it).
+    const setupSecretData: Record<string, pulumi.Input<string>> = {
+      [PASSWORD_ENV]: pulumi.secret(args.password.apply(scramSha256Verifier)),
+    };
 
     if (config.kind === "in-cluster") {
       this.host = pulumi.output(config.host);

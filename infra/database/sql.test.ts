@@ -7,6 +7,7 @@ import { type PostgresServer, postgresBinDir, startPostgres, startSynapse } from
 import { run } from "../../dev/harness/process.ts";
 import { describeWithHarness, harnessChroot } from "../../dev/harness/vitest.ts";
 import { generateLocalSecrets, localSynapseFiles } from "../synapse/local-profile.ts";
+import { scramSha256Verifier } from "./scram.ts";
 import { DATABASE_SETUP_SQL, PASSWORD_ENV, psqlArgs } from "./sql.ts";
 
 describeWithHarness("database setup SQL on the real PostgreSQL 15", () => {
@@ -18,6 +19,7 @@ describeWithHarness("database setup SQL on the real PostgreSQL 15", () => {
     database: { name: string; user: string },
     password: string | undefined,
     admin?: { user: string; password: string },
+    plain = false,
   ) => {
     const psql = join(await postgresBinDir(), "psql");
     return run(psql, psqlArgs(scriptPath, database), {
@@ -27,7 +29,9 @@ describeWithHarness("database setup SQL on the real PostgreSQL 15", () => {
         PGPORT: String(postgres.port),
         PGUSER: admin?.user ?? postgres.adminUser,
         PGPASSWORD: admin?.password ?? postgres.adminPassword,
-        ...(password === undefined ? {} : { [PASSWORD_ENV]: password }),
+        ...(password === undefined
+          ? {}
+          : { [PASSWORD_ENV]: plain ? password : scramSha256Verifier(password) }),
       },
     });
   };
@@ -115,6 +119,26 @@ describeWithHarness("database setup SQL on the real PostgreSQL 15", () => {
     expect(await locale("wrong_locale")).toEqual([
       { encoding: "UTF8", collate: "C.UTF-8", ctype: "C.UTF-8", owner: postgres.adminUser },
     ]);
+  });
+
+  it("refuses a plain password: only a SCRAM verifier may reach the Job", async () => {
+    const password = randomBytes(18).toString("base64url");
+    const result = await setup({ name: "synapse_plain", user: "synapse_plain" }, password, undefined, true);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("must hold a SCRAM-SHA-256 verifier");
+    expect(result.stderr).not.toContain(password);
+    const { rows } = await postgres.query("SELECT 1 FROM pg_roles WHERE rolname = 'synapse_plain'");
+    expect(rows).toEqual([]);
+  });
+
+  it("stores the verifier it was given, so the role logs in with the password the verifier came from", async () => {
+    const password = randomBytes(18).toString("base64url");
+    expect((await setup({ name: "synapse_v", user: "synapse_v" }, password)).code).toBe(0);
+    const { rows } = await postgres.query<{ rolpassword: string }>(
+      "SELECT rolpassword FROM pg_authid WHERE rolname = 'synapse_v'",
+    );
+    expect(rows[0]?.rolpassword).toBe(scramSha256Verifier(password));
+    expect(await canLogIn("synapse_v", "synapse_v", password)).toBe(true);
   });
 
   it("fails without the password variable instead of setting an empty one", async () => {

@@ -2,16 +2,21 @@
 // the generated one (so a rotated password takes effect), and never drops or rewrites an existing database; an
 // existing database with the wrong collation stops the script instead of being "fixed".
 //
-// psql variables: `role`, `db` (identifiers, from -v); the password comes from the environment variable named by
-// PASSWORD_ENV (psql's \getenv), so it is never on a command line, in a ConfigMap or in the script.
+// psql variables: `role`, `db` (identifiers, from -v); the role's password arrives as a SCRAM-SHA-256 verifier
+// (scram.ts) in the environment variable named by PASSWORD_ENV (psql's \getenv): never the password itself, never
+// on a command line, in a ConfigMap or in the script. A plain password is refused.
 
-export const PASSWORD_ENV = "SYNAPSE_DB_PASSWORD";
+export const PASSWORD_ENV = "SYNAPSE_DB_PASSWORD_SCRAM";
 
 export const DATABASE_SETUP_SQL = `\\set ON_ERROR_STOP on
 \\getenv synapse_password ${PASSWORD_ENV}
 \\if :{?synapse_password}
 \\else
   DO $$ BEGIN RAISE EXCEPTION '${PASSWORD_ENV} is not set'; END $$;
+\\endif
+SELECT left(:'synapse_password', 14) <> 'SCRAM-SHA-256$' AS plain_password \\gset
+\\if :plain_password
+  DO $$ BEGIN RAISE EXCEPTION '${PASSWORD_ENV} must hold a SCRAM-SHA-256 verifier, not a password'; END $$;
 \\endif
 
 SELECT format('CREATE ROLE %I LOGIN', :'role')
