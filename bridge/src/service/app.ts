@@ -60,11 +60,13 @@ export const DEFAULT_LIMITS: ServiceLimits = {
 };
 
 export interface ServiceOptions {
-  /** Undefined when MATRIX_ENABLED is false: the service stays up, idle, and /v1 answers 503. */
-  bridge: Bridge | undefined;
+  /**
+   * The started bridge. Without one the service is idle: "disabled" (MATRIX_ENABLED is not true: ready, /v1
+   * answers 503) or "standby" (waiting for the sync lock: /readyz and /v1 answer 503 until {@link Service.activate}).
+   */
+  bridge?: Bridge;
   homeserverUrl?: string;
-  /** Waiting for the sync lock: /readyz and /v1 answer 503 until this replica is the active one. */
-  standby?: boolean;
+  idle?: "disabled" | "standby";
   apiToken: Secret;
   signingKey: Secret;
   logger: Logger;
@@ -74,6 +76,8 @@ export interface ServiceOptions {
 export interface Service {
   app: FastifyInstance;
   metrics: ServiceMetrics;
+  /** A standby becomes the active service (same server, same port: clients see no gap). */
+  activate(bridge: Bridge, homeserverUrl: string): void;
   /** Closes the WebSocket clients (1001, going away) and the HTTP server. */
   close(): Promise<void>;
 }
@@ -85,14 +89,27 @@ declare module "fastify" {
 }
 
 export async function buildService(options: ServiceOptions): Promise<Service> {
-  const { bridge, logger } = options;
+  const { logger } = options;
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  let bridge: Bridge | undefined;
+  let homeserverUrl = options.homeserverUrl;
+  let unsubscribe: (() => void) | undefined;
   const metrics = new ServiceMetrics(() => bridge?.syncStatus());
   const streams = new Set<EventStream>();
-  const unsubscribe = bridge?.onEvents((inserted) => {
-    metrics.eventsLogged.inc(inserted);
-    for (const stream of streams) stream.notify();
-  });
+  const activate = (started: Bridge, url: string | undefined) => {
+    bridge = started;
+    homeserverUrl = url;
+    unsubscribe = started.onEvents((inserted) => {
+      metrics.eventsLogged.inc(inserted);
+      for (const stream of streams) stream.notify();
+    });
+  };
+  if (options.bridge) activate(options.bridge, options.homeserverUrl);
+  /** The bridge, in handlers under /v1 (the onRequest hook answered 503 when there is none). */
+  const live = (): Bridge => {
+    if (!bridge) throw new ApiError(503, "unavailable", "the bridge is not active", { retryAfter: 5 });
+    return bridge;
+  };
 
   // Fastify's own request logging would print URLs, and a WebSocket URL may carry a user token: log here instead.
   const app = Fastify({ logger: false, bodyLimit: limits.jsonBodyBytes });
@@ -133,7 +150,7 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
   app.addHook("onRequest", async (request) => {
     const path = request.url.split("?")[0] ?? "";
     if (!path.startsWith("/v1/") || path === "/v1/openapi.json") return;
-    if (options.standby)
+    if (!bridge && options.idle === "standby")
       throw new ApiError(503, "unavailable", "standby: another bridge replica is active", { retryAfter: 5 });
     if (!bridge)
       throw new ApiError(
@@ -162,12 +179,12 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
   app.get("/healthz", async () => ({ status: "ok" }));
 
   app.get("/readyz", async (_request, reply) => {
-    if (options.standby) {
+    if (!bridge && options.idle === "standby") {
       reply.code(503).header("retry-after", "5");
       return { status: "standby" };
     }
     if (!bridge) return { status: "ready", matrix: "disabled" };
-    const checks = await readiness(bridge, options.homeserverUrl, limits.readyMaxLagSeconds);
+    const checks = await readiness(bridge, homeserverUrl, limits.readyMaxLagSeconds);
     const ready = Object.values(checks).every((check) => check === "ok");
     if (!ready) reply.code(503).header("retry-after", "5");
     return { status: ready ? "ready" : "not_ready", checks };
@@ -180,8 +197,6 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
 
   const document = openApiDocument();
   app.get("/v1/openapi.json", async () => document);
-
-  if (!bridge) return { app, metrics, close: () => app.close() };
 
   app.post("/v1/user-tokens", async (request) => {
     const body = parseInput(userTokenBody, request.body, "body");
@@ -199,12 +214,12 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
         });
       if (body.name !== undefined)
         throw new ApiError(400, "invalid_request", "name: a dm has no name", { field: "name" });
-      conversation = await bridge.conversations.ensureDirect(body.conversation_id, [
+      conversation = await live().conversations.ensureDirect(body.conversation_id, [
         body.members[0] as string,
         body.members[1] as string,
       ]);
     } else {
-      conversation = await bridge.conversations.ensureGroup(body.conversation_id, {
+      conversation = await live().conversations.ensureGroup(body.conversation_id, {
         name: body.name ?? body.conversation_id,
         members: body.members,
       });
@@ -215,13 +230,13 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
   app.post("/v1/conversations/:conversation_id/members", async (request, reply) => {
     const params = parseInput(conversationParams, request.params, "path");
     const body = parseInput(addMemberBody, request.body, "body");
-    await bridge.conversations.addMembers(params.conversation_id, [body.user_id]);
+    await live().conversations.addMembers(params.conversation_id, [body.user_id]);
     reply.code(204);
   });
 
   app.delete("/v1/conversations/:conversation_id/members/:user_id", async (request, reply) => {
     const params = parseInput(memberParams, request.params, "path");
-    await bridge.conversations.removeMembers(params.conversation_id, [params.user_id]);
+    await live().conversations.removeMembers(params.conversation_id, [params.user_id]);
     reply.code(204);
   });
 
@@ -243,7 +258,7 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
     const params = parseInput(conversationParams, request.params, "path");
     const body = parseInput(sendTextBody, request.body, "body");
     const sent = await send("text", () =>
-      bridge.messages.sendText({
+      live().messages.sendText({
         conversationId: params.conversation_id,
         senderId: body.sender_id,
         text: body.text,
@@ -269,7 +284,7 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
       });
     const audio = request.body;
     const sent = await send("audio", () =>
-      bridge.messages.sendAudio({
+      live().messages.sendAudio({
         conversationId: params.conversation_id,
         senderId: query.sender_id,
         audio,
@@ -299,7 +314,7 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
     const body = parseInput(editBody, request.body, "body");
     const key = body.client_message_id ?? `edit.${crypto.randomUUID()}`;
     const sent = await send("edit", () =>
-      bridge.messages.edit({
+      live().messages.edit({
         conversationId: params.conversation_id,
         senderId: body.sender_id,
         messageId: params.message_id,
@@ -321,7 +336,7 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
     const body = parseInput(deleteBody, request.body ?? {}, "body");
     const key = body.client_message_id ?? `delete.${params.message_id}`;
     const deleted = await send("delete", () =>
-      bridge.messages.delete({
+      live().messages.delete({
         conversationId: params.conversation_id,
         senderId: body.sender_id,
         messageId: params.message_id,
@@ -335,7 +350,7 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
   app.get("/v1/conversations/:conversation_id/messages", async (request) => {
     const params = parseInput(conversationParams, request.params, "path");
     const query = parseInput(historyQuery, request.query, "query");
-    const page = await bridge.messages.history(params.conversation_id, {
+    const page = await live().messages.history(params.conversation_id, {
       ...(query.limit === undefined ? {} : { limit: query.limit }),
       ...(query.before === undefined ? {} : { before: query.before }),
     });
@@ -361,8 +376,8 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
       metrics.wsClients.inc({ role });
       const stream = new EventStream({
         socket,
-        readAfter: (cursor, limit) => bridge.store.readAfter(cursor, limit),
-        ...(caller.kind === "user" ? { filter: membershipFilter(bridge, caller.userId) } : {}),
+        readAfter: (cursor, limit) => live().store.readAfter(cursor, limit),
+        ...(caller.kind === "user" ? { filter: membershipFilter(live(), caller.userId) } : {}),
         since: query.since,
         maxBufferedBytes: limits.wsMaxBufferedBytes,
         pageSize: limits.wsPageSize,
@@ -383,6 +398,7 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
   return {
     app,
     metrics,
+    activate,
     async close() {
       unsubscribe?.();
       for (const client of app.websocketServer?.clients ?? [])

@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { type Bridge, startBridge } from "../bridge.ts";
 import type { BridgeConfig } from "../config/config.ts";
 import type { Secret } from "../config/secret.ts";
-import { buildService, type Service, type ServiceLimits, type ServiceOptions } from "./app.ts";
+import { buildService, type ServiceLimits } from "./app.ts";
 import { acquireSyncLock, type SyncLock } from "./sync-lock.ts";
 
 export interface RunOptions {
@@ -41,7 +41,7 @@ export async function runService(options: RunOptions): Promise<RunningService> {
   };
   if (!config.enabled) {
     logger.info({ status: "disabled" }, "Matrix integration disabled (MATRIX_ENABLED is not true)");
-    const idle = await buildService({ ...base, bridge: undefined });
+    const idle = await buildService({ ...base, idle: "disabled" });
     const url = await idle.app.listen({ host: options.host, port: options.port });
     return { url, active: Promise.resolve(), stop: () => idle.close() };
   }
@@ -50,9 +50,8 @@ export async function runService(options: RunOptions): Promise<RunningService> {
     throw new Error("BRIDGE_DATABASE_URL: is required (a postgres:// URL of the bridge's own database)");
 
   // Standby: answers /healthz, and /readyz and /v1 with 503, until the lock is ours.
-  let current: Service = await buildStandby(base);
-  const url = await current.app.listen({ host: options.host, port: options.port });
-  const port = Number(new URL(url).port);
+  const service = await buildService({ ...base, idle: "standby" });
+  const url = await service.app.listen({ host: options.host, port: options.port });
   const abort = new AbortController();
   let lock: SyncLock | undefined;
   let bridge: Bridge | undefined;
@@ -79,11 +78,8 @@ export async function runService(options: RunOptions): Promise<RunningService> {
       logger,
       ...(options.syncPollMs ? { syncTuning: { pollTimeoutMs: options.syncPollMs } } : {}),
     });
-    const service = await buildService({ ...base, bridge, homeserverUrl: config.homeserverUrl });
-    await current.close();
-    current = service;
-    await service.app.listen({ host: options.host, port });
-    logger.info({ url }, "bridge service listening");
+    service.activate(bridge, config.homeserverUrl);
+    logger.info({ url }, "bridge service active");
   })();
   active.catch((error: unknown) => {
     if (!stopped) logger.fatal({ err: error }, `start-up failed: ${(error as Error).message}`);
@@ -96,14 +92,9 @@ export async function runService(options: RunOptions): Promise<RunningService> {
       stopped = true;
       abort.abort();
       await active.catch(() => {});
-      await current.close();
+      await service.close();
       await bridge?.stop();
       await lock?.release();
     },
   };
-}
-
-/** The standby's app: /healthz up, /readyz and /v1 answering 503. */
-function buildStandby(base: Omit<ServiceOptions, "bridge">): Promise<Service> {
-  return buildService({ ...base, bridge: undefined, standby: true });
 }
