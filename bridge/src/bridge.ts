@@ -8,7 +8,11 @@ import { MatrixClient } from "./matrix/client.ts";
 import type { RetryPolicy } from "./matrix/retry.ts";
 import { checkServiceUser, GhostRegistry } from "./matrix/users.ts";
 import { PostgresEventStore } from "./store/postgres.ts";
-import type { EventStore } from "./store/store.ts";
+import type { EventStore, SentLog } from "./store/store.ts";
+
+const isSentLog = (store: EventStore): store is EventStore & SentLog =>
+  typeof (store as Partial<SentLog>).sentEventId === "function" &&
+  typeof (store as Partial<SentLog>).recordSent === "function";
 
 export interface BridgeOptions {
   config: EnabledConfig;
@@ -81,7 +85,15 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
 
   const ghosts = new GhostRegistry(client);
   const conversations = new Conversations({ client, ghosts, serverName: config.serverName, logger });
-  const messages = new Messages({ client, ghosts, conversations, serverName: config.serverName, logger });
+  const sentLog = isSentLog(store) ? store : undefined;
+  const messages = new Messages({
+    client,
+    ghosts,
+    conversations,
+    serverName: config.serverName,
+    logger,
+    ...(sentLog ? { sentLog } : {}),
+  });
   const listeners = new Set<(inserted: number) => void>();
   const loop =
     options.sync === false

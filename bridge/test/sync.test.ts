@@ -193,4 +193,24 @@ describeWithHarness("sync loop: exactly once, in order, across restarts", () => 
       await syncing.stop();
     }
   });
+
+  it("keeps an idempotency key's send single across a homeserver restart (Synapse forgets, the bridge does not)", async () => {
+    const id = `idem-${unique()}`;
+    await sender.conversations.ensureGroup(id, { name: id, members: ["alice"] });
+    const input = { conversationId: id, senderId: "alice", text: "once", idempotencyKey: `key-${unique()}` };
+    const first = await sender.messages.sendText(input);
+    const deletion = {
+      conversationId: id,
+      senderId: "alice",
+      messageId: first.messageId,
+      idempotencyKey: unique(),
+    };
+    await stack.synapse.stop();
+    await stack.synapse.start();
+    expect((await sender.messages.sendText(input)).messageId).toBe(first.messageId);
+    const { redactionId } = await sender.messages.delete(deletion);
+    expect((await sender.messages.delete(deletion)).redactionId).toBe(redactionId);
+    const history = await sender.messages.history(id);
+    expect(history.events.map((e) => [e.type, e.message_id])).toEqual([["message.deleted", first.messageId]]);
+  });
 });

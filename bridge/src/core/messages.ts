@@ -4,6 +4,7 @@ import type { MatrixClient } from "../matrix/client.ts";
 import { maxUploadSize, upload } from "../matrix/media.ts";
 import { getEvent, messages, redact, replacementsOf, sendEvent } from "../matrix/rooms.ts";
 import type { GhostRegistry } from "../matrix/users.ts";
+import type { SentLog } from "../store/store.ts";
 import type { Conversations } from "./conversations.ts";
 import { UploadRejectedError } from "./errors.ts";
 import { type BridgeEvent, CLEANUP_MARKER, convertEvent } from "./events.ts";
@@ -69,6 +70,8 @@ export interface HistoryPage {
 }
 
 export interface MessagesDeps {
+  /** Remembers sends beyond Synapse's 30-minute, in-memory transaction cache (optional: without it, only Synapse's). */
+  sentLog?: SentLog;
   client: MatrixClient;
   ghosts: GhostRegistry;
   conversations: Conversations;
@@ -150,6 +153,8 @@ export class Messages {
     const { roomId, senderMatrixId, txnId } = await this.#prepare(input);
     return this.#queue.run(roomId, async () => {
       const { client } = this.#deps;
+      const done = await this.#deps.sentLog?.sentEventId(txnId);
+      if (done) return { redactionId: done };
       const original = await this.#originalOf(roomId, messageId);
       for (const edit of await replacementsOf(client, roomId, original))
         await redact(
@@ -160,13 +165,8 @@ export class Messages {
           { [CLEANUP_MARKER]: true },
           senderMatrixId,
         );
-      const redactionId = await redact(
-        client,
-        roomId,
-        original,
-        txnId,
-        reason === undefined ? {} : { reason },
-        senderMatrixId,
+      const redactionId = await this.#once(txnId, () =>
+        redact(client, roomId, original, txnId, reason === undefined ? {} : { reason }, senderMatrixId),
       );
       return { redactionId };
     });
@@ -199,7 +199,9 @@ export class Messages {
   ): Promise<Sent> {
     const { roomId, senderMatrixId, txnId } = await this.#prepare(input);
     const messageId = await this.#queue.run(roomId, () =>
-      sendEvent(this.#deps.client, roomId, "m.room.message", txnId, content, senderMatrixId),
+      this.#once(txnId, () =>
+        sendEvent(this.#deps.client, roomId, "m.room.message", txnId, content, senderMatrixId),
+      ),
     );
     return { messageId };
   }
@@ -212,6 +214,15 @@ export class Messages {
     await this.#deps.ghosts.ensure(ghostLocalpart(senderId));
     const senderMatrixId = ghostUserId(senderId, this.#deps.serverName);
     return { roomId, senderMatrixId, txnId: transactionId(senderMatrixId, key) };
+  }
+
+  /** Sends at most once per transaction id: Synapse's cache for a short retry, the sent log beyond it. */
+  async #once(txnId: string, send: () => Promise<string>): Promise<string> {
+    const log = this.#deps.sentLog;
+    const earlier = await log?.sentEventId(txnId);
+    if (earlier) return earlier;
+    const eventId = await send();
+    return log ? log.recordSent(txnId, eventId) : eventId;
   }
 
   /** An edit points at the original message, never at another edit (the spec's rule for edits of edits). */

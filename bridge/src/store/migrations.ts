@@ -14,4 +14,11 @@ export const MIGRATIONS: readonly string[] = [
      next_batch text NOT NULL,
      updated_at timestamptz NOT NULL DEFAULT now()
    );`,
+  // Sent transaction ids -> event ids: Synapse forgets an appservice's transaction ids after 30 minutes or a
+  // restart, so the bridge remembers them to keep an idempotency key's send single for good.
+  `CREATE TABLE bridge_sent (
+     txn_id   text PRIMARY KEY,
+     event_id text NOT NULL,
+     sent_at  timestamptz NOT NULL DEFAULT now()
+   );`,
 ];

@@ -38,7 +38,7 @@ describeWithHarness("PostgreSQL event store", () => {
     await Promise.all(stores.map((store) => store.migrate()));
     await stores[0]?.migrate();
     const { rows } = await postgres.query("SELECT version FROM bridge_schema_version", [], "concurrent");
-    expect(rows).toEqual([{ version: 1 }]);
+    expect(rows.map((row) => row.version).sort()).toEqual([1, 2]);
     await Promise.all(stores.map((store) => store.close()));
   });
 
@@ -77,6 +77,15 @@ describeWithHarness("PostgreSQL event store", () => {
     await expect(store.commitSync([message(3), broken], "t2")).rejects.toThrow();
     expect(await store.syncToken()).toBe("t1");
     expect((await store.readAfter(undefined, 10)).map((e) => e.event.event_id)).toEqual(["$e1"]);
+    await store.close();
+  });
+
+  it("remembers the first event sent under a transaction id", async () => {
+    const store = await fresh();
+    expect(await store.sentEventId("nova.t1")).toBeUndefined();
+    expect(await store.recordSent("nova.t1", "$first")).toBe("$first");
+    expect(await store.recordSent("nova.t1", "$second")).toBe("$first");
+    expect(await store.sentEventId("nova.t1")).toBe("$first");
     await store.close();
   });
 });

@@ -1,12 +1,12 @@
 import pg from "pg";
 import { type BridgeEvent, bridgeEventSchema } from "../core/events.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import type { EventStore, LoggedEvent } from "./store.ts";
+import type { EventStore, LoggedEvent, SentLog } from "./store.ts";
 
 /** Serializes migrations across processes (an arbitrary constant key). */
 const MIGRATION_LOCK = 4_716_001;
 
-export class PostgresEventStore implements EventStore {
+export class PostgresEventStore implements EventStore, SentLog {
   readonly #pool: pg.Pool;
 
   /** `connection`: a `postgres://` URL (a secret: it holds the password) or pool settings. */
@@ -93,6 +93,24 @@ export class PostgresEventStore implements EventStore {
       [after, limit],
     );
     return rows.map((row) => ({ position: row.position, event: bridgeEventSchema.parse(row.payload) }));
+  }
+
+  async sentEventId(txnId: string): Promise<string | undefined> {
+    const { rows } = await this.#pool.query<{ event_id: string }>(
+      "SELECT event_id FROM bridge_sent WHERE txn_id = $1",
+      [txnId],
+    );
+    return rows[0]?.event_id;
+  }
+
+  async recordSent(txnId: string, eventId: string): Promise<string> {
+    const { rows } = await this.#pool.query<{ event_id: string }>(
+      `INSERT INTO bridge_sent (txn_id, event_id) VALUES ($1, $2)
+       ON CONFLICT (txn_id) DO UPDATE SET txn_id = excluded.txn_id
+       RETURNING event_id`,
+      [txnId, eventId],
+    );
+    return rows[0]?.event_id ?? eventId;
   }
 
   async close(): Promise<void> {

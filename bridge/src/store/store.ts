@@ -25,3 +25,11 @@ export interface EventStore {
   readAfter(cursor: string | undefined, limit: number): Promise<LoggedEvent[]>;
   close(): Promise<void>;
 }
+
+/** What was sent under which transaction id, so a repeated idempotency key returns the first send's event. */
+export interface SentLog {
+  /** The event first sent with this transaction id, if any. */
+  sentEventId(txnId: string): Promise<string | undefined>;
+  /** Records a send; the first record for a transaction id wins. Returns the recorded event id. */
+  recordSent(txnId: string, eventId: string): Promise<string>;
+}
