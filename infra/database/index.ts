@@ -6,7 +6,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { CloudSqlDatabaseConfig, InClusterDatabaseConfig } from "../config/schema.ts";
 import { scramSha256Verifier } from "./scram.ts";
-import { DATABASE_SETUP_SQL, PASSWORD_ENV, psqlArgs } from "./sql.ts";
+import { DATABASE_SETUP_SQL, PASSWORD_ENV, psqlArgs, VERIFIER_ENV } from "./sql.ts";
 
 /** psql's image for the setup Job: the server's major version, pinned. */
 export const PSQL_IMAGE = "postgres:15.10-alpine";
@@ -47,9 +47,11 @@ export class SynapseDatabase extends pulumi.ComponentResource {
     this.name = config.name;
     this.user = config.user;
     let adminPasswordRef: { name: string; key: string };
-    // The Job gets the password's SCRAM verifier only (it sets the role's password without knowing it).
+    // The setup Job reads only the SCRAM verifier (it sets the role's password without knowing it); the password
+    // itself is here for jobs that log in as the role (backups), and is never mounted into the setup Job.
     const setupSecretData: Record<string, pulumi.Input<string>> = {
-      [PASSWORD_ENV]: pulumi.secret(args.password.apply(scramSha256Verifier)),
+      [VERIFIER_ENV]: pulumi.secret(args.password.apply(scramSha256Verifier)),
+      [PASSWORD_ENV]: args.password,
     };
 
     if (config.kind === "in-cluster") {
@@ -186,8 +188,8 @@ export class SynapseDatabase extends pulumi.ComponentResource {
                     userEnv,
                     { name: "PGPASSWORD", valueFrom: { secretKeyRef: adminPasswordRef } },
                     {
-                      name: PASSWORD_ENV,
-                      valueFrom: { secretKeyRef: { name: SETUP_SECRET, key: PASSWORD_ENV } },
+                      name: VERIFIER_ENV,
+                      valueFrom: { secretKeyRef: { name: SETUP_SECRET, key: VERIFIER_ENV } },
                     },
                     ...tlsEnv,
                   ],
@@ -205,7 +207,16 @@ export class SynapseDatabase extends pulumi.ComponentResource {
               ],
               volumes: [
                 { name: "setup", configMap: { name: SETUP_SCRIPT_CONFIG_MAP } },
-                { name: "setup-secret", secret: { secretName: SETUP_SECRET, defaultMode: 0o400 } },
+                // Only the CA certificate: the setup Job never sees the password key of its Secret.
+                {
+                  name: "setup-secret",
+                  secret: {
+                    secretName: SETUP_SECRET,
+                    defaultMode: 0o400,
+                    items: [{ key: "ca.pem", path: "ca.pem" }],
+                    optional: config.kind === "in-cluster",
+                  },
+                },
               ],
             },
           },

@@ -8,7 +8,7 @@ import { run } from "../../dev/harness/process.ts";
 import { describeWithHarness, harnessChroot } from "../../dev/harness/vitest.ts";
 import { generateLocalSecrets, localSynapseFiles } from "../synapse/local-profile.ts";
 import { scramSha256Verifier } from "./scram.ts";
-import { DATABASE_SETUP_SQL, PASSWORD_ENV, psqlArgs } from "./sql.ts";
+import { DATABASE_SETUP_SQL, psqlArgs, VERIFIER_ENV } from "./sql.ts";
 
 describeWithHarness("database setup SQL on the real PostgreSQL 15", () => {
   let postgres: PostgresServer;
@@ -31,7 +31,7 @@ describeWithHarness("database setup SQL on the real PostgreSQL 15", () => {
         PGPASSWORD: admin?.password ?? postgres.adminPassword,
         ...(password === undefined
           ? {}
-          : { [PASSWORD_ENV]: plain ? password : scramSha256Verifier(password) }),
+          : { [VERIFIER_ENV]: plain ? password : scramSha256Verifier(password) }),
       },
     });
   };
@@ -144,7 +144,7 @@ describeWithHarness("database setup SQL on the real PostgreSQL 15", () => {
   it("fails without the password variable instead of setting an empty one", async () => {
     const result = await setup({ name: "synapse", user: "synapse" }, undefined);
     expect(result.code).not.toBe(0);
-    expect(result.stderr).toContain(`${PASSWORD_ENV} is not set`);
+    expect(result.stderr).toContain(`${VERIFIER_ENV} is not set`);
   });
 
   it("gives a database Synapse starts on", async () => {

@@ -3,20 +3,26 @@
 // existing database with the wrong collation stops the script instead of being "fixed".
 //
 // psql variables: `role`, `db` (identifiers, from -v); the role's password arrives as a SCRAM-SHA-256 verifier
-// (scram.ts) in the environment variable named by PASSWORD_ENV (psql's \getenv): never the password itself, never
-// on a command line, in a ConfigMap or in the script. A plain password is refused.
+// (scram.ts) in the environment variable VERIFIER_ENV (psql's \getenv): never the password itself, never on a
+// command line, in a ConfigMap or in the script. A plain password is refused.
 
-export const PASSWORD_ENV = "SYNAPSE_DB_PASSWORD_SCRAM";
+/** The environment variable (and setup Secret key) holding the role's SCRAM-SHA-256 verifier: what the Job reads. */
+export const VERIFIER_ENV = "SYNAPSE_DB_PASSWORD_SCRAM";
+/**
+ * The setup Secret's key holding the role's password itself, for other jobs that log in as the role (backups).
+ * The setup Job never reads it.
+ */
+export const PASSWORD_ENV = "SYNAPSE_DB_PASSWORD";
 
 export const DATABASE_SETUP_SQL = `\\set ON_ERROR_STOP on
-\\getenv synapse_password ${PASSWORD_ENV}
+\\getenv synapse_password ${VERIFIER_ENV}
 \\if :{?synapse_password}
 \\else
-  DO $$ BEGIN RAISE EXCEPTION '${PASSWORD_ENV} is not set'; END $$;
+  DO $$ BEGIN RAISE EXCEPTION '${VERIFIER_ENV} is not set'; END $$;
 \\endif
 SELECT left(:'synapse_password', 14) <> 'SCRAM-SHA-256$' AS plain_password \\gset
 \\if :plain_password
-  DO $$ BEGIN RAISE EXCEPTION '${PASSWORD_ENV} must hold a SCRAM-SHA-256 verifier, not a password'; END $$;
+  DO $$ BEGIN RAISE EXCEPTION '${VERIFIER_ENV} must hold a SCRAM-SHA-256 verifier, not a password'; END $$;
 \\endif
 
 SELECT format('CREATE ROLE %I LOGIN', :'role')
