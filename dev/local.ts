@@ -1,170 +1,235 @@
-// `npm run local`: PostgreSQL + Synapse from the test harness, kept in .local/ across runs, until Ctrl-C.
-// Synapse runs the deployed configuration (infra's generator, through its local profile): the same listeners,
-// appservice registration and secret files as the cluster, pointed at loopback.
+// `npm run local`: the whole system on this machine, kept in .local/ across runs, until Ctrl-C or SIGTERM:
+// PostgreSQL (Synapse's database and the bridge's), Synapse configured by infra's own generator (the `local`
+// profile of infra/synapse, not a hand-written copy) and the bridge service. Writes .local/stack-outputs.json in
+// the shape of `pulumi stack output --json --show-secrets` (infra/outputs.ts) plus bridgeUrl and bridgeApiToken.
+//
+// Settings (environment): NOVA_LOCAL_POSTGRES_PORT (55432), NOVA_LOCAL_SYNAPSE_PORT (8008), NOVA_LOCAL_BRIDGE_PORT
+// (8090), NOVA_LOCAL_STATE_DIR (.local), NOVA_LOCAL_SYNAPSE_NAME (local: Synapse's data dir in the chroot),
+// LOG_LEVEL (the bridge's log level, default warn).
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import type { StackOutputs } from "../infra/outputs.ts";
+import { join, relative, resolve } from "node:path";
+import pino from "pino";
+import { Secret } from "../bridge/src/config/secret.ts";
+import { type RunningService, runService } from "../bridge/src/service/run.ts";
+import { type StackOutputs, stackOutputsSchema } from "../infra/outputs.ts";
+import { FILE_NAMES } from "../infra/synapse/homeserver.ts";
 import {
   generateLocalSecrets,
   localSynapseFiles,
   type SynapseSecrets,
 } from "../infra/synapse/local-profile.ts";
-import { DEVICE_NAME, SERVICE_LOCALPART, serviceUserId } from "../infra/synapse/naming.ts";
+import { DEVICE_NAME, SERVICE_LOCALPART } from "../infra/synapse/naming.ts";
 import {
   ensureSynapseChroot,
   HarnessUnavailableError,
   registerWithSharedSecret,
-  type SynapseChroot,
   startPostgres,
   startSynapse,
 } from "./harness/index.ts";
 
 const root = resolve(import.meta.dirname, "..");
-const stateDir = join(root, ".local");
+const stateDir = resolve(root, process.env.NOVA_LOCAL_STATE_DIR ?? ".local");
 const secretsPath = join(stateDir, "secrets.json");
-/** The stack outputs' shape (infra/outputs.ts) for the local stack, for the bridge to read like a real stack's. */
 const outputsPath = join(stateDir, "stack-outputs.json");
-const LOCAL_DATA_NAME = "local";
 const serverName = "localhost";
+const DEV_USER = "nova-dev";
+
+/** A path as the user can type it from here: relative inside the working directory, absolute outside. */
+const shown = (path: string) => {
+  const fromHere = relative(process.cwd(), path);
+  return fromHere && !fromHere.startsWith("..") ? fromHere : path;
+};
+
+const portFrom = (name: string, fallback: number) => {
+  const value = process.env[name];
+  if (value === undefined || value === "") return fallback;
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65_535)
+    throw new Error(`${name}: expected a port number (0-65535), got "${value}"`);
+  return Number(value);
+};
 
 interface LocalSecrets {
-  registrationSharedSecret: string;
+  synapse: SynapseSecrets;
   synapseDbPassword: string;
+  bridgeDbPassword: string;
   devUserPassword: string;
-  /** Added when Synapse moved to the deployed config; filled in on the first run after that. */
-  synapse?: SynapseSecrets;
+  bridgeApiToken: string;
+  bridgeSigningKey: string;
 }
 
-/** Loads .local/secrets.json, generating what is missing (and keeping a data dir's existing signing key). */
-async function loadSecrets(chroot: SynapseChroot): Promise<LocalSecrets & { synapse: SynapseSecrets }> {
-  const stored: Partial<LocalSecrets> = existsSync(secretsPath)
-    ? (JSON.parse(await readFile(secretsPath, "utf8")) as Partial<LocalSecrets>)
+/** The secrets kept in .local/secrets.json (0600); missing ones are generated, older files are completed. */
+async function loadSecrets(): Promise<LocalSecrets> {
+  const token = () => randomBytes(32).toString("base64url");
+  const kept = existsSync(secretsPath)
+    ? (JSON.parse(await readFile(secretsPath, "utf8")) as Partial<LocalSecrets> & {
+        registrationSharedSecret?: string;
+      })
     : {};
-  const fresh = generateLocalSecrets();
-  const existingKey = join(chroot.root, "var/lib/nova-harness", LOCAL_DATA_NAME, "signing.key");
-  const registrationSharedSecret = stored.registrationSharedSecret ?? fresh.registrationSharedSecret;
-  const secrets = {
-    registrationSharedSecret,
-    synapseDbPassword: stored.synapseDbPassword ?? randomBytes(24).toString("base64url"),
-    devUserPassword: stored.devUserPassword ?? randomBytes(24).toString("base64url"),
-    synapse: stored.synapse ?? {
-      ...fresh,
-      registrationSharedSecret,
-      // A new signing key would invalidate what the server signed before: keep the one it has.
-      signingKey: existsSync(existingKey) ? await readFile(existingKey, "utf8") : fresh.signingKey,
+  const generated = generateLocalSecrets();
+  const secrets: LocalSecrets = {
+    synapse: {
+      ...generated,
+      // The first version of this file kept only the shared secret at the top level.
+      ...(kept.registrationSharedSecret ? { registrationSharedSecret: kept.registrationSharedSecret } : {}),
+      ...kept.synapse,
     },
+    synapseDbPassword: kept.synapseDbPassword ?? token(),
+    bridgeDbPassword: kept.bridgeDbPassword ?? token(),
+    devUserPassword: kept.devUserPassword ?? token(),
+    bridgeApiToken: kept.bridgeApiToken ?? token(),
+    bridgeSigningKey: kept.bridgeSigningKey ?? token(),
   };
   await writeFile(secretsPath, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   return secrets;
 }
 
-/** Registers the service user in the appservice's namespace; "already registered" is fine. */
-async function registerServiceUser(baseUrl: string, asToken: string): Promise<void> {
-  const response = await fetch(`${baseUrl}/_matrix/client/v3/register`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${asToken}`, "content-type": "application/json" },
-    body: JSON.stringify({ type: "m.login.application_service", username: SERVICE_LOCALPART }),
-  });
-  if (response.ok) return;
-  const { errcode } = (await response.json().catch(() => ({}))) as { errcode?: string };
-  if (errcode !== "M_USER_IN_USE")
-    throw new Error(`registering ${SERVICE_LOCALPART} failed: HTTP ${response.status} ${errcode}`);
-}
-
-async function login(baseUrl: string, user: string, password: string): Promise<string> {
+/** The development user for Matrix clients (Element...): log in as it with the password in secrets.json. */
+async function ensureDevUser(baseUrl: string, secrets: LocalSecrets): Promise<void> {
   const response = await fetch(`${baseUrl}/_matrix/client/v3/login`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ type: "m.login.password", identifier: { type: "m.id.user", user }, password }),
+    body: JSON.stringify({
+      type: "m.login.password",
+      identifier: { type: "m.id.user", user: DEV_USER },
+      password: secrets.devUserPassword,
+    }),
   });
-  if (!response.ok) throw new Error(`logging in as ${user} failed with HTTP ${response.status}`);
-  return ((await response.json()) as { access_token: string }).access_token;
+  if (response.ok) return;
+  if (response.status !== 403)
+    throw new Error(`logging in as ${DEV_USER} failed with HTTP ${response.status}`);
+  await registerWithSharedSecret(baseUrl, secrets.synapse.registrationSharedSecret, {
+    username: DEV_USER,
+    password: secrets.devUserPassword,
+    admin: true,
+  });
 }
 
 async function main(): Promise<void> {
+  const ports = {
+    postgres: portFrom("NOVA_LOCAL_POSTGRES_PORT", 55432),
+    synapse: portFrom("NOVA_LOCAL_SYNAPSE_PORT", 8008),
+    bridge: portFrom("NOVA_LOCAL_BRIDGE_PORT", 8090),
+  };
   await mkdir(stateDir, { recursive: true });
   // Traversable (not listable) by others: PostgreSQL runs as its own user and keeps its cluster in here.
   await chmod(stateDir, 0o711);
+  const secrets = await loadSecrets();
   const chroot = await ensureSynapseChroot((line) => console.log(line));
-  const secrets = await loadSecrets(chroot);
-  const postgres = await startPostgres({
-    dataDir: join(stateDir, "postgres"),
-    port: Number(process.env.NOVA_LOCAL_POSTGRES_PORT ?? 55432),
-  });
-  const firstRun = (await postgres.query("SELECT 1 FROM pg_roles WHERE rolname = 'synapse'")).rowCount === 0;
-  if (firstRun) {
-    await postgres.createRole("synapse", secrets.synapseDbPassword);
-    await postgres.createDatabase("synapse", "synapse");
-  }
-  const profile = (paths: { dataDir: string; port: number; metricsPort: number }) =>
-    localSynapseFiles({
-      paths,
-      serverName,
-      database: {
-        host: postgres.host,
-        port: postgres.port,
-        name: "synapse",
-        user: "synapse",
-        password: secrets.synapseDbPassword,
-      },
-      secrets: secrets.synapse,
-    });
-  const synapse = await startSynapse({
-    chroot,
-    name: LOCAL_DATA_NAME,
-    port: Number(process.env.NOVA_LOCAL_SYNAPSE_PORT ?? 8008),
-    configFiles: profile({ dataDir: "", port: 0, metricsPort: 0 }).configFiles,
-    files: (paths) => profile(paths).files,
-  });
-  await registerServiceUser(synapse.baseUrl, secrets.synapse.asToken);
-  const outputs: StackOutputs = {
-    homeserverUrl: synapse.baseUrl,
-    serverName,
-    serviceUser: serviceUserId(serverName),
-    deviceName: DEVICE_NAME,
-    matrixEnabled: true,
-    accessToken: secrets.synapse.asToken,
-    namespace: "local",
+  const postgres = await startPostgres({ dataDir: join(stateDir, "postgres"), port: ports.postgres });
+  const stops: (() => Promise<void>)[] = [() => postgres.stop()];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch((error: unknown) => console.error(error));
   };
-  await writeFile(outputsPath, `${JSON.stringify(outputs, null, 2)}\n`, { mode: 0o600 });
-  const user = "nova-dev";
-  const accessToken = firstRun
-    ? (
-        await registerWithSharedSecret(synapse.baseUrl, secrets.registrationSharedSecret, {
-          username: user,
-          password: secrets.devUserPassword,
-          admin: true,
-        })
-      ).access_token
-    : await login(synapse.baseUrl, user, secrets.devUserPassword);
-
-  console.log(`
-nova-matrix local stack is up (data kept in .local/ and ${synapse.hostDataDir}).
-  Homeserver:  ${synapse.baseUrl}   (server name "${serverName}")
-  Metrics:     ${synapse.metricsUrl}/_synapse/metrics
-  PostgreSQL:  127.0.0.1:${postgres.port}
-  User:        @${user}:${serverName} (local development only)
-  Token:       ${accessToken}
-  Service:     ${outputs.serviceUser} (appservice; its token and settings, in the stack outputs' shape: ${outputsPath})
-
-  curl -H "Authorization: Bearer ${accessToken}" ${synapse.baseUrl}/_matrix/client/v3/account/whoami
-
-Ctrl-C stops everything.`);
-
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`\n${signal}: stopping Synapse and PostgreSQL...`);
-    await synapse.stop();
-    await postgres.stop();
+    console.log(`\n${signal}: stopping the bridge, Synapse and PostgreSQL...`);
+    await stopAll();
     console.log("stopped.");
     process.exit(0);
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  try {
+    const hasRole = async (name: string) =>
+      ((await postgres.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [name])).rowCount ?? 0) > 0;
+    if (!(await hasRole("synapse"))) {
+      await postgres.createRole("synapse", secrets.synapseDbPassword);
+      await postgres.createDatabase("synapse", "synapse");
+    }
+    if (!(await hasRole("bridge"))) {
+      await postgres.createRole("bridge", secrets.bridgeDbPassword);
+      await postgres.createDatabase("bridge", "bridge");
+    }
+
+    const synapse = await startSynapse({
+      chroot,
+      name: process.env.NOVA_LOCAL_SYNAPSE_NAME ?? "local",
+      port: ports.synapse,
+      configFiles: [FILE_NAMES.homeserver, FILE_NAMES.database],
+      files: (paths) => {
+        const { files } = localSynapseFiles({
+          paths,
+          serverName,
+          database: {
+            host: postgres.host,
+            port: postgres.port,
+            name: "synapse",
+            user: "synapse",
+            password: secrets.synapseDbPassword,
+          },
+          secrets: secrets.synapse,
+        });
+        // Keep the first signing key: a new one would invalidate what the server signed.
+        if (existsSync(join(chroot.root, paths.dataDir, FILE_NAMES.signingKey)))
+          delete files[FILE_NAMES.signingKey];
+        return files;
+      },
+    });
+    stops.push(() => synapse.stop());
+    await ensureDevUser(synapse.baseUrl, secrets);
+
+    const outputs: StackOutputs = {
+      homeserverUrl: synapse.baseUrl,
+      serverName,
+      serviceUser: `@${SERVICE_LOCALPART}:${serverName}`,
+      deviceName: DEVICE_NAME,
+      matrixEnabled: true,
+      accessToken: secrets.synapse.asToken,
+      namespace: "local",
+    };
+    const bridge: RunningService = await runService({
+      config: {
+        enabled: true,
+        homeserverUrl: outputs.homeserverUrl,
+        serviceUser: outputs.serviceUser,
+        deviceName: outputs.deviceName,
+        serverName,
+        accessToken: new Secret(outputs.accessToken),
+      },
+      databaseUrl: postgres.url("bridge", { name: "bridge", password: secrets.bridgeDbPassword }),
+      apiToken: new Secret(secrets.bridgeApiToken),
+      signingKey: new Secret(secrets.bridgeSigningKey),
+      host: "127.0.0.1",
+      port: ports.bridge,
+      logger: pino({ name: "nova-bridge", level: process.env.LOG_LEVEL ?? "warn" }),
+    });
+    stops.push(() => bridge.stop());
+    await bridge.active;
+
+    const file = {
+      ...stackOutputsSchema.parse(outputs),
+      bridgeUrl: bridge.url,
+      bridgeApiToken: secrets.bridgeApiToken,
+    };
+    await writeFile(outputsPath, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+    const outputsShown = shown(outputsPath);
+
+    console.log(`
+nova-matrix local stack is up (data kept in ${stateDir} and ${synapse.hostDataDir}).
+  Bridge API:  ${bridge.url}/v1   (OpenAPI: ${bridge.url}/v1/openapi.json, events: ${bridge.url.replace("http", "ws")}/v1/events)
+  Health:      ${bridge.url}/readyz   Metrics: ${bridge.url}/metrics
+  Homeserver:  ${synapse.baseUrl}   (server name "${serverName}", metrics ${synapse.metricsUrl}/_synapse/metrics)
+  PostgreSQL:  127.0.0.1:${postgres.port}
+  Dev user:    @${DEV_USER}:${serverName} (for Matrix clients; its password is devUserPassword in the secrets file)
+  Outputs:     ${outputsShown}  (stack outputs + bridgeUrl, bridgeApiToken; secrets in ${shown(secretsPath)})
+
+Try it (the token is read from the outputs file, not printed):
+  TOKEN=$(sed -n 's/.*"bridgeApiToken": "\\(.*\\)".*/\\1/p' ${outputsShown})
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \\
+    -d '{"conversation_id":"hello","kind":"group","members":["alice","bob"]}' ${bridge.url}/v1/conversations
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \\
+    -d '{"sender_id":"alice","text":"Hello from Nova","client_message_id":"hello-1"}' ${bridge.url}/v1/conversations/hello/messages
+  curl -s -H "Authorization: Bearer $TOKEN" ${bridge.url}/v1/conversations/hello/messages
+
+Ctrl-C stops everything.`);
+  } catch (error) {
+    if (!stopping) await stopAll();
+    throw error;
+  }
 }
 
 main().catch((error: unknown) => {
