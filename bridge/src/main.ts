@@ -3,16 +3,27 @@
 // Exit codes: 2 bad settings, 1 start-up failed (homeserver unreachable, token rejected, database).
 import { parseArgs } from "node:util";
 import { type Bridge, createLogger, startBridge } from "./bridge.ts";
-import {
-  type BridgeConfig,
-  ConfigError,
-  configFromEnv,
-  configFromStackOutputsFile,
-} from "./config/config.ts";
+import { ConfigError, configFromEnv, configFromStackOutputsFile } from "./config/config.ts";
 
 const logger = createLogger();
 
-function readSettings(): { config: BridgeConfig; databaseUrl: string | undefined } {
+/** Optional tuning: BRIDGE_SYNC_POLL_MS (long-poll), BRIDGE_BACKFILL_PAGE_SIZE (events per gap page). */
+function syncTuning(env: NodeJS.ProcessEnv) {
+  const number = (name: string) => {
+    const value = env[name];
+    if (value === undefined || value === "") return undefined;
+    if (!/^[1-9]\d*$/.test(value)) throw new ConfigError(`${name}: expected a positive integer`);
+    return Number(value);
+  };
+  const pollTimeoutMs = number("BRIDGE_SYNC_POLL_MS");
+  const backfillPageSize = number("BRIDGE_BACKFILL_PAGE_SIZE");
+  return {
+    ...(pollTimeoutMs ? { pollTimeoutMs } : {}),
+    ...(backfillPageSize ? { backfillPageSize } : {}),
+  };
+}
+
+function readSettings() {
   const { values } = parseArgs({ options: { "stack-outputs": { type: "string" } } });
   const file = values["stack-outputs"];
   const config = file ? configFromStackOutputsFile(file) : configFromEnv();
@@ -21,7 +32,7 @@ function readSettings(): { config: BridgeConfig; databaseUrl: string | undefined
     throw new ConfigError(
       "BRIDGE_DATABASE_URL: is required (a postgres:// URL of the bridge's own database)",
     );
-  return { config, databaseUrl };
+  return { config, databaseUrl, tuning: syncTuning(process.env) };
 }
 
 let settings: ReturnType<typeof readSettings>;
@@ -44,9 +55,7 @@ if (!config.enabled) {
       config,
       store: databaseUrl as string,
       logger,
-      ...(process.env.BRIDGE_SYNC_POLL_MS
-        ? { syncTuning: { pollTimeoutMs: Number(process.env.BRIDGE_SYNC_POLL_MS) } }
-        : {}),
+      syncTuning: settings.tuning,
     });
   } catch (error) {
     logger.fatal({ err: error }, `start-up failed: ${(error as Error).message}`);

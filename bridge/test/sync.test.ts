@@ -108,7 +108,8 @@ describeWithHarness("sync loop: exactly once, in order, across restarts", () => 
     const id = `gap-${unique()}`;
     await sender.conversations.ensureGroup(id, { name: id, members: ["alice"] });
     const databaseUrl = await stack.newBridgeDatabase();
-    const bridge = new BridgeProcess(stack.config, databaseUrl);
+    // Small back-fill pages, so the gap takes several pages, each committed on its own.
+    const bridge = new BridgeProcess(stack.config, databaseUrl, { BRIDGE_BACKFILL_PAGE_SIZE: "16" });
     await bridge.start();
     const sent = new Map([[id, [] as string[]]]);
     try {
@@ -124,7 +125,12 @@ describeWithHarness("sync loop: exactly once, in order, across restarts", () => 
       } finally {
         await store.close();
       }
-      expect(bridge.output).toContain("filled a limited timeline's gap");
+      const gap = bridge.output
+        .split("\n")
+        .filter((line) => line.includes("filled a limited timeline's gap"))
+        .map((line) => JSON.parse(line) as { backfilled: number });
+      // 65 sent while down, a timeline holds 10: most came through /messages, over several pages of 16.
+      expect(gap.reduce((sum, entry) => sum + entry.backfilled, 0)).toBeGreaterThan(40);
     } finally {
       await bridge.stop();
     }

@@ -18,6 +18,8 @@ export interface SyncLoopOptions {
   pollTimeoutMs?: number;
   /** Timeline events per room per sync; a busier room comes back `limited` and is back-filled. */
   timelineLimit?: number;
+  /** Events per `/messages` page when back-filling a gap (each page is committed on its own). */
+  backfillPageSize?: number;
   /** Called after each commit that logged new events (wakes consumers reading the log). */
   onCommitted?: (inserted: number) => void;
   /** Retries of a failing sync: forever, with capped backoff. */
@@ -118,32 +120,33 @@ export class SyncLoop {
       ...(signal ? { signal } : {}),
     });
     const events: BridgeEvent[] = [];
+    let inserted = 0;
     for (const [roomId, room] of Object.entries(response.rooms?.join ?? {})) {
       for (const state of room.state?.events ?? [])
         if (state.type === CONVERSATION_STATE_TYPE && state.state_key === "")
           this.#options.conversations.remember(roomId, state.content);
       const timeline = room.timeline ?? {};
-      let raw: RawEvent[] = timeline.events ?? [];
-      if (timeline.limited && since && timeline.prev_batch) {
-        const gap = await this.#backfill(roomId, timeline.prev_batch, since, signal);
-        logger.info({ roomId, backfilled: gap.length }, "filled a limited timeline's gap");
-        raw = [...gap, ...raw];
-      }
-      if (raw.length === 0) continue;
+      const raw: RawEvent[] = timeline.events ?? [];
+      const gapFrom = timeline.limited && timeline.prev_batch ? since : undefined;
+      if (raw.length === 0 && !gapFrom) continue;
       const conversation = await this.#options.conversations.byRoom(roomId);
       if (!conversation) continue;
-      for (const event of raw) {
-        const result = convertEvent(event, conversation.conversationId, this.#options.serverName);
-        if (result.kind === "event") events.push(result.event);
-        else if (result.kind === "malformed")
-          logger.warn(
-            { roomId, eventId: event.event_id, reason: result.reason },
-            "skipped a malformed event",
+      if (gapFrom && timeline.prev_batch) {
+        // The gap goes in first, page by page (memory stays one page); the token is committed only with the
+        // timeline below, so a crash in between replays the gap and the log drops what it already has.
+        let backfilled = 0;
+        for await (const page of this.#gap(roomId, gapFrom, timeline.prev_batch, signal)) {
+          inserted += await store.commitSync(
+            this.#convert(roomId, conversation.conversationId, page),
+            undefined,
           );
-        else logger.debug({ roomId, eventId: event.event_id, reason: result.reason }, "ignored an event");
+          backfilled += page.length;
+        }
+        logger.info({ roomId, backfilled }, "filled a limited timeline's gap");
       }
+      events.push(...this.#convert(roomId, conversation.conversationId, raw));
     }
-    const inserted = await store.commitSync(events, response.next_batch);
+    inserted += await store.commitSync(events, response.next_batch);
     this.#synced = true;
     this.#lastSyncAt = Date.now();
     if (inserted > 0) {
@@ -153,27 +156,44 @@ export class SyncLoop {
     return inserted;
   }
 
-  /** The events between the previous sync token and a limited timeline's start, oldest first. */
-  async #backfill(
+  /** The events between the previous sync token and a limited timeline's start, oldest first, a page at a time. */
+  async *#gap(
     roomId: string,
-    prevBatch: string,
     since: string,
+    prevBatch: string,
     signal?: AbortSignal,
-  ): Promise<RawEvent[]> {
-    const pages: RawEvent[][] = [];
-    let from: string | undefined = prevBatch;
+  ): AsyncGenerator<RawEvent[]> {
+    let from: string | undefined = since;
     while (from) {
       const page = await messages(
         this.#options.client,
         roomId,
-        { dir: "b", from, to: since, limit: 100, filter: MESSAGE_EVENT_FILTER },
+        {
+          dir: "f",
+          from,
+          to: prevBatch,
+          limit: this.#options.backfillPageSize ?? 100,
+          filter: MESSAGE_EVENT_FILTER,
+        },
         signal,
       );
-      if (page.chunk.length === 0) break;
-      pages.push(page.chunk);
+      if (page.chunk.length === 0) return;
+      yield page.chunk;
       from = page.end;
     }
-    return pages.flat().reverse();
+  }
+
+  #convert(roomId: string, conversationId: string, raw: readonly RawEvent[]): BridgeEvent[] {
+    const { logger, serverName } = this.#options;
+    const events: BridgeEvent[] = [];
+    for (const event of raw) {
+      const result = convertEvent(event, conversationId, serverName);
+      if (result.kind === "event") events.push(result.event);
+      else if (result.kind === "malformed")
+        logger.warn({ roomId, eventId: event.event_id, reason: result.reason }, "skipped a malformed event");
+      else logger.debug({ roomId, eventId: event.event_id, reason: result.reason }, "ignored an event");
+    }
+    return events;
   }
 
   async #filter(signal?: AbortSignal): Promise<string> {

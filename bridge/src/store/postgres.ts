@@ -52,7 +52,7 @@ export class PostgresEventStore implements EventStore, SentLog {
     return rows[0]?.next_batch;
   }
 
-  async commitSync(events: readonly BridgeEvent[], nextBatch: string): Promise<number> {
+  async commitSync(events: readonly BridgeEvent[], nextBatch: string | undefined): Promise<number> {
     const client = await this.#pool.connect();
     try {
       await client.query("BEGIN");
@@ -69,11 +69,12 @@ export class PostgresEventStore implements EventStore, SentLog {
         );
         inserted = result.rowCount ?? 0;
       }
-      await client.query(
-        `INSERT INTO bridge_sync_state (id, next_batch) VALUES (true, $1)
+      if (nextBatch !== undefined)
+        await client.query(
+          `INSERT INTO bridge_sync_state (id, next_batch) VALUES (true, $1)
          ON CONFLICT (id) DO UPDATE SET next_batch = excluded.next_batch, updated_at = now()`,
-        [nextBatch],
-      );
+          [nextBatch],
+        );
       await client.query("COMMIT");
       return inserted;
     } catch (error) {

@@ -18,9 +18,10 @@ export interface EventStore {
   syncToken(): Promise<string | undefined>;
   /**
    * Appends the events in order, skipping any whose `event_id` is already logged, and stores `nextBatch`,
-   * atomically. Returns how many were new.
+   * atomically. Without `nextBatch` the token stays (a back-fill page: replayed and de-duplicated after a crash).
+   * Returns how many were new.
    */
-  commitSync(events: readonly BridgeEvent[], nextBatch: string): Promise<number>;
+  commitSync(events: readonly BridgeEvent[], nextBatch: string | undefined): Promise<number>;
   /** Up to `limit` events after `cursor` (exclusive; "0" or undefined: from the start), oldest first. */
   readAfter(cursor: string | undefined, limit: number): Promise<LoggedEvent[]>;
   close(): Promise<void>;
