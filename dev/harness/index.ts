@@ -12,4 +12,5 @@ export {
   type SynapsePaths,
   startSynapse,
 } from "./synapse.ts";
+export { type ProxyMode, startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
 export { signingKeyFile, type TestHomeserverOptions, testHomeserverFiles } from "./test-homeserver.ts";

@@ -1,0 +1,108 @@
+import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
+
+/** A line-echo server: answers every chunk with "echo:" + the chunk. */
+let echo: Server;
+let echoPort: number;
+let proxy: TcpProxy;
+
+/** Connects through the proxy; `received` collects what comes back, `ended` settles with how the line ended. */
+function client(port: number) {
+  const socket = tcpConnect({ host: "127.0.0.1", port });
+  let received = "";
+  socket.on("data", (chunk: Buffer) => {
+    received += chunk.toString("utf8");
+  });
+  const ended = new Promise<string>((resolve) => {
+    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    socket.once("close", () => resolve("closed"));
+  });
+  const connected = new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+  return { socket, connected, ended, received: () => received };
+}
+
+const within = <T>(promise: Promise<T>, ms: number) =>
+  Promise.race([promise, new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), ms))]);
+
+async function until(probe: () => boolean, ms = 2000) {
+  const deadline = Date.now() + ms;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe("harness: TCP proxy for fault tests", () => {
+  const upstreamSockets = new Set<Socket>();
+  beforeAll(async () => {
+    echo = createServer((socket) => {
+      upstreamSockets.add(socket);
+      socket.on("data", (chunk: Buffer) => socket.write(`echo:${chunk.toString("utf8")}`));
+      socket.on("error", () => {});
+      socket.on("close", () => upstreamSockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => echo.listen(0, "127.0.0.1", () => resolve()));
+    echoPort = (echo.address() as { port: number }).port;
+  });
+  afterEach(async () => {
+    await proxy?.close();
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => echo.close(resolve));
+  });
+
+  it("forwards bytes both ways and counts connections", async () => {
+    proxy = await startTcpProxy({ host: "127.0.0.1", port: echoPort });
+    const c = client(proxy.port);
+    await c.connected;
+    c.socket.write("ping");
+    await until(() => c.received() === "echo:ping");
+    expect(proxy.accepted).toBe(1);
+    expect(proxy.mode).toBe("open");
+    c.socket.end();
+    expect(await c.ended).toBe("closed");
+  });
+
+  it("cut resets open connections on both sides and refuses new ones until restored", async () => {
+    proxy = await startTcpProxy({ host: "127.0.0.1", port: echoPort });
+    const open = client(proxy.port);
+    await open.connected;
+    open.socket.write("a");
+    await until(() => open.received() === "echo:a");
+    proxy.cut();
+    expect(await open.ended).toBe("ECONNRESET");
+    await until(() => upstreamSockets.size === 0);
+
+    const refused = client(proxy.port);
+    expect(await within(refused.ended, 2000)).toBe("ECONNRESET");
+    expect(refused.received()).toBe("");
+
+    proxy.restore();
+    const again = client(proxy.port);
+    await again.connected;
+    again.socket.write("b");
+    await until(() => again.received() === "echo:b");
+    again.socket.destroy();
+  });
+
+  it("blackhole holds bytes silently on open and new connections; restore delivers them", async () => {
+    proxy = await startTcpProxy({ host: "127.0.0.1", port: echoPort });
+    const open = client(proxy.port);
+    await open.connected;
+    proxy.blackhole();
+    open.socket.write("held");
+    const fresh = client(proxy.port);
+    await fresh.connected; // the line looks up: the connection is accepted
+    fresh.socket.write("new");
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(open.received()).toBe("");
+    expect(fresh.received()).toBe("");
+    expect(await within(open.ended, 10)).toBe("timeout");
+
+    proxy.restore();
+    await until(() => open.received() === "echo:held" && fresh.received() === "echo:new");
+    open.socket.destroy();
+    fresh.socket.destroy();
+  });
+});
