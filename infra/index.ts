@@ -1,6 +1,6 @@
 // The Pulumi program: Nova's Synapse for one stack (staging or prod), read top to bottom like the architecture.
 //   config -> generated secrets -> namespace -> database (+ setup Job) -> Synapse -> (prod) public Ingress
-//   -> realtime-chat-service's ConfigMap and Secret -> stack outputs (shape: outputs.ts)
+//   -> realtime-chat-service's ConfigMap and Secret -> (when configured) monitoring -> stack outputs (outputs.ts)
 import * as pulumi from "@pulumi/pulumi";
 import { ChatServiceWiring } from "./chat-service/index.ts";
 import { loadConfig } from "./config/load.ts";
@@ -8,6 +8,8 @@ import { SynapseDatabase } from "./database/index.ts";
 import { PublicIngress } from "./ingress/index.ts";
 import { publicBaseUrl as publicUrlOf, serviceAnnotationsForIngress } from "./ingress/spec.ts";
 import { AppNamespace } from "./namespace/index.ts";
+import { Observability } from "./observability/index.ts";
+import { SYNAPSE_SCRAPE } from "./observability/wiring.ts";
 import type { StackOutputs } from "./outputs.ts";
 import { GeneratedSecrets } from "./secrets/index.ts";
 import { Synapse } from "./synapse/component.ts";
@@ -75,6 +77,24 @@ new ChatServiceWiring("realtime-chat-service", {
   },
   accessToken: secrets.asToken,
 });
+
+if (config.observability) {
+  const monitoring = config.observability;
+  new Observability(
+    "monitoring",
+    {
+      namespace: appNamespace.name,
+      labels: { "app.kubernetes.io/part-of": "nova-matrix" },
+      scrapeStyle: monitoring.scrapeStyle,
+      scrapeInterval: monitoring.scrapeInterval,
+      synapse: SYNAPSE_SCRAPE,
+      bridge: monitoring.bridge,
+      runbookBaseUrl: monitoring.runbookBaseUrl,
+      grafanaDashboard: monitoring.grafanaDashboard,
+    },
+    { dependsOn: [synapse] },
+  );
+}
 
 // Stack outputs (infra/outputs.ts is their schema). The access token is the appservice's as_token, a secret.
 const outputs = {

@@ -83,6 +83,30 @@ describe("parseStackConfig", () => {
   });
 });
 
+describe("observability config", () => {
+  it("is optional, defaults the bridge workload, and names a bad value", async () => {
+    const raw = await stackFile("staging");
+    expect(parseStackConfig(raw).observability).toBeUndefined();
+    const configured = parseStackConfig({
+      ...raw,
+      observability: { scrapeStyle: "gmp", runbookBaseUrl: "https://example.com/docs/runbooks.md" },
+    });
+    expect(configured.observability).toMatchObject({
+      scrapeInterval: "30s",
+      grafanaDashboard: false,
+      bridge: { name: "nova-bridge", metricsPath: "/metrics" },
+    });
+    const message = errorOf({
+      ...raw,
+      observability: { scrapeStyle: "datadog", runbookBaseUrl: "runbooks.md" },
+    });
+    expect(message).toContain("nova-matrix:observability.scrapeStyle:");
+    expect(message).toContain(
+      "nova-matrix:observability.runbookBaseUrl: expected the absolute URL of docs/runbooks.md",
+    );
+  });
+});
+
 describe("stack files", () => {
   it("hold no secrets: a secure value is refused", () => {
     expect(() =>

@@ -1,6 +1,7 @@
 // The stack's configuration model: one zod schema, parsed in one place. Pure (no Pulumi), so every rule is tested
 // directly and `loadConfig` only gathers raw values. Error messages name the stack key and what it expects.
 import { z } from "zod";
+import { SCRAPE_STYLES } from "../observability/scrape.ts";
 
 /** The Pulumi project name: stack config keys are `nova-matrix:<key>`. */
 export const PROJECT = "nova-matrix";
@@ -98,6 +99,34 @@ const ingress = z.strictObject({
   dnsManagedZone: dnsLabel.optional(),
 });
 
+/** Monitoring (infra/observability): absent = none. */
+const observability = z.strictObject({
+  /** Which scraper the cluster runs: GKE's managed Prometheus (`gmp`), the Prometheus Operator, both or none. */
+  scrapeStyle: z.enum(SCRAPE_STYLES),
+  scrapeInterval: z
+    .string()
+    .regex(/^[0-9]+(s|m)$/, "expected a scrape interval such as 30s or 1m")
+    .default("30s"),
+  /** A ConfigMap with the bridge's Grafana dashboard, for Grafana's sidecar. */
+  grafanaDashboard: z.boolean().default(false),
+  /** Absolute URL of docs/runbooks.md in the repository (every alert links to its section). */
+  runbookBaseUrl: z.url({ message: "expected the absolute URL of docs/runbooks.md" }),
+  /** The bridge's workload as the scrapers see it. */
+  bridge: z
+    .strictObject({
+      name: dnsLabel,
+      selector: z.record(z.string(), z.string()),
+      metricsPortName: z.string().min(1),
+      metricsPath: z.string().startsWith("/", "expected a path such as /metrics"),
+    })
+    .default({
+      name: "nova-bridge",
+      selector: { app: "nova-bridge" },
+      metricsPortName: "metrics",
+      metricsPath: "/metrics",
+    }),
+});
+
 /** `keepers` per generated secret: change a value to rotate that secret (see docs/secrets.md). */
 const rotation = z
   .strictObject({
@@ -123,6 +152,7 @@ export const stackConfigSchema = z
       error: 'expected kind "in-cluster" or "cloudsql"',
     }),
     ingress: ingress.optional(),
+    observability: observability.optional(),
     rotation,
   })
   .superRefine((config, ctx) => {
@@ -140,6 +170,7 @@ export type CloudSqlDatabaseConfig = z.infer<typeof cloudSqlDatabase>;
 export type SynapseSettings = z.infer<typeof synapse>;
 export type IngressConfig = z.infer<typeof ingress>;
 export type RotationConfig = z.infer<typeof rotation>;
+export type ObservabilityConfig = z.infer<typeof observability>;
 
 export class ConfigError extends Error {
   override name = "ConfigError";

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { kubernetesProblems } from "../testing/kubernetes-schema.ts";
 import { REDACTED } from "./redact.ts";
 import { PROJECT_DIR } from "./run.ts";
 
@@ -115,5 +116,44 @@ describe("rotation through keepers (docs/secrets.md)", () => {
     expect(password.checksum).not.toBe(base.checksum);
     expect(password.job).not.toBe(base.job);
     expect(password.job).toMatch(/^matrix-synapse-db-setup-[0-9a-f]{10}$/);
+  });
+});
+
+describe("monitoring, when a stack configures it", () => {
+  it("adds scrape objects, alert rules and the dashboard, each valid against its schema, strictly", async () => {
+    const file = join(workDir, "Pulumi.monitored.yaml");
+    const staging = await readFile(join(PROJECT_DIR, "Pulumi.staging.yaml"), "utf8");
+    await writeFile(
+      file,
+      `${staging}  nova-matrix:observability:
+    scrapeStyle: both
+    grafanaDashboard: true
+    runbookBaseUrl: https://github.com/nova/nova-matrix/blob/main/docs/runbooks.md
+`,
+    );
+    const out = join(workDir, "monitored");
+    const result = render(["--stack", "staging", "--stack-file", file, "--out", out]);
+    expect(result.code, result.stderr).toBe(0);
+    const objects = parseAllDocuments(await readFile(join(out, "manifests.yaml"), "utf8")).map(
+      (doc) =>
+        doc.toJS() as Record<string, unknown> & {
+          kind: string;
+          metadata: { name: string; namespace: string };
+        },
+    );
+    for (const object of objects) {
+      expect(kubernetesProblems(object), `${object.kind} ${object.metadata.name}`).toEqual([]);
+      if (object.kind !== "Namespace") expect(object.metadata.namespace).toBe("nova-staging");
+    }
+    const kinds = objects.map((o) => `${o.kind}/${o.metadata.name}`);
+    expect(kinds).toEqual(
+      expect.arrayContaining([
+        "ServiceMonitor/matrix-synapse",
+        "PodMonitoring/matrix-synapse",
+        "PrometheusRule/nova-matrix-alerts",
+        "Rules/nova-matrix-alerts",
+        "ConfigMap/nova-matrix-bridge-dashboard",
+      ]),
+    );
   });
 });

@@ -3,10 +3,16 @@
 import { BackendConfig } from "@kubernetes-models/gke/cloud.google.com/v1";
 import { ManagedCertificate } from "@kubernetes-models/gke/networking.gke.io/v1";
 import { FrontendConfig } from "@kubernetes-models/gke/networking.gke.io/v1beta1";
+import {
+  PrometheusRule,
+  ServiceMonitor,
+} from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 import { Deployment } from "kubernetes-models/apps/v1";
 import { Job } from "kubernetes-models/batch/v1";
 import { Ingress } from "kubernetes-models/networking.k8s.io/v1";
 import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from "kubernetes-models/v1";
+import type { z } from "zod";
+import { gmpRulesSchema, podMonitoringSchema } from "../observability/crd-schemas.ts";
 import { unknownFields } from "./strict-fields.ts";
 
 interface Validating {
@@ -25,11 +31,26 @@ const MODELS: Record<string, Validating> = {
   "networking.gke.io/v1/ManagedCertificate": ManagedCertificate,
   "networking.gke.io/v1beta1/FrontendConfig": FrontendConfig,
   "cloud.google.com/v1/BackendConfig": BackendConfig,
+  "monitoring.coreos.com/v1/ServiceMonitor": ServiceMonitor,
+  "monitoring.coreos.com/v1/PrometheusRule": PrometheusRule,
+};
+
+/** Google Managed Prometheus publishes no models: ops' strict zod shapes of its CRDs stand in. */
+const STRICT_SCHEMAS: Record<string, z.ZodType> = {
+  "monitoring.googleapis.com/v1/PodMonitoring": podMonitoringSchema,
+  "monitoring.googleapis.com/v1/Rules": gmpRulesSchema,
 };
 
 /** Problems with one object: schema errors and unknown fields; empty when it is valid. */
 export function kubernetesProblems(object: Record<string, unknown>): string[] {
   const kind = `${String(object.apiVersion)}/${String(object.kind)}`;
+  const strict = STRICT_SCHEMAS[kind];
+  if (strict) {
+    const result = strict.safeParse(object);
+    return result.success
+      ? []
+      : result.error.issues.map((issue) => `${kind}: ${issue.path.join(".")}: ${issue.message}`);
+  }
   const model = MODELS[kind];
   if (!model) return [`no schema known for ${kind}: add its model to infra/testing/kubernetes-schema.ts`];
   // The model's validate reads `this`: run it on the plain object (and through the recording proxy).
