@@ -383,6 +383,17 @@ describeWithHarness("bridge API against the real Synapse", () => {
         /messageId: expected a message id/,
       );
       await expect(bridge.messages.history(id, { limit: 0 })).rejects.toThrow(/limit/);
+      // Well-formed but not allowed or not there: still a clear error naming the field.
+      await expect(bridge.messages.sendText({ ...input, senderId: "mallory" })).rejects.toThrow(
+        /senderId: mallory may not do this in conversation/,
+      );
+      const { messageId } = await bridge.messages.sendText({ ...input, idempotencyKey: unique() });
+      await expect(
+        bridge.messages.delete({ conversationId: id, senderId: "bob", messageId, idempotencyKey: unique() }),
+      ).rejects.toThrow(/senderId: bob may not do this/);
+      await expect(bridge.messages.edit({ ...input, messageId: "$doesnotexist" })).rejects.toThrow(
+        /messageId: no such message in this conversation/,
+      );
     });
   });
 });

@@ -1,12 +1,13 @@
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import type { MatrixClient } from "../matrix/client.ts";
+import { statusOf } from "../matrix/errors.ts";
 import { maxUploadSize, upload } from "../matrix/media.ts";
 import { getEvent, messages, redact, replacementsOf, sendEvent } from "../matrix/rooms.ts";
 import type { GhostRegistry } from "../matrix/users.ts";
 import type { SentLog } from "../store/store.ts";
 import type { Conversations } from "./conversations.ts";
-import { UploadRejectedError } from "./errors.ts";
+import { InvalidInputError, UploadRejectedError } from "./errors.ts";
 import { type BridgeEvent, CLEANUP_MARKER, convertEvent } from "./events.ts";
 import { ghostLocalpart, ghostUserId } from "./ids.ts";
 import { check, inputSchemas } from "./input.ts";
@@ -17,6 +18,15 @@ export function transactionId(senderMatrixId: string, idempotencyKey: string): s
   // Synapse scopes an appservice's transaction ids by path only, not by the asserted user: hashing the sender in
   // keeps two users' keys apart; hashing also keeps arbitrary keys URL-safe.
   return `nova.${createHash("sha256").update(`${senderMatrixId}\n${idempotencyKey}`).digest("base64url")}`;
+}
+
+/** A 403 on a send means the sender may not act there (not a member, or not the author): say so. */
+function explainForbidden(error: unknown, input: { conversationId: string; senderId: string }): unknown {
+  if (statusOf(error) !== 403) return error;
+  return new InvalidInputError(
+    "senderId",
+    `${input.senderId} may not do this in conversation ${input.conversationId}: ${(error as Error).message}`,
+  );
 }
 
 /** The result of a send. */
@@ -151,25 +161,30 @@ export class Messages {
     const messageId = check("messageId", inputSchemas.messageId, input?.messageId);
     const reason = check("reason", inputSchemas.reason, input.reason);
     const { roomId, senderMatrixId, txnId } = await this.#prepare(input);
-    return this.#queue.run(roomId, async () => {
-      const { client } = this.#deps;
-      const done = await this.#deps.sentLog?.sentEventId(txnId);
-      if (done) return { redactionId: done };
-      const original = await this.#originalOf(roomId, messageId);
-      for (const edit of await replacementsOf(client, roomId, original))
-        await redact(
-          client,
-          roomId,
-          edit,
-          `${txnId}.${edit.slice(1, 12)}`,
-          { [CLEANUP_MARKER]: true },
-          senderMatrixId,
+    return this.#queue
+      .run(roomId, async () => {
+        const { client } = this.#deps;
+        const original = await this.#originalOf(roomId, messageId);
+        // Its edits, listed before the redaction (Synapse stops listing a redacted event's relations).
+        const edits = await replacementsOf(client, roomId, original);
+        const redactionId = await this.#once(txnId, () =>
+          redact(client, roomId, original, txnId, reason === undefined ? {} : { reason }, senderMatrixId),
         );
-      const redactionId = await this.#once(txnId, () =>
-        redact(client, roomId, original, txnId, reason === undefined ? {} : { reason }, senderMatrixId),
-      );
-      return { redactionId };
-    });
+        // Then the edits, whose content would otherwise survive the deletion.
+        for (const edit of edits)
+          await redact(
+            client,
+            roomId,
+            edit,
+            `${txnId}.${edit.slice(1, 12)}`,
+            { [CLEANUP_MARKER]: true },
+            senderMatrixId,
+          );
+        return { redactionId };
+      })
+      .catch((error: unknown) => {
+        throw explainForbidden(error, input);
+      });
   }
 
   /** A page of the conversation's history, newest first, converted like live events. */
@@ -200,7 +215,11 @@ export class Messages {
     const { roomId, senderMatrixId, txnId } = await this.#prepare(input);
     const messageId = await this.#queue.run(roomId, () =>
       this.#once(txnId, () =>
-        sendEvent(this.#deps.client, roomId, "m.room.message", txnId, content, senderMatrixId),
+        sendEvent(this.#deps.client, roomId, "m.room.message", txnId, content, senderMatrixId).catch(
+          (error: unknown) => {
+            throw explainForbidden(error, input);
+          },
+        ),
       ),
     );
     return { messageId };
@@ -227,7 +246,11 @@ export class Messages {
 
   /** An edit points at the original message, never at another edit (the spec's rule for edits of edits). */
   async #originalOf(roomId: string, messageId: string): Promise<string> {
-    const event = await getEvent(this.#deps.client, roomId, messageId);
+    const event = await getEvent(this.#deps.client, roomId, messageId).catch((error: unknown) => {
+      if (statusOf(error) === 404)
+        throw new InvalidInputError("messageId", "no such message in this conversation");
+      throw error;
+    });
     const relation = (
       event.content as { "m.relates_to"?: { rel_type?: string; event_id?: string } } | undefined
     )?.["m.relates_to"];
