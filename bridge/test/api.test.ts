@@ -97,6 +97,20 @@ describeWithHarness("bridge API against the real Synapse", () => {
         { headers: { authorization: `Bearer ${stack.secrets.asToken}` } },
       );
       expect(await member.json()).toMatchObject({ membership: "join" });
+      // ...after an invite marked as a direct chat.
+      const filter = encodeURIComponent(JSON.stringify({ types: ["m.room.member"] }));
+      const history = await fetch(
+        `${stack.synapse.baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(dm.roomId)}/messages?dir=f&limit=50&filter=${filter}&user_id=${encodeURIComponent(stack.config.serviceUser)}`,
+        { headers: { authorization: `Bearer ${stack.secrets.asToken}` } },
+      );
+      const { chunk } = (await history.json()) as {
+        chunk: { state_key: string; content: { membership: string; is_direct?: boolean } }[];
+      };
+      const invites = chunk.filter((event) => event.content.membership === "invite");
+      expect(invites.map((event) => [event.state_key, event.content.is_direct]).sort()).toEqual([
+        [`@nova__alice:${stack.serverName}`, true],
+        [`@nova_bob:${stack.serverName}`, true],
+      ]);
     });
 
     it("finds a conversation created by another bridge process (the mapping lives in Synapse)", async () => {
