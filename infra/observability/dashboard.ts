@@ -25,6 +25,7 @@ export function dashboardQueries(input: DashboardInput) {
   return {
     syncLag: `max(nova_bridge_sync_lag_seconds${bridge})`,
     sendErrors: `sum(rate(nova_bridge_send_errors_total${bridge}[5m]))`,
+    bridgeSendLatency: `histogram_quantile(0.95, sum by (le) (rate(nova_bridge_send_duration_seconds_bucket${bridge}[5m])))`,
     sendLatency: `histogram_quantile(0.95, sum by (le) (rate(synapse_http_server_response_time_seconds_bucket{${synapse},servlet="RoomSendEventRestServlet"}[5m])))`,
     synapse5xx: `sum(rate(synapse_http_server_responses_total{${synapse},code=~"5.."}[5m]))`,
   } as const;
@@ -74,15 +75,24 @@ export function bridgeDashboard(input: DashboardInput) {
         0,
       ),
       panel(
+        "Bridge send p95",
+        "The bridge's sends to Synapse, end to end.",
+        "s",
+        q.bridgeSendLatency,
+        "p95",
+        0,
+        8,
+      ),
+      panel(
         "Synapse send p95",
         "Time Synapse takes to persist a sent event.",
         "s",
         q.sendLatency,
         "p95",
-        0,
+        12,
         8,
       ),
-      panel("Synapse 5xx", "Server errors the bridge may be seeing.", "reqps", q.synapse5xx, "5xx/s", 12, 8),
+      panel("Synapse 5xx", "Server errors the bridge may be seeing.", "reqps", q.synapse5xx, "5xx/s", 0, 16),
     ],
   };
 }

@@ -191,7 +191,7 @@ export function synapseRules(input: AlertRuleInput): RuleGroup {
   };
 }
 
-/** Rules on the bridge's metrics (names in metrics.ts' PENDING_BRIDGE_METRICS until the bridge exposes them). */
+/** Rules on the bridge's metrics (BRIDGE_METRICS in metrics.ts, checked against the bridge's real registry). */
 export function bridgeRules(input: AlertRuleInput): RuleGroup {
   const job = selector({ job: input.bridgeJob });
   const t = THRESHOLDS;

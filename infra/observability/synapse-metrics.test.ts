@@ -1,5 +1,5 @@
 // The alert rules and the dashboard against a REAL Synapse's /_synapse/metrics: every metric name they read
-// that is not from the scraper, the cluster or the (pending) bridge must be in the scrape, with the labels the
+// that is not from the scraper, the cluster or the bridge (bridge-metrics.test.ts) must be in the scrape, with the labels the
 // rules match on. Also proves what SynapseDatabaseErrors relies on: with PostgreSQL gone, /health stays OK
 // and requests fail with 500.
 import { randomBytes } from "node:crypto";
@@ -15,9 +15,9 @@ import {
 import { describeWithHarness, harnessChroot } from "../../dev/harness/vitest.ts";
 import { dashboardQueries } from "./dashboard.ts";
 import {
+  BRIDGE_METRICS,
   KUBERNETES_METRICS,
   metricNamesIn,
-  PENDING_BRIDGE_METRICS,
   SCRAPER_METRICS,
   SYNAPSE_METRICS,
 } from "./metrics.ts";
@@ -106,7 +106,7 @@ describeWithHarness("alert rules and dashboard against a real Synapse's metrics"
   });
 
   it("exposes every Synapse metric a rule or the dashboard reads", () => {
-    const external = new Set<string>([...SCRAPER_METRICS, ...KUBERNETES_METRICS, ...PENDING_BRIDGE_METRICS]);
+    const external = new Set<string>([...SCRAPER_METRICS, ...KUBERNETES_METRICS, ...BRIDGE_METRICS]);
     const used = new Set([
       ...alertRuleGroups(input).flatMap((group) => group.rules.flatMap((rule) => metricNamesIn(rule.expr))),
       ...Object.values(dashboardQueries(input)).flatMap(metricNamesIn),
