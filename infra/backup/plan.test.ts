@@ -110,6 +110,11 @@ describe("backup CronJobs", () => {
     expect(commands[1]?.some((a) => a.startsWith("--exclude-table-data"))).toBe(false);
     expect(commands.every((c) => c[0] === "pg_dump" && c.includes("--format=custom"))).toBe(true);
     expect(pod.containers.map((c) => c.name)).toEqual(["upload"]);
+    // objectCreator cannot delete the parts a parallel composite upload leaves behind.
+    expect(pod.containers[0]?.env).toContainEqual({
+      name: "CLOUDSDK_STORAGE_PARALLEL_COMPOSITE_UPLOAD_ENABLED",
+      value: "False",
+    });
     expect(pod.containers[0]?.command?.[2]).toContain("gs://nova-staging-matrix-backups/postgres/");
   });
 

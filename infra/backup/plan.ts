@@ -201,6 +201,9 @@ const resources = { requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "
 const gcloudEnv = [
   { name: "HOME", value: "/tmp" },
   { name: "CLOUDSDK_CONFIG", value: "/tmp/gcloud" },
+  // Parallel composite uploads (gcloud's default for large files) delete their temporary parts: the backup
+  // identity may only create objects, so large dumps would fail half-way. One plain upload per object.
+  { name: "CLOUDSDK_STORAGE_PARALLEL_COMPOSITE_UPLOAD_ENABLED", value: "False" },
 ];
 
 function cronJob(
