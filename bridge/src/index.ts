@@ -27,6 +27,7 @@ export {
   ConversationConflictError,
   ConversationNotFoundError,
   InvalidInputError,
+  MessageNotFoundError,
   UploadRejectedError,
 } from "./core/errors.ts";
 export {

@@ -32,3 +32,8 @@ export class ConversationNotFoundError extends Error {
 export class UploadRejectedError extends InvalidInputError {
   override name = "UploadRejectedError";
 }
+
+/** The message id names no message in that conversation (an InvalidInputError too, for callers that do not care). */
+export class MessageNotFoundError extends InvalidInputError {
+  override name = "MessageNotFoundError";
+}

@@ -7,7 +7,7 @@ import { getEvent, messages, redact, replacementsOf, sendEvent } from "../matrix
 import type { GhostRegistry } from "../matrix/users.ts";
 import type { SentLog } from "../store/store.ts";
 import type { Conversations } from "./conversations.ts";
-import { InvalidInputError, UploadRejectedError } from "./errors.ts";
+import { InvalidInputError, MessageNotFoundError, UploadRejectedError } from "./errors.ts";
 import { type BridgeEvent, CLEANUP_MARKER, convertEvent } from "./events.ts";
 import { ghostLocalpart, ghostUserId } from "./ids.ts";
 import { check, inputSchemas } from "./input.ts";
@@ -248,7 +248,7 @@ export class Messages {
   async #originalOf(roomId: string, messageId: string): Promise<string> {
     const event = await getEvent(this.#deps.client, roomId, messageId).catch((error: unknown) => {
       if (statusOf(error) === 404)
-        throw new InvalidInputError("messageId", "no such message in this conversation");
+        throw new MessageNotFoundError("messageId", "no such message in this conversation");
       throw error;
     });
     const relation = (
