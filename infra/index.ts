@@ -1,7 +1,9 @@
 // The Pulumi program: Nova's Synapse for one stack (staging or prod), read top to bottom like the architecture.
 //   config -> generated secrets -> namespace -> database (+ setup Job) -> Synapse -> (prod) public Ingress
-//   -> realtime-chat-service's ConfigMap and Secret -> (when configured) monitoring -> stack outputs (outputs.ts)
+//   -> realtime-chat-service's ConfigMap and Secret -> (when configured) monitoring, backups -> stack outputs
 import * as pulumi from "@pulumi/pulumi";
+import { Backup } from "./backup/index.ts";
+import { SYNAPSE_MEDIA, synapseDatabaseToDump } from "./backup/wiring.ts";
 import { ChatServiceWiring } from "./chat-service/index.ts";
 import { loadConfig } from "./config/load.ts";
 import { SynapseDatabase } from "./database/index.ts";
@@ -93,6 +95,32 @@ if (config.observability) {
       grafanaDashboard: monitoring.grafanaDashboard,
     },
     { dependsOn: [synapse] },
+  );
+}
+
+if (config.backup && config.database.kind === "in-cluster") {
+  const { backup } = config;
+  new Backup(
+    "backup",
+    {
+      project: backup.project,
+      namespace: appNamespace.name,
+      labels: { "app.kubernetes.io/part-of": "nova-matrix" },
+      bucket: backup.bucket,
+      databases: [
+        synapseDatabaseToDump({
+          host: config.database.host,
+          port: config.database.port,
+          name: config.database.name,
+          user: config.database.user,
+          tls: false,
+        }),
+      ],
+      media: SYNAPSE_MEDIA,
+      ...(backup.databaseSchedule ? { databaseSchedule: backup.databaseSchedule } : {}),
+      ...(backup.mediaSchedule ? { mediaSchedule: backup.mediaSchedule } : {}),
+    },
+    { dependsOn: [database.setupJob, synapse] },
   );
 }
 

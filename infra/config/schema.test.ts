@@ -107,6 +107,25 @@ describe("observability config", () => {
   });
 });
 
+describe("backup config", () => {
+  it("names a bad bucket and refuses backups with Cloud SQL for now", async () => {
+    const staging = await stackFile("staging");
+    expect(
+      errorOf({
+        ...staging,
+        backup: { project: "nova-staging-123", bucket: { name: "Bad Bucket", location: "EU" } },
+      }),
+    ).toContain("nova-matrix:backup.bucket.name: expected a GCS bucket name");
+    const prod = await stackFile("prod");
+    expect(
+      errorOf({
+        ...prod,
+        backup: { project: "nova-chat-prod", bucket: { name: "nova-prod-backups", location: "EU" } },
+      }),
+    ).toContain("nova-matrix:backup: not available with a cloudsql database yet");
+  });
+});
+
 describe("stack files", () => {
   it("hold no secrets: a secure value is refused", () => {
     expect(() =>

@@ -127,6 +127,24 @@ const observability = z.strictObject({
     }),
 });
 
+/** Backups of the in-cluster database and the media volume to GCS (infra/backup): absent = none. */
+const backup = z.strictObject({
+  /** The GCP project of the cluster and the bucket (Workload Identity pool `<project>.svc.id.goog`). */
+  project: z
+    .string()
+    .regex(/^[a-z][-a-z0-9]{4,28}[a-z0-9]$/, "expected a GCP project ID such as nova-staging-123"),
+  bucket: z.strictObject({
+    name: z
+      .string()
+      .regex(/^[a-z0-9][-a-z0-9_.]{1,61}[a-z0-9]$/, "expected a GCS bucket name (lower case, digits, - _ .)"),
+    location: z.string().min(2),
+    retentionDays: z.number().int().min(1).default(30),
+    noncurrentRetentionDays: z.number().int().min(1).default(7),
+  }),
+  databaseSchedule: z.string().min(9).optional(),
+  mediaSchedule: z.string().min(9).optional(),
+});
+
 /** `keepers` per generated secret: change a value to rotate that secret (see docs/secrets.md). */
 const rotation = z
   .strictObject({
@@ -153,6 +171,7 @@ export const stackConfigSchema = z
     }),
     ingress: ingress.optional(),
     observability: observability.optional(),
+    backup: backup.optional(),
     rotation,
   })
   .superRefine((config, ctx) => {
@@ -161,6 +180,14 @@ export const stackConfigSchema = z
         code: "custom",
         path: ["ingress"],
         message: "a cloudsql (prod) stack needs an ingress",
+      });
+    // infra/backup takes the database host as a plain string; Cloud SQL's private IP is only known after creation.
+    if (config.database.kind === "cloudsql" && config.backup !== undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["backup"],
+        message:
+          "not available with a cloudsql database yet (Cloud SQL's automated backups with PITR cover it)",
       });
   });
 
@@ -171,6 +198,7 @@ export type SynapseSettings = z.infer<typeof synapse>;
 export type IngressConfig = z.infer<typeof ingress>;
 export type RotationConfig = z.infer<typeof rotation>;
 export type ObservabilityConfig = z.infer<typeof observability>;
+export type BackupConfig = z.infer<typeof backup>;
 
 export class ConfigError extends Error {
   override name = "ConfigError";

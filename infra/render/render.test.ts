@@ -119,8 +119,8 @@ describe("rotation through keepers (docs/secrets.md)", () => {
   });
 });
 
-describe("monitoring, when a stack configures it", () => {
-  it("adds scrape objects, alert rules and the dashboard, each valid against its schema, strictly", async () => {
+describe("monitoring and backups, when a stack configures them", () => {
+  it("adds scrape objects, alert rules, the dashboard and backups, each valid against its schema, strictly", async () => {
     const file = join(workDir, "Pulumi.monitored.yaml");
     const staging = await readFile(join(PROJECT_DIR, "Pulumi.staging.yaml"), "utf8");
     await writeFile(
@@ -129,6 +129,9 @@ describe("monitoring, when a stack configures it", () => {
     scrapeStyle: both
     grafanaDashboard: true
     runbookBaseUrl: https://github.com/nova/nova-matrix/blob/main/docs/runbooks.md
+  nova-matrix:backup:
+    project: nova-staging-123
+    bucket: { name: nova-staging-matrix-backups, location: EUROPE-WEST1 }
 `,
     );
     const out = join(workDir, "monitored");
@@ -153,7 +156,13 @@ describe("monitoring, when a stack configures it", () => {
         "PrometheusRule/nova-matrix-alerts",
         "Rules/nova-matrix-alerts",
         "ConfigMap/nova-matrix-bridge-dashboard",
+        "ServiceAccount/nova-matrix-backup",
       ]),
+    );
+    expect(objects.filter((o) => o.kind === "CronJob")).toHaveLength(2);
+    const resources = JSON.parse(await readFile(join(out, "resources.json"), "utf8")) as { type: string }[];
+    expect(resources.map((r) => r.type)).toEqual(
+      expect.arrayContaining(["gcp:storage/bucket:Bucket", "gcp:serviceaccount/account:Account"]),
     );
   });
 });

@@ -8,9 +8,16 @@ import {
   ServiceMonitor,
 } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 import { Deployment } from "kubernetes-models/apps/v1";
-import { Job } from "kubernetes-models/batch/v1";
+import { CronJob, Job } from "kubernetes-models/batch/v1";
 import { Ingress } from "kubernetes-models/networking.k8s.io/v1";
-import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from "kubernetes-models/v1";
+import {
+  ConfigMap,
+  Namespace,
+  PersistentVolumeClaim,
+  Secret,
+  Service,
+  ServiceAccount,
+} from "kubernetes-models/v1";
 import type { z } from "zod";
 import { gmpRulesSchema, podMonitoringSchema } from "../observability/crd-schemas.ts";
 import { unknownFields } from "./strict-fields.ts";
@@ -27,6 +34,8 @@ const MODELS: Record<string, Validating> = {
   "v1/Service": Service,
   "apps/v1/Deployment": Deployment,
   "batch/v1/Job": Job,
+  "batch/v1/CronJob": CronJob,
+  "v1/ServiceAccount": ServiceAccount,
   "networking.k8s.io/v1/Ingress": Ingress,
   "networking.gke.io/v1/ManagedCertificate": ManagedCertificate,
   "networking.gke.io/v1beta1/FrontendConfig": FrontendConfig,
