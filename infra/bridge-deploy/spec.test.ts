@@ -1,0 +1,221 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PostgresEventStore } from "../../bridge/src/store/postgres.ts";
+import { type PostgresServer, postgresBinDir, startPostgres } from "../../dev/harness/index.ts";
+import { run } from "../../dev/harness/process.ts";
+import { describeWithHarness } from "../../dev/harness/vitest.ts";
+import { CHAT_SERVICE_CONFIG_MAP, CHAT_SERVICE_TOKEN_SECRET } from "../chat-service/index.ts";
+import { scramSha256Verifier } from "../database/scram.ts";
+import { DATABASE_SETUP_SQL, VERIFIER_ENV } from "../database/sql.ts";
+import { kubernetesProblems } from "../testing/kubernetes-schema.ts";
+import {
+  BRIDGE_DB_SETUP_NAME,
+  BRIDGE_LABELS,
+  BRIDGE_SECRET,
+  bridgeDatabaseJobPodSpec,
+  bridgeDatabaseUrl,
+  bridgeDeployConfigSchema,
+  bridgeDeploymentSpec,
+  bridgePodSpec,
+  bridgeServiceSpec,
+} from "./spec.ts";
+
+const config = bridgeDeployConfigSchema.parse({
+  image: "europe-docker.pkg.dev/nova/images/nova-bridge:0.1.0",
+});
+const podInput = (databaseTls: boolean) => ({
+  image: config.image,
+  resources: config.resources,
+  chatServiceConfigMap: CHAT_SERVICE_CONFIG_MAP,
+  chatServiceTokenSecret: CHAT_SERVICE_TOKEN_SECRET,
+  databaseTls,
+});
+const object = (apiVersion: string, kind: string, name: string, spec: unknown) => ({
+  apiVersion,
+  kind,
+  metadata: { name, namespace: "nova-staging", labels: { ...BRIDGE_LABELS } },
+  spec,
+});
+const jobPod = (kind: "in-cluster" | "cloudsql") =>
+  bridgeDatabaseJobPodSpec({
+    host: "postgres",
+    port: 5432,
+    database: config.database,
+    admin:
+      kind === "in-cluster"
+        ? {
+            kind,
+            secret: {
+              name: "postgres-credentials",
+              usernameKey: "POSTGRES_USER",
+              passwordKey: "POSTGRES_PASSWORD",
+            },
+          }
+        : { kind },
+    scriptConfigMap: BRIDGE_DB_SETUP_NAME,
+    setupSecret: BRIDGE_DB_SETUP_NAME,
+  });
+
+describe("bridge Kubernetes objects", () => {
+  it("are valid against the Kubernetes schema, strictly (in-cluster and Cloud SQL variants)", () => {
+    for (const tls of [false, true]) {
+      expect(
+        kubernetesProblems(
+          object("apps/v1", "Deployment", "nova-bridge", bridgeDeploymentSpec(podInput(tls))),
+        ),
+      ).toEqual([]);
+    }
+    expect(kubernetesProblems(object("v1", "Service", "nova-bridge", bridgeServiceSpec()))).toEqual([]);
+    for (const kind of ["in-cluster", "cloudsql"] as const) {
+      const job = object("batch/v1", "Job", "nova-bridge-db-setup-x", { template: { spec: jobPod(kind) } });
+      expect(kubernetesProblems(job), kind).toEqual([]);
+    }
+  });
+
+  it("runs one active, non-root, probed replica with its settings from the chat service's objects and its Secret", () => {
+    const spec = bridgeDeploymentSpec(podInput(false));
+    expect(spec.replicas).toBe(1);
+    expect(spec.strategy).toEqual({ type: "Recreate" });
+    const pod = bridgePodSpec(podInput(false));
+    const container = (pod.containers as unknown[])[0] as Record<string, unknown> & {
+      envFrom: unknown[];
+      securityContext: Record<string, unknown>;
+      readinessProbe: { httpGet: { path: string } };
+      livenessProbe: { httpGet: { path: string } };
+      ports: { name: string }[];
+      resources: unknown;
+    };
+    expect(pod.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(container.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+    });
+    expect(container.readinessProbe.httpGet.path).toBe("/readyz");
+    expect(container.livenessProbe.httpGet.path).toBe("/healthz");
+    expect(container.ports.map((p) => p.name)).toEqual(["http", "metrics"]);
+    expect(container.envFrom).toEqual([
+      { configMapRef: { name: "realtime-chat-service-config" } },
+      { secretRef: { name: "nova-matrix-service-token" } },
+      { secretRef: { name: BRIDGE_SECRET } },
+    ]);
+    expect(container.resources).toEqual({
+      requests: { cpu: "100m", memory: "256Mi" },
+      limits: { memory: "512Mi" },
+    });
+    // No secret value is in the pod spec: everything secret comes through envFrom.
+    expect(JSON.stringify(pod)).not.toMatch(/password|token=/i);
+  });
+
+  it("takes the image from stack config, pinned, never latest", () => {
+    const image = (value: string) => bridgeDeployConfigSchema.safeParse({ image: value });
+    expect(image("europe-docker.pkg.dev/nova/images/nova-bridge:0.1.0").success).toBe(true);
+    expect(image(`nova-bridge@sha256:${"a".repeat(64)}`).success).toBe(true);
+    expect(image("nova-bridge:latest").error?.issues[0]?.message).toMatch(/latest is not allowed/);
+    expect(image("nova-bridge").error?.issues[0]?.message).toMatch(/expected an image with a tag or digest/);
+    expect(bridgeDeployConfigSchema.safeParse({ image: "a:1", replicas: 2 }).error?.issues[0]?.code).toBe(
+      "unrecognized_keys",
+    );
+  });
+
+  it("connects with TLS verified against the server's CA on Cloud SQL", () => {
+    const url = new URL(
+      bridgeDatabaseUrl({
+        host: "10.0.0.5",
+        port: 5432,
+        name: "nova_bridge",
+        user: "nova_bridge",
+        password: "p",
+        tls: true,
+      }),
+    );
+    expect(Object.fromEntries(url.searchParams)).toEqual({
+      sslmode: "verify-ca",
+      sslrootcert: "/db-ca/ca.pem",
+      uselibpqcompat: "true",
+    });
+    const pod = bridgePodSpec(podInput(true));
+    expect(pod.volumes).toEqual([
+      {
+        name: "database-ca",
+        secret: {
+          secretName: "matrix-synapse-db-setup",
+          defaultMode: 0o444,
+          items: [{ key: "ca.pem", path: "ca.pem" }],
+        },
+      },
+    ]);
+  });
+});
+
+describeWithHarness("the bridge's database setup Job on the real PostgreSQL 15", () => {
+  let postgres: PostgresServer;
+  let workDir: string;
+
+  beforeAll(async () => {
+    postgres = await startPostgres();
+    workDir = await mkdtemp(join(tmpdir(), "bridge-db-setup-"));
+  });
+  afterAll(async () => {
+    await postgres?.stop();
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  it("creates the role and database idempotently, and the bridge's store migrates there with its URL", async () => {
+    const password = randomBytes(24).toString("base64url").replace(/[-_]/g, "x");
+    const pod = jobPod("in-cluster");
+    const container = (pod.containers as unknown[])[0] as {
+      command: string[];
+      env: { name: string; value?: string }[];
+    };
+    const script = join(workDir, "setup.sql");
+    await writeFile(script, DATABASE_SETUP_SQL);
+    const [psql, ...args] = container.command;
+    expect(psql).toBe("psql");
+    const plainEnv = Object.fromEntries(
+      container.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value as string]),
+    );
+    const psqlPath = join(await postgresBinDir(), "psql");
+    const runJob = () =>
+      run(
+        psqlPath,
+        args.map((arg) => (arg === "/setup/setup.sql" ? script : arg)),
+        {
+          env: {
+            PATH: process.env.PATH,
+            ...plainEnv,
+            PGHOST: postgres.host,
+            PGPORT: String(postgres.port),
+            PGUSER: postgres.adminUser,
+            PGPASSWORD: postgres.adminPassword,
+            [VERIFIER_ENV]: scramSha256Verifier(password),
+          },
+        },
+      );
+    await runJob();
+    await runJob();
+    const store = new PostgresEventStore(
+      bridgeDatabaseUrl({
+        host: postgres.host,
+        port: postgres.port,
+        ...config.database,
+        password,
+        tls: false,
+      }),
+    );
+    try {
+      await store.migrate();
+      expect(await store.syncToken()).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -1,0 +1,285 @@
+// The bridge's Kubernetes objects as pure functions (validated against the Kubernetes schema in tests): its
+// Deployment, Service, and the pod of its database setup Job (the same idempotent psql script as Synapse's).
+import type * as k8s from "@pulumi/kubernetes";
+import { z } from "zod";
+import { CLOUD_SQL_ADMIN_USER, PSQL_IMAGE, SETUP_SECRET } from "../database/index.ts";
+import { psqlArgs, VERIFIER_ENV } from "../database/sql.ts";
+
+type PodSpec = k8s.types.input.core.v1.PodSpec;
+
+export const BRIDGE_NAME = "nova-bridge";
+/** The observability config's default selector for the bridge (infra/config/schema.ts) matches these. */
+export const BRIDGE_LABELS = { app: BRIDGE_NAME } as const;
+export const BRIDGE_PORT = 8080;
+export const BRIDGE_PORT_NAME = "http";
+export const BRIDGE_METRICS_PORT = 9100;
+export const BRIDGE_METRICS_PORT_NAME = "metrics";
+/** The bridge's own Secret: BRIDGE_API_TOKEN, BRIDGE_WS_SIGNING_KEY, BRIDGE_DATABASE_URL. */
+export const BRIDGE_SECRET = "nova-bridge-secrets";
+export const BRIDGE_DB_SETUP_NAME = "nova-bridge-db-setup";
+export const BRIDGE_DB_SETUP_LABELS = { app: BRIDGE_DB_SETUP_NAME } as const;
+/** The image's `node` user (bridge/Dockerfile). */
+export const BRIDGE_UID = 1000;
+/** The alpine postgres image's user, as the Synapse setup Job runs it. */
+const PSQL_UID = 70;
+const DATABASE_CA_MOUNT = "/db-ca";
+
+/** The stack config of the bridge (`nova-matrix:bridge`). */
+export const bridgeDeployConfigSchema = z.strictObject({
+  /** The image, with a tag or a digest, never `latest`: the deployed version is stack config. */
+  image: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.\-/_:]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$/, {
+      error:
+        "expected an image with a tag or digest, such as europe-docker.pkg.dev/nova/images/nova-bridge:0.1.0",
+    })
+    .refine((image) => !/:latest$/.test(image), { error: "pin a version: latest is not allowed" }),
+  resources: z
+    .strictObject({
+      requests: z.strictObject({ cpu: z.string(), memory: z.string() }),
+      limits: z.strictObject({ cpu: z.string().optional(), memory: z.string() }),
+    })
+    .default({ requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "512Mi" } }),
+  database: z
+    .strictObject({
+      name: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "expected a lowercase Postgres identifier" }),
+      user: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "expected a lowercase Postgres identifier" }),
+    })
+    .default({ name: "nova_bridge", user: "nova_bridge" }),
+  /** `keepers` per generated secret: change one to rotate it. */
+  rotation: z
+    .strictObject({
+      apiToken: z.string().optional(),
+      signingKey: z.string().optional(),
+      databasePassword: z.string().optional(),
+    })
+    .default({}),
+});
+export type BridgeDeployConfig = z.infer<typeof bridgeDeployConfigSchema>;
+
+/** How the database setup Job logs in as an admin, and whether the server wants TLS (Cloud SQL). */
+export type DatabaseAdmin =
+  | { kind: "in-cluster"; secret: { name: string; usernameKey: string; passwordKey: string } }
+  | { kind: "cloudsql" };
+
+/** The in-namespace URL of the bridge's API (the same style as the homeserver URL output). */
+export const bridgeUrl = () => `http://${BRIDGE_NAME}:${BRIDGE_PORT}`;
+
+/** BRIDGE_DATABASE_URL (a secret). Cloud SQL: TLS, the server checked against its CA (libpq's verify-ca). */
+export function bridgeDatabaseUrl(input: {
+  host: string;
+  port: number;
+  name: string;
+  user: string;
+  password: string;
+  tls: boolean;
+}): string {
+  const url = new URL(`postgres://${input.host}:${input.port}/${input.name}`);
+  url.username = input.user;
+  url.password = input.password;
+  if (input.tls) {
+    url.searchParams.set("sslmode", "verify-ca");
+    url.searchParams.set("sslrootcert", `${DATABASE_CA_MOUNT}/ca.pem`);
+    // node-postgres otherwise treats verify-ca as verify-full, which a private IP's certificate cannot pass.
+    url.searchParams.set("uselibpqcompat", "true");
+  }
+  return url.toString();
+}
+
+export interface BridgePodInput {
+  image: string;
+  resources: BridgeDeployConfig["resources"];
+  /** realtime-chat-service's ConfigMap (MATRIX_*) and token Secret (MATRIX_ACCESS_TOKEN). */
+  chatServiceConfigMap: string;
+  chatServiceTokenSecret: string;
+  /** Cloud SQL: mount the server CA from the Synapse database's setup Secret. */
+  databaseTls: boolean;
+}
+
+/** The single active replica: Recreate (never two pods at once), and the bridge's advisory lock behind it. */
+export function bridgeDeploymentSpec(input: BridgePodInput): k8s.types.input.apps.v1.DeploymentSpec {
+  return {
+    replicas: 1,
+    strategy: { type: "Recreate" },
+    selector: { matchLabels: { ...BRIDGE_LABELS } },
+    template: { metadata: { labels: { ...BRIDGE_LABELS } }, spec: bridgePodSpec(input) },
+  };
+}
+
+export function bridgePodSpec(input: BridgePodInput): PodSpec {
+  const probe = (path: string, extra: Record<string, number>) => ({
+    httpGet: { path, port: BRIDGE_PORT_NAME },
+    ...extra,
+  });
+  const limits = {
+    memory: input.resources.limits.memory,
+    ...(input.resources.limits.cpu === undefined ? {} : { cpu: input.resources.limits.cpu }),
+  };
+  return {
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    terminationGracePeriodSeconds: 30,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: BRIDGE_UID,
+      runAsGroup: BRIDGE_UID,
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+    containers: [
+      {
+        name: "bridge",
+        image: input.image,
+        envFrom: [
+          { configMapRef: { name: input.chatServiceConfigMap } },
+          { secretRef: { name: input.chatServiceTokenSecret } },
+          { secretRef: { name: BRIDGE_SECRET } },
+        ],
+        env: [
+          { name: "BRIDGE_HOST", value: "0.0.0.0" },
+          { name: "BRIDGE_PORT", value: String(BRIDGE_PORT) },
+          { name: "BRIDGE_METRICS_PORT", value: String(BRIDGE_METRICS_PORT) },
+        ],
+        ports: [
+          { name: BRIDGE_PORT_NAME, containerPort: BRIDGE_PORT, protocol: "TCP" },
+          { name: BRIDGE_METRICS_PORT_NAME, containerPort: BRIDGE_METRICS_PORT, protocol: "TCP" },
+        ],
+        // A standby (another replica holds the sync lock) is alive but not ready.
+        startupProbe: probe("/healthz", { periodSeconds: 5, failureThreshold: 24, timeoutSeconds: 3 }),
+        livenessProbe: probe("/healthz", { periodSeconds: 20, failureThreshold: 3, timeoutSeconds: 5 }),
+        readinessProbe: probe("/readyz", { periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 5 }),
+        resources: { requests: input.resources.requests, limits },
+        securityContext: {
+          runAsNonRoot: true,
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ["ALL"] },
+        },
+        ...(input.databaseTls
+          ? { volumeMounts: [{ name: "database-ca", mountPath: DATABASE_CA_MOUNT, readOnly: true }] }
+          : {}),
+      },
+    ],
+    ...(input.databaseTls
+      ? {
+          volumes: [
+            {
+              name: "database-ca",
+              secret: {
+                secretName: SETUP_SECRET,
+                defaultMode: 0o444,
+                items: [{ key: "ca.pem", path: "ca.pem" }],
+              },
+            },
+          ],
+        }
+      : {}),
+  };
+}
+
+export function bridgeServiceSpec(): k8s.types.input.core.v1.ServiceSpec {
+  return {
+    type: "ClusterIP",
+    selector: { ...BRIDGE_LABELS },
+    ports: [
+      { name: BRIDGE_PORT_NAME, port: BRIDGE_PORT, targetPort: BRIDGE_PORT_NAME, protocol: "TCP" },
+      {
+        name: BRIDGE_METRICS_PORT_NAME,
+        port: BRIDGE_METRICS_PORT,
+        targetPort: BRIDGE_METRICS_PORT_NAME,
+        protocol: "TCP",
+      },
+    ],
+  };
+}
+
+/**
+ * The setup Job's pod: Synapse's idempotent setup script (infra/database/sql.ts, mounted from `scriptConfigMap`)
+ * run for the bridge's role and database, reading only the SCRAM verifier of the bridge's password.
+ */
+export function bridgeDatabaseJobPodSpec(input: {
+  host: string;
+  port: number;
+  database: { name: string; user: string };
+  admin: DatabaseAdmin;
+  scriptConfigMap: string;
+  setupSecret: string;
+}): PodSpec {
+  const admin =
+    input.admin.kind === "in-cluster"
+      ? [
+          {
+            name: "PGUSER",
+            valueFrom: {
+              secretKeyRef: { name: input.admin.secret.name, key: input.admin.secret.usernameKey },
+            },
+          },
+          {
+            name: "PGPASSWORD",
+            valueFrom: {
+              secretKeyRef: { name: input.admin.secret.name, key: input.admin.secret.passwordKey },
+            },
+          },
+        ]
+      : [
+          { name: "PGUSER", value: CLOUD_SQL_ADMIN_USER },
+          // The admin password and the server CA live in the Synapse database's setup Secret.
+          { name: "PGPASSWORD", valueFrom: { secretKeyRef: { name: SETUP_SECRET, key: "ADMIN_PASSWORD" } } },
+          { name: "PGSSLMODE", value: "verify-ca" },
+          { name: "PGSSLROOTCERT", value: `${DATABASE_CA_MOUNT}/ca.pem` },
+        ];
+  const tls = input.admin.kind === "cloudsql";
+  return {
+    restartPolicy: "Never",
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: PSQL_UID,
+      runAsGroup: PSQL_UID,
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+    containers: [
+      {
+        name: "psql",
+        image: PSQL_IMAGE,
+        command: ["psql", ...psqlArgs("/setup/setup.sql", input.database)],
+        env: [
+          { name: "PGHOST", value: input.host },
+          { name: "PGPORT", value: String(input.port) },
+          { name: "PGCONNECT_TIMEOUT", value: "10" },
+          ...admin,
+          { name: VERIFIER_ENV, valueFrom: { secretKeyRef: { name: input.setupSecret, key: VERIFIER_ENV } } },
+        ],
+        resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "128Mi" } },
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ["ALL"] },
+        },
+        volumeMounts: [
+          { name: "setup", mountPath: "/setup", readOnly: true },
+          ...(tls ? [{ name: "database-ca", mountPath: DATABASE_CA_MOUNT, readOnly: true }] : []),
+        ],
+      },
+    ],
+    volumes: [
+      { name: "setup", configMap: { name: input.scriptConfigMap } },
+      ...(tls
+        ? [
+            {
+              name: "database-ca",
+              secret: {
+                secretName: SETUP_SECRET,
+                defaultMode: 0o444,
+                items: [{ key: "ca.pem", path: "ca.pem" }],
+              },
+            },
+          ]
+        : []),
+    ],
+  };
+}
