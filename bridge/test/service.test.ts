@@ -457,6 +457,7 @@ describeWithHarness("bridge service (HTTP + WebSocket) against the real Synapse"
           logger: testLogger(),
           syncPollMs: 1000,
           lockRetryMs: 200,
+          metricsPort: 0,
         });
       const first = await start();
       await first.active;
@@ -472,6 +473,10 @@ describeWithHarness("bridge service (HTTP + WebSocket) against the real Synapse"
         expect(standby.status).toBe(503);
         expect(standby.body).toEqual({ status: "standby" });
         expect((await call(second.url, "GET", "/healthz")).status).toBe(200);
+        // The /metrics-only listener (the port scrapers and NetworkPolicies target) answers from the start.
+        const scraped = await call(second.metricsUrl ?? "", "GET", "/metrics");
+        expect(scraped.body).toMatch(/^nova_bridge_sync_lag_seconds /m);
+        expect((await call(second.metricsUrl ?? "", "GET", "/v1/openapi.json")).status).toBe(404);
         const refused = await call(second.url, "GET", "/v1/conversations/x/messages", { token: API_TOKEN });
         expect(refused.status).toBe(503);
         expect(refused.headers.get("retry-after")).toBe("5");

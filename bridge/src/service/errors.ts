@@ -6,6 +6,7 @@ import {
   ConversationConflictError,
   ConversationNotFoundError,
   InvalidInputError,
+  MessageNotFoundError,
   UploadRejectedError,
 } from "../core/errors.ts";
 import {
@@ -82,6 +83,8 @@ const RETRY_UNAVAILABLE_SECONDS = 5;
 /** Any error thrown by a route, as the API's error. Unknown errors are 500s whose details stay in the log. */
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
+  if (error instanceof MessageNotFoundError)
+    return new ApiError(404, "not_found", "no such message in this conversation", { field: "message_id" });
   if (error instanceof UploadRejectedError) {
     if (error.field === "mimetype") return new ApiError(415, "unsupported_media_type", error.message);
     if (/accepts at most/.test(error.message))

@@ -1,5 +1,5 @@
 // The bridge service as a process: MATRIX_* settings (or `--stack-outputs FILE|-`), BRIDGE_DATABASE_URL,
-// BRIDGE_API_TOKEN, BRIDGE_WS_SIGNING_KEY, BRIDGE_HOST/BRIDGE_PORT. Runs until SIGTERM/SIGINT.
+// BRIDGE_API_TOKEN, BRIDGE_WS_SIGNING_KEY, BRIDGE_HOST/BRIDGE_PORT, BRIDGE_METRICS_PORT (a /metrics-only listener). Runs until SIGTERM/SIGINT.
 // Exit codes: 2 bad settings, 1 start-up failed or the sync lock was lost (Kubernetes restarts it).
 import { parseArgs } from "node:util";
 import { createLogger } from "../bridge.ts";
@@ -30,6 +30,7 @@ try {
     signingKey: settings.signingKey,
     host: settings.host,
     port: settings.port,
+    ...(settings.metricsPort === undefined ? {} : { metricsPort: settings.metricsPort }),
     logger,
     ...(settings.syncPollMs ? { syncPollMs: settings.syncPollMs } : {}),
     onLockLost: () => process.exit(1),

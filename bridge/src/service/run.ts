@@ -1,10 +1,13 @@
 // The service's life cycle, shared by the process entry point (main.ts), `npm run local` and the tests:
 // standby (healthz up, not ready) until this replica holds the sync lock, then the bridge and its API.
+
+import type { AddressInfo } from "node:net";
+import Fastify, { type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { type Bridge, startBridge } from "../bridge.ts";
 import type { BridgeConfig } from "../config/config.ts";
 import type { Secret } from "../config/secret.ts";
-import { buildService, type ServiceLimits } from "./app.ts";
+import { buildService, type Service, type ServiceLimits } from "./app.ts";
 import { acquireSyncLock, type SyncLock } from "./sync-lock.ts";
 
 export interface RunOptions {
@@ -15,6 +18,8 @@ export interface RunOptions {
   signingKey: Secret;
   host: string;
   port: number;
+  /** A second listener with only GET /metrics (what the scrapers and NetworkPolicies target); undefined: none. */
+  metricsPort?: number;
   logger: Logger;
   limits?: Partial<ServiceLimits>;
   syncPollMs?: number;
@@ -26,6 +31,8 @@ export interface RunOptions {
 export interface RunningService {
   /** `http://host:port` */
   url: string;
+  /** The /metrics-only listener's URL, when one was asked for. */
+  metricsUrl: string | undefined;
   /** Resolves once this replica is active (holds the lock, bridge started). */
   active: Promise<void>;
   stop(): Promise<void>;
@@ -43,7 +50,7 @@ export async function runService(options: RunOptions): Promise<RunningService> {
     logger.info({ status: "disabled" }, "Matrix integration disabled (MATRIX_ENABLED is not true)");
     const idle = await buildService({ ...base, idle: "disabled" });
     const url = await idle.app.listen({ host: options.host, port: options.port });
-    return { url, active: Promise.resolve(), stop: () => idle.close() };
+    return { url, metricsUrl: undefined, active: Promise.resolve(), stop: () => idle.close() };
   }
   const databaseUrl = options.databaseUrl;
   if (!databaseUrl)
@@ -52,6 +59,10 @@ export async function runService(options: RunOptions): Promise<RunningService> {
   // Standby: answers /healthz, and /readyz and /v1 with 503, until the lock is ours.
   const service = await buildService({ ...base, idle: "standby" });
   const url = await service.app.listen({ host: options.host, port: options.port });
+  const metricsServer =
+    options.metricsPort === undefined
+      ? undefined
+      : await serveMetrics(service, options.host, options.metricsPort);
   const abort = new AbortController();
   let lock: SyncLock | undefined;
   let bridge: Bridge | undefined;
@@ -85,16 +96,29 @@ export async function runService(options: RunOptions): Promise<RunningService> {
     if (!stopped) logger.fatal({ err: error }, `start-up failed: ${(error as Error).message}`);
   });
 
+  const metricsAddress = metricsServer?.server.address() as AddressInfo | undefined;
   return {
     url,
+    metricsUrl: metricsAddress ? `http://${options.host}:${metricsAddress.port}` : undefined,
     active,
     async stop() {
       stopped = true;
       abort.abort();
       await active.catch(() => {});
       await service.close();
+      await metricsServer?.close();
       await bridge?.stop();
       await lock?.release();
     },
   };
+}
+
+async function serveMetrics(service: Service, host: string, port: number): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false });
+  app.get("/metrics", async (_request, reply) => {
+    reply.header("content-type", service.metrics.registry.contentType);
+    return service.metrics.registry.metrics();
+  });
+  await app.listen({ host, port });
+  return app;
 }

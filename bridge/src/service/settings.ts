@@ -9,6 +9,7 @@ export interface ServiceSettings {
   signingKey: Secret;
   host: string;
   port: number;
+  metricsPort: number | undefined;
   syncPollMs: number | undefined;
 }
 
@@ -26,6 +27,7 @@ const schema = z.object({
   BRIDGE_WS_SIGNING_KEY: secret,
   BRIDGE_HOST: z.string().min(1).default("0.0.0.0"),
   BRIDGE_PORT: port.default(8080),
+  BRIDGE_METRICS_PORT: port.optional(),
   BRIDGE_SYNC_POLL_MS: z
     .string()
     .regex(/^\d+$/, { error: "expected milliseconds" })
@@ -48,6 +50,7 @@ export function serviceSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Se
     signingKey: new Secret(value.BRIDGE_WS_SIGNING_KEY),
     host: value.BRIDGE_HOST,
     port: value.BRIDGE_PORT,
+    metricsPort: value.BRIDGE_METRICS_PORT,
     syncPollMs: value.BRIDGE_SYNC_POLL_MS,
   };
 }
