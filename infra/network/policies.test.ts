@@ -94,6 +94,19 @@ describe("NetworkPolicies", () => {
     expect(admits(policies, { ip: "35.191.12.7" }, to(synapse, 8008))).toBe(false);
   });
 
+  it("let Google's load balancers reach the bridge only when it is exposed through an Ingress", () => {
+    const exposed = networkPolicies({
+      ...prod,
+      bridge: {
+        ...(staging.bridge ?? { podSelector: {}, port: 0, metricsPort: 0, clients: [] }),
+        loadBalancerRanges: GCLB_RANGES,
+      },
+    });
+    expect(admits(exposed, { ip: "35.191.1.1" }, to(bridge, 8080, "nova-prod"))).toBe(true);
+    expect(admits(exposed, { ip: "35.191.1.1" }, to(bridge, 9100, "nova-prod"))).toBe(false);
+    expect(admits(networkPolicies(prod), { ip: "35.191.1.1" }, to(bridge, 8080, "nova-prod"))).toBe(false);
+  });
+
   it("let only Synapse, the bridge and the DB jobs reach Postgres", () => {
     expect(admits(policies, pod(synapse), to(postgres, 5432))).toBe(true);
     expect(admits(policies, pod(bridge), to(postgres, 5432))).toBe(true);

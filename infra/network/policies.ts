@@ -46,8 +46,11 @@ export interface NetworkInput {
   readonly bridge?: {
     readonly podSelector: Labels;
     readonly port: number;
+    /** May equal `port` (the bridge serves /metrics beside its API): scrapers then reach that port too. */
     readonly metricsPort: number;
     readonly clients: readonly Peer[];
+    /** Load balancer source ranges, where front ends reach the bridge's WebSocket through an Ingress. */
+    readonly loadBalancerRanges?: readonly string[];
   };
   /** In-cluster Postgres (staging); absent in prod (Cloud SQL is reached over private IP, outside the cluster). */
   readonly postgres?: {
@@ -87,13 +90,18 @@ function requirePeers(field: string, peers: readonly unknown[]) {
   }
 }
 
-export function networkPolicies(input: NetworkInput): INetworkPolicy[] {
-  requirePeers("synapse.clients", input.synapse.clients);
-  for (const range of input.synapse.loadBalancerRanges) {
+/** Ingress rules admitting load balancer ranges to a port (none for no ranges); each must be an IPv4 CIDR. */
+function fromRanges(field: string, ranges: readonly string[], port: number) {
+  for (const range of ranges) {
     if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(range)) {
-      throw new Error(`synapse.loadBalancerRanges: "${range}" is not an IPv4 CIDR such as 35.191.0.0/16`);
+      throw new Error(`${field}: "${range}" is not an IPv4 CIDR such as 35.191.0.0/16`);
     }
   }
+  return ranges.length > 0 ? [{ from: ranges.map((cidr) => ({ ipBlock: { cidr } })), ports: tcp(port) }] : [];
+}
+
+export function networkPolicies(input: NetworkInput): INetworkPolicy[] {
+  requirePeers("synapse.clients", input.synapse.clients);
   const policies: INetworkPolicy[] = [
     // Ingress only: egress stays open (Synapse -> Cloud SQL private IP, backup jobs -> Google APIs and the
     // metadata server for Workload Identity have no stable pod selectors to allow).
@@ -107,14 +115,11 @@ export function networkPolicies(input: NetworkInput): INetworkPolicy[] {
       policyTypes: ["Ingress"],
       ingress: [
         { from: input.synapse.clients.map(peer), ports: tcp(input.synapse.clientPort) },
-        ...(input.synapse.loadBalancerRanges.length > 0
-          ? [
-              {
-                from: input.synapse.loadBalancerRanges.map((cidr) => ({ ipBlock: { cidr } })),
-                ports: tcp(input.synapse.clientPort),
-              },
-            ]
-          : []),
+        ...fromRanges(
+          "synapse.loadBalancerRanges",
+          input.synapse.loadBalancerRanges,
+          input.synapse.clientPort,
+        ),
         ...(input.scrapers.length > 0
           ? [{ from: input.scrapers.map(scraperPeer), ports: tcp(input.synapse.metricsPort) }]
           : []),
@@ -129,6 +134,11 @@ export function networkPolicies(input: NetworkInput): INetworkPolicy[] {
         policyTypes: ["Ingress"],
         ingress: [
           { from: input.bridge.clients.map(peer), ports: tcp(input.bridge.port) },
+          ...fromRanges(
+            "bridge.loadBalancerRanges",
+            input.bridge.loadBalancerRanges ?? [],
+            input.bridge.port,
+          ),
           ...(input.scrapers.length > 0
             ? [{ from: input.scrapers.map(scraperPeer), ports: tcp(input.bridge.metricsPort) }]
             : []),
