@@ -3,7 +3,14 @@ import type { Logger } from "pino";
 import type { MatrixClient } from "../matrix/client.ts";
 import { statusOf } from "../matrix/errors.ts";
 import { maxUploadSize, upload } from "../matrix/media.ts";
-import { getEvent, messages, redact, replacementsOf, sendEvent } from "../matrix/rooms.ts";
+import {
+  findSentByTransactionId,
+  getEvent,
+  messages,
+  redact,
+  replacementsOf,
+  sendEvent,
+} from "../matrix/rooms.ts";
 import type { GhostRegistry } from "../matrix/users.ts";
 import type { SentLog } from "../store/store.ts";
 import type { Conversations } from "./conversations.ts";
@@ -99,6 +106,8 @@ export const MESSAGE_EVENT_FILTER = JSON.stringify({
 export class Messages {
   readonly #deps: MessagesDeps;
   readonly #queue = new KeyedSerialQueue();
+  /** Transaction ids whose last send failed in this process: it may have happened anyway. */
+  readonly #uncertain = new Set<string>();
   #uploadLimit: Promise<number | undefined> | undefined;
 
   constructor(deps: MessagesDeps) {
@@ -167,8 +176,11 @@ export class Messages {
         const original = await this.#originalOf(roomId, messageId);
         // Its edits, listed before the redaction (Synapse stops listing a redacted event's relations).
         const edits = await replacementsOf(client, roomId, original);
-        const redactionId = await this.#once(txnId, () =>
-          redact(client, roomId, original, txnId, reason === undefined ? {} : { reason }, senderMatrixId),
+        const redactionId = await this.#once(
+          txnId,
+          () =>
+            redact(client, roomId, original, txnId, reason === undefined ? {} : { reason }, senderMatrixId),
+          () => findSentByTransactionId(client, roomId, "m.room.redaction", txnId, senderMatrixId),
         );
         // Then the edits, whose content would otherwise survive the deletion.
         for (const edit of edits)
@@ -213,13 +225,17 @@ export class Messages {
     content: Record<string, unknown>,
   ): Promise<Sent> {
     const { roomId, senderMatrixId, txnId } = await this.#prepare(input);
+    const { client } = this.#deps;
     const messageId = await this.#queue.run(roomId, () =>
-      this.#once(txnId, () =>
-        sendEvent(this.#deps.client, roomId, "m.room.message", txnId, content, senderMatrixId).catch(
-          (error: unknown) => {
-            throw explainForbidden(error, input);
-          },
-        ),
+      this.#once(
+        txnId,
+        () =>
+          sendEvent(client, roomId, "m.room.message", txnId, content, senderMatrixId).catch(
+            (error: unknown) => {
+              throw explainForbidden(error, input);
+            },
+          ),
+        () => findSentByTransactionId(client, roomId, "m.room.message", txnId, senderMatrixId),
       ),
     );
     return { messageId };
@@ -235,12 +251,31 @@ export class Messages {
     return { roomId, senderMatrixId, txnId: transactionId(senderMatrixId, key) };
   }
 
-  /** Sends at most once per transaction id: Synapse's cache for a short retry, the sent log beyond it. */
-  async #once(txnId: string, send: () => Promise<string>): Promise<string> {
+  /**
+   * Sends at most once per transaction id: Synapse's cache for a short retry, the sent log beyond it. A key whose
+   * earlier call failed may have taken effect all the same (Synapse stored the event, then died before answering,
+   * and forgot the transaction id on restart): for such a key the room is searched first (`find`), and a failed
+   * search fails the call rather than sending blind.
+   */
+  async #once(
+    txnId: string,
+    send: () => Promise<string>,
+    find: () => Promise<{ event_id: string } | undefined>,
+  ): Promise<string> {
     const log = this.#deps.sentLog;
     const earlier = await log?.sentEventId(txnId);
     if (earlier) return earlier;
-    const eventId = await send();
+    let eventId: string;
+    try {
+      eventId = (this.#uncertain.has(txnId) ? (await find())?.event_id : undefined) ?? (await send());
+    } catch (error) {
+      this.#uncertain.add(txnId);
+      // Bounded: the oldest uncertain keys are forgotten first.
+      if (this.#uncertain.size > 10_000)
+        this.#uncertain.delete(this.#uncertain.values().next().value as string);
+      throw error;
+    }
+    this.#uncertain.delete(txnId);
     return log ? log.recordSent(txnId, eventId) : eventId;
   }
 

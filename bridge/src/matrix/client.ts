@@ -36,6 +36,11 @@ export interface RequestOptions {
   retry?: RetryPolicy | false;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Asked before every retry: whether the failed attempt took effect after all (its answer was lost). A value is
+   * returned instead of repeating the request; a failure here counts as a failed attempt (never repeat blind).
+   */
+  findEarlier?: () => Promise<unknown>;
 }
 
 /**
@@ -77,6 +82,10 @@ export class MatrixClient {
     const query: QueryDict = { ...options.query, ...(options.as ? { user_id: options.as } : {}) };
     for (let attempt = 1; ; attempt++) {
       try {
+        if (attempt > 1 && options.findEarlier) {
+          const earlier = await options.findEarlier();
+          if (earlier !== undefined) return earlier as T;
+        }
         return await this.#http.authedRequest<T>(
           method,
           path,

@@ -97,9 +97,32 @@ export async function sendEvent(
   const { event_id } = await client.put<{ event_id: string }>(
     `/rooms/${seg(roomId)}/send/${seg(type)}/${seg(txnId)}`,
     content,
-    { as: asUser },
+    { as: asUser, findEarlier: () => findSentByTransactionId(client, roomId, type, txnId, asUser) },
   );
   return event_id;
+}
+
+/**
+ * The event `asUser` already sent with this transaction id, looked up among its latest events of `type` in the room.
+ * Synapse keeps an appservice's transaction ids only in memory: when it stored an event and then died before
+ * answering, a retry after its restart would make a second event. Synapse shows the sender its own
+ * `unsigned.transaction_id` (for appservice users it assumes the same session). Sends are serial per room, so the
+ * one being retried is among the sender's newest.
+ */
+export async function findSentByTransactionId(
+  client: MatrixClient,
+  roomId: string,
+  type: string,
+  txnId: string,
+  asUser: string,
+): Promise<{ event_id: string } | undefined> {
+  const filter = JSON.stringify({ senders: [asUser], types: [type], lazy_load_members: true });
+  const page = await client.get<{ chunk: { event_id: string; unsigned?: { transaction_id?: string } }[] }>(
+    `/rooms/${seg(roomId)}/messages`,
+    { query: { dir: "b", limit: "20", filter }, as: asUser, retry: false },
+  );
+  const found = page.chunk.find((event) => event.unsigned?.transaction_id === txnId);
+  return found ? { event_id: found.event_id } : undefined;
 }
 
 export async function redact(
@@ -113,7 +136,10 @@ export async function redact(
   const { event_id } = await client.put<{ event_id: string }>(
     `/rooms/${seg(roomId)}/redact/${seg(eventId)}/${seg(txnId)}`,
     content,
-    { as: asUser },
+    {
+      as: asUser,
+      findEarlier: () => findSentByTransactionId(client, roomId, "m.room.redaction", txnId, asUser),
+    },
   );
   return event_id;
 }
