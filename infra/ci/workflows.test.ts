@@ -57,9 +57,19 @@ describe(".github/workflows/pulumi.yml", () => {
     expect(pulumiStep(prod)).toMatchObject({ command: "up", "stack-name": "prod" });
   });
 
+  it("checks types and lint on every change first, with no cloud access (so forks get it too)", () => {
+    const check = workflow.jobs.check as Job;
+    expect(check.if).toBeUndefined();
+    expect(check.permissions).toBeUndefined();
+    expect(check.steps.map((s) => s.run).filter(Boolean)).toContain("npm run check");
+    expect(check.steps.some((s) => s.uses?.startsWith("google-github-actions/auth@"))).toBe(false);
+    expect(workflow.jobs.preview?.needs).toBe("check");
+    expect(workflow.jobs["up-staging"]?.needs).toBe("check");
+  });
+
   it("authenticates by Workload Identity Federation only: OIDC token, no key, no Pulumi token", () => {
     expect(workflow.permissions).toEqual({ contents: "read" });
-    for (const [name, job] of Object.entries(workflow.jobs)) {
+    for (const [name, job] of Object.entries(workflow.jobs).filter(([name]) => name !== "check")) {
       const auth = job.steps.find((s) => s.uses?.startsWith("google-github-actions/auth@"));
       expect(auth?.with, name).toHaveProperty("workload_identity_provider");
       expect(auth?.with, name).not.toHaveProperty("credentials_json");
