@@ -174,6 +174,8 @@ export class SynapseDatabase extends pulumi.ComponentResource {
                 runAsNonRoot: true,
                 runAsUser: PSQL_UID,
                 runAsGroup: PSQL_UID,
+                // Secret files are root-owned: the group (mode 0440) is how psql's user reads ca.pem.
+                fsGroup: PSQL_UID,
                 seccompProfile: { type: "RuntimeDefault" },
               },
               containers: [
@@ -212,7 +214,7 @@ export class SynapseDatabase extends pulumi.ComponentResource {
                   name: "setup-secret",
                   secret: {
                     secretName: SETUP_SECRET,
-                    defaultMode: 0o400,
+                    defaultMode: 0o440,
                     items: [{ key: "ca.pem", path: "ca.pem" }],
                     optional: config.kind === "in-cluster",
                   },
