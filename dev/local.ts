@@ -200,11 +200,12 @@ async function main(): Promise<void> {
     stops.push(() => bridge.stop());
     await bridge.active;
 
-    const file = {
-      ...stackOutputsSchema.parse(outputs),
+    // The stack outputs' own schema (infra/outputs.ts): the same shape `pulumi stack output --json` prints.
+    const file = stackOutputsSchema.parse({
+      ...outputs,
       bridgeUrl: bridge.url,
       bridgeApiToken: secrets.bridgeApiToken,
-    };
+    });
     await writeFile(outputsPath, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
     const outputsShown = shown(outputsPath);
 

@@ -1,10 +1,16 @@
 // The Pulumi program: Nova's Synapse for one stack (staging or prod), read top to bottom like the architecture.
 //   config -> generated secrets -> namespace -> database (+ setup Job) -> Synapse -> (prod) public Ingress
-//   -> realtime-chat-service's ConfigMap and Secret -> (when configured) monitoring, backups -> stack outputs
+//   -> realtime-chat-service's ConfigMap and Secret -> (when configured) monitoring, backups, the bridge
+//   -> stack outputs
 import * as pulumi from "@pulumi/pulumi";
 import { Backup } from "./backup/index.ts";
 import { SYNAPSE_MEDIA, synapseDatabaseToDump } from "./backup/wiring.ts";
-import { ChatServiceWiring } from "./chat-service/index.ts";
+import { BridgeDeploy } from "./bridge-deploy/index.ts";
+import {
+  CHAT_SERVICE_CONFIG_MAP,
+  CHAT_SERVICE_TOKEN_SECRET,
+  ChatServiceWiring,
+} from "./chat-service/index.ts";
 import { loadConfig } from "./config/load.ts";
 import { SynapseDatabase } from "./database/index.ts";
 import { PublicIngress } from "./ingress/index.ts";
@@ -68,7 +74,7 @@ const ingress = config.ingress
   : undefined;
 
 const serviceUserIdOfStack = serviceUserId(config.serverName);
-new ChatServiceWiring("realtime-chat-service", {
+const chatService = new ChatServiceWiring("realtime-chat-service", {
   namespace: appNamespace.name,
   config: {
     enabled: config.matrixEnabled,
@@ -124,6 +130,25 @@ if (config.backup && config.database.kind === "in-cluster") {
   );
 }
 
+// The bridge service next to Synapse, reading the same MATRIX_* settings as realtime-chat-service.
+const bridge = config.bridge
+  ? new BridgeDeploy("bridge", {
+      namespace: appNamespace.name,
+      config: config.bridge,
+      database: {
+        host: database.host,
+        port: database.port,
+        admin:
+          config.database.kind === "in-cluster"
+            ? { kind: "in-cluster", secret: config.database.adminSecret }
+            : { kind: "cloudsql" },
+      },
+      chatServiceConfigMap: CHAT_SERVICE_CONFIG_MAP,
+      chatServiceTokenSecret: CHAT_SERVICE_TOKEN_SECRET,
+      dependsOn: [database.setupJob, synapse, chatService],
+    })
+  : undefined;
+
 // Stack outputs (infra/outputs.ts is their schema). The access token is the appservice's as_token, a secret.
 const outputs = {
   homeserverUrl: synapse.clientUrl,
@@ -134,6 +159,8 @@ const outputs = {
   accessToken: pulumi.secret(secrets.asToken),
   namespace: appNamespace.name,
   publicBaseUrl: ingress?.publicBaseUrl,
+  bridgeUrl: bridge?.url,
+  bridgeApiToken: bridge ? pulumi.secret(bridge.apiToken) : undefined,
 } satisfies Record<keyof StackOutputs, unknown>;
 
 export const homeserverUrl = outputs.homeserverUrl;
@@ -144,3 +171,5 @@ export const matrixEnabled = outputs.matrixEnabled;
 export const accessToken = outputs.accessToken;
 export const namespace = outputs.namespace;
 export const publicBaseUrl = outputs.publicBaseUrl;
+export const bridgeUrl = outputs.bridgeUrl;
+export const bridgeApiToken = outputs.bridgeApiToken;

@@ -19,12 +19,19 @@ export const stackOutputsSchema = z.strictObject({
   namespace: z.string().min(1),
   /** Prod only: `https://chat.nova.com/`. */
   publicBaseUrl: z.url().optional(),
+  /** The bridge service's URL in the namespace, `http://nova-bridge:8080` (when the stack deploys the bridge). */
+  bridgeUrl: z.url().optional(),
+  /** The bridge's API token for service-to-service calls (a Pulumi secret). */
+  bridgeApiToken: z.string().min(1).optional(),
 });
 
 export type StackOutputs = z.infer<typeof stackOutputsSchema>;
 
 /** The keys whose values are Pulumi secrets. */
-export const SECRET_OUTPUTS = ["accessToken"] as const satisfies readonly (keyof StackOutputs)[];
+export const SECRET_OUTPUTS = [
+  "accessToken",
+  "bridgeApiToken",
+] as const satisfies readonly (keyof StackOutputs)[];
 
 /** Validates `pulumi stack output --json --show-secrets`; errors name the output, never echo a value. */
 export function parseStackOutputs(json: unknown): StackOutputs {

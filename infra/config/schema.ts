@@ -1,6 +1,7 @@
 // The stack's configuration model: one zod schema, parsed in one place. Pure (no Pulumi), so every rule is tested
 // directly and `loadConfig` only gathers raw values. Error messages name the stack key and what it expects.
 import { z } from "zod";
+import { bridgeDeployConfigSchema } from "../bridge-deploy/spec.ts";
 import { SCRAPE_STYLES } from "../observability/scrape.ts";
 
 /** The Pulumi project name: stack config keys are `nova-matrix:<key>`. */
@@ -172,6 +173,8 @@ export const stackConfigSchema = z
     ingress: ingress.optional(),
     observability: observability.optional(),
     backup: backup.optional(),
+    /** The bridge service (infra/bridge-deploy); absent: not deployed. */
+    bridge: bridgeDeployConfigSchema.optional(),
     rotation,
   })
   .superRefine((config, ctx) => {

@@ -1,0 +1,75 @@
+// The bridge as the staging stack declares it: the real program under Pulumi's mocks, the bridge's objects checked.
+import { beforeAll, describe, expect, it } from "vitest";
+import { stackOutputsSchema } from "../outputs.ts";
+import { runStack, type StackRun } from "../render/run.ts";
+import { findObject, kubernetesObjects } from "../testing/stack-invariants.ts";
+import { BRIDGE_DB_SETUP_NAME, BRIDGE_NAME, BRIDGE_SECRET } from "./spec.ts";
+
+let run: StackRun;
+beforeAll(async () => {
+  run = await runStack("staging");
+});
+
+describe("the bridge in the staging stack", () => {
+  it("exports the bridge URL and its API token as a secret output, in the stack outputs' schema", () => {
+    const outputs = stackOutputsSchema.parse(run.outputs);
+    expect(outputs.bridgeUrl).toBe("http://nova-bridge:8080");
+    expect(outputs.bridgeApiToken).toMatch(/^[A-Za-z0-9]{48}$/);
+    expect(run.secretOutputs.has("bridgeApiToken")).toBe(true);
+  });
+
+  it("deploys the image from stack config with the bridge's own Secret from generated values", () => {
+    const deployment = findObject<{
+      spec: {
+        template: {
+          spec: { containers: { image: string }[] };
+          metadata: { annotations: Record<string, string> };
+        };
+      };
+    }>(run, "Deployment", BRIDGE_NAME);
+    expect(deployment.spec.template.spec.containers[0]?.image).toBe(
+      "europe-docker.pkg.dev/nova-chat-staging/nova/nova-bridge:0.1.0",
+    );
+    const secret = findObject<{ stringData: Record<string, string> }>(run, "Secret", BRIDGE_SECRET);
+    expect(Object.keys(secret.stringData).sort()).toEqual([
+      "BRIDGE_API_TOKEN",
+      "BRIDGE_DATABASE_URL",
+      "BRIDGE_WS_SIGNING_KEY",
+    ]);
+    expect(secret.stringData.BRIDGE_API_TOKEN).toBe(run.outputs.bridgeApiToken);
+    expect(secret.stringData.BRIDGE_WS_SIGNING_KEY).toMatch(/^[A-Za-z0-9]{64}$/);
+    const url = new URL(secret.stringData.BRIDGE_DATABASE_URL ?? "");
+    expect([url.hostname, url.port, url.pathname, url.username]).toEqual([
+      "postgres",
+      "5432",
+      "/nova_bridge",
+      "nova_bridge",
+    ]);
+    // Every generated value is a known secret (so the stack's leak checks cover them).
+    for (const value of Object.values(secret.stringData)) expect(run.secretValues.has(value)).toBe(true);
+  });
+
+  it("creates its role and database with a setup Job that reads only the password's SCRAM verifier", () => {
+    const jobs = kubernetesObjects(run).filter(
+      (o) => o.kind === "Job" && o.metadata.labels?.app === BRIDGE_DB_SETUP_NAME,
+    );
+    expect(jobs).toHaveLength(1);
+    const env = (
+      jobs[0] as unknown as {
+        spec: { template: { spec: { containers: { env: { name: string; valueFrom?: unknown }[] }[] } } };
+      }
+    ).spec.template.spec.containers[0]?.env;
+    expect(env?.find((e) => e.name === "PGPASSWORD")?.valueFrom).toEqual({
+      secretKeyRef: { name: "postgres-credentials", key: "POSTGRES_PASSWORD" },
+    });
+    const job = JSON.stringify(jobs[0]);
+    const setup = findObject<{ stringData: Record<string, string> }>(run, "Secret", BRIDGE_DB_SETUP_NAME);
+    expect(Object.keys(setup.stringData)).toEqual(["SYNAPSE_DB_PASSWORD_SCRAM"]);
+    expect(setup.stringData.SYNAPSE_DB_PASSWORD_SCRAM).toMatch(/^SCRAM-SHA-256\$4096:/);
+    const password = new URL(
+      findObject<{ stringData: Record<string, string> }>(run, "Secret", BRIDGE_SECRET).stringData
+        .BRIDGE_DATABASE_URL ?? "",
+    ).password;
+    expect(job).not.toContain(password);
+  });
+});
