@@ -6,6 +6,8 @@ import { startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
 let echo: Server;
 let echoPort: number;
 let proxy: TcpProxy;
+/** Everything the echo server received. */
+let served = "";
 
 /** Connects through the proxy; `received` collects what comes back, `ended` settles with how the line ended. */
 function client(port: number) {
@@ -38,7 +40,10 @@ describe("harness: TCP proxy for fault tests", () => {
   beforeAll(async () => {
     echo = createServer((socket) => {
       upstreamSockets.add(socket);
-      socket.on("data", (chunk: Buffer) => socket.write(`echo:${chunk.toString("utf8")}`));
+      socket.on("data", (chunk: Buffer) => {
+        served += chunk.toString("utf8");
+        socket.write(`echo:${chunk.toString("utf8")}`);
+      });
       socket.on("error", () => {});
       socket.on("close", () => upstreamSockets.delete(socket));
     });
@@ -104,5 +109,19 @@ describe("harness: TCP proxy for fault tests", () => {
     await until(() => open.received() === "echo:held" && fresh.received() === "echo:new");
     open.socket.destroy();
     fresh.socket.destroy();
+  });
+
+  it("hold-replies lets requests reach the server but keeps its answers until restored", async () => {
+    proxy = await startTcpProxy({ host: "127.0.0.1", port: echoPort });
+    const line = client(proxy.port);
+    await line.connected;
+    proxy.holdReplies();
+    line.socket.write("question");
+    await until(() => served.includes("question"));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(line.received()).toBe("");
+    proxy.restore();
+    await until(() => line.received() === "echo:question");
+    line.socket.destroy();
   });
 });

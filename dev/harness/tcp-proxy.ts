@@ -1,9 +1,10 @@
 // A loopback TCP proxy for fault tests: put it between a client and a server, then cut the line (every connection
-// reset, new ones refused at once) or black-hole it (connections stay open but no byte passes, as in a network
-// partition), and restore it. Bytes are forwarded untouched.
+// reset, new ones refused at once), black-hole it (connections stay open but no byte passes, as in a network
+// partition), or hold only the replies (requests reach the server, its answers are lost: the "did it happen?"
+// case), and restore it. Bytes are forwarded untouched.
 import { createServer, type Socket, connect as tcpConnect } from "node:net";
 
-export type ProxyMode = "open" | "cut" | "blackhole";
+export type ProxyMode = "open" | "cut" | "blackhole" | "hold-replies";
 
 export interface TcpProxy {
   /** The port clients connect to (on 127.0.0.1). */
@@ -17,6 +18,8 @@ export interface TcpProxy {
   cut(): void;
   /** Holds every byte in both directions (open and new connections) until {@link restore} or {@link cut}. */
   blackhole(): void;
+  /** Forwards client bytes to the server but holds the server's replies, until {@link restore} or {@link cut}. */
+  holdReplies(): void;
   /** Forwards again; held bytes flow on. */
   restore(): void;
   close(): Promise<void>;
@@ -33,24 +36,29 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   let accepted = 0;
   const pairs = new Set<Pair>();
 
+  /** Whether bytes read from this side may flow now. */
+  const flows = (side: "client" | "upstream") =>
+    mode === "open" || (mode === "hold-replies" && side === "client");
   const reset = (pair: Pair) => {
     pair.client.resetAndDestroy();
     pair.upstream.resetAndDestroy();
     pairs.delete(pair);
   };
-  // pause() stops reading, so the kernel buffers fill and the peers see a silent line.
-  const hold = (pair: Pair) => {
-    pair.client.pause();
-    pair.upstream.pause();
+  // A held side is not read (pause), so its kernel buffers fill and the peer sees a silent line.
+  const apply = (pair: Pair) => {
+    if (flows("client")) pair.client.resume();
+    else pair.client.pause();
+    if (flows("upstream")) pair.upstream.resume();
+    else pair.upstream.pause();
   };
 
-  // Like pipe(), but a drained destination resumes its source only while the line is open (never in a black hole).
-  const forward = (from: Socket, to: Socket) => {
+  // Like pipe(), but a drained destination resumes its source only while that direction flows.
+  const forward = (from: Socket, to: Socket, side: "client" | "upstream") => {
     from.on("data", (chunk: Buffer) => {
       if (!to.write(chunk)) from.pause();
     });
     to.on("drain", () => {
-      if (mode === "open") from.resume();
+      if (flows(side)) from.resume();
     });
     from.on("end", () => to.end());
   };
@@ -73,10 +81,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     upstream.on("error", forget);
     client.on("close", forget);
     upstream.on("close", forget);
-    forward(client, upstream);
-    forward(upstream, client);
-    if (mode === "blackhole") hold(pair);
-    else client.resume();
+    forward(client, upstream, "client");
+    forward(upstream, client, "upstream");
+    apply(pair);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -85,6 +92,10 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const address = server.address();
   if (!address || typeof address !== "object") throw new Error("the proxy has no loopback address");
   const port = address.port;
+  const switchTo = (next: ProxyMode) => {
+    mode = next;
+    for (const pair of pairs) apply(pair);
+  };
 
   return {
     port,
@@ -99,17 +110,9 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       mode = "cut";
       for (const pair of [...pairs]) reset(pair);
     },
-    blackhole() {
-      mode = "blackhole";
-      for (const pair of pairs) hold(pair);
-    },
-    restore() {
-      mode = "open";
-      for (const pair of pairs) {
-        pair.client.resume();
-        pair.upstream.resume();
-      }
-    },
+    blackhole: () => switchTo("blackhole"),
+    holdReplies: () => switchTo("hold-replies"),
+    restore: () => switchTo("open"),
     async close() {
       for (const pair of [...pairs]) reset(pair);
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,0 +1,301 @@
+// Faults under a steady stream of sends through the HTTP API, on the real Synapse and PostgreSQL: the bridge
+// service killed -9, Synapse killed -9, PostgreSQL restarted, the bridge's line to Synapse cut and black-holed.
+// After each, every accepted (2xx) message is in the event log and on the WebSocket exactly once, in
+// per-conversation order, and Synapse holds exactly those messages (a failed request left nothing behind; a
+// request retried with the same client_message_id made one message).
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { sleep, startTcpProxy, type TcpProxy, waitFor } from "../../dev/harness/index.ts";
+import { describeWithHarness } from "../../dev/harness/vitest.ts";
+import { PostgresEventStore } from "../src/store/postgres.ts";
+import { startTestStack, type TestStack } from "./fixture.ts";
+import { readAll } from "./log.ts";
+import { ServiceProcess } from "./service-process.ts";
+import { bodyOf, EventReader, expectExactlyOnceInOrder, SendStream, synapseMessages } from "./traffic.ts";
+
+const API_TOKEN = randomBytes(32).toString("base64url");
+const SIGNING_KEY = randomBytes(32).toString("base64url");
+/** Each fault recovers in seconds; the margin is for a machine shared with other test runs. */
+const FAULT_TIMEOUT_MS = 120_000;
+const unique = () => randomBytes(3).toString("hex");
+
+describeWithHarness("faults under a steady stream of sends: nothing lost, nothing doubled", () => {
+  let stack: TestStack;
+  let proxy: TcpProxy;
+  let service: ServiceProcess;
+  let store: PostgresEventStore;
+  const rooms = new Map<string, string>();
+
+  const api = (path: string, json: unknown, timeoutMs = 10_000) =>
+    fetch(`${service.url}${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify(json),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+
+  async function createConversations(count: number, tag: string): Promise<string[]> {
+    const ids = Array.from({ length: count }, (_, i) => `${tag}-${i}-${unique()}`);
+    for (const id of ids) {
+      const answer = await api("/v1/conversations", {
+        conversation_id: id,
+        kind: "group",
+        members: ["alice"],
+      });
+      expect(answer.status).toBe(200);
+      rooms.set(id, ((await answer.json()) as { room_id: string }).room_id);
+    }
+    return ids;
+  }
+
+  /**
+   * Runs a stream over fresh conversations, applies the fault once some messages went through, checks that the
+   * stream recovers, then checks every guarantee. Returns the stream for fault-specific checks.
+   */
+  async function underFault(
+    tag: string,
+    fault: () => Promise<void>,
+    options: { requestTimeoutMs?: number } = {},
+  ): Promise<SendStream> {
+    const conversations = await createConversations(3, tag);
+    const reader = new EventReader(() => service.url, API_TOKEN);
+    const stream = new SendStream({
+      url: () => service.url,
+      token: API_TOKEN,
+      conversations,
+      senderId: "alice",
+      requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+      pauseMs: 50,
+    });
+    try {
+      await stream.waitForMore(6);
+      await fault();
+      await stream.waitForMore(9, 60_000);
+    } catch (error) {
+      // What the service said is the first thing a failure here needs.
+      console.error(`${tag}: the service's log tail:\n${service.output.slice(-5000)}`);
+      throw error;
+    } finally {
+      await stream.stop();
+    }
+    try {
+      const acceptedIds = [...stream.accepted.values()].flat().map((a) => a.messageId);
+      await reader.waitFor(acceptedIds);
+      const synapse = new Map(
+        await Promise.all(
+          conversations.map(
+            async (id) =>
+              [
+                id,
+                await synapseMessages(
+                  stack.synapse.baseUrl,
+                  stack.secrets.asToken,
+                  stack.config.serviceUser,
+                  rooms.get(id) as string,
+                ),
+              ] as const,
+          ),
+        ),
+      );
+      expectExactlyOnceInOrder({
+        accepted: stream.accepted,
+        log: await readAll(store),
+        websocket: reader.events,
+        synapse,
+      });
+    } finally {
+      reader.close();
+    }
+    // FAULTS_SUMMARY=1 prints what each fault did to the clients (accepted, failed requests by outcome).
+    if (process.env.FAULTS_SUMMARY) {
+      const outcomes: Record<string, number> = {};
+      for (const failure of stream.failures) outcomes[failure.outcome] = (outcomes[failure.outcome] ?? 0) + 1;
+      const attempts = [...stream.accepted.values()].flat().map((a) => a.attempts);
+      console.log(
+        `${tag}: ${stream.count} accepted, failed requests ${JSON.stringify(outcomes)}, most attempts ${Math.max(...attempts)}`,
+      );
+    }
+    return stream;
+  }
+
+  beforeAll(async () => {
+    stack = await startTestStack({ serverName: "faults.test" });
+    proxy = await startTcpProxy({ host: "127.0.0.1", port: stack.synapse.paths.port });
+    const databaseUrl = await stack.newBridgeDatabase();
+    service = new ServiceProcess({
+      config: { ...stack.config, homeserverUrl: proxy.url },
+      databaseUrl,
+      apiToken: API_TOKEN,
+      signingKey: SIGNING_KEY,
+      supervise: true,
+    });
+    await service.start();
+    store = new PostgresEventStore(databaseUrl);
+  });
+
+  afterAll(async () => {
+    await service?.stop();
+    await store?.close();
+    await proxy?.close();
+    await stack?.stop();
+  });
+
+  it(
+    "the bridge service killed -9 twice and restarted",
+    async () => {
+      const startsBefore = service.starts;
+      const stream = await underFault("kill-bridge", async () => {
+        for (let i = 0; i < 2; i++) {
+          await service.kill();
+          await sleep(300);
+          await service.start();
+          await stream_pause();
+        }
+      });
+      expect(service.starts - startsBefore).toBe(2);
+      // The kills did hit requests: they were refused or cut and then retried.
+      expect(stream.failures.length).toBeGreaterThan(0);
+    },
+    FAULT_TIMEOUT_MS,
+  );
+
+  it(
+    "Synapse killed -9 and started again",
+    async () => {
+      const stream = await underFault("kill-synapse", async () => {
+        await stack.synapse.kill("SIGKILL");
+        await sleep(500);
+        await stack.synapse.start();
+      });
+      expect(stream.count).toBeGreaterThan(15);
+    },
+    FAULT_TIMEOUT_MS,
+  );
+
+  it(
+    "PostgreSQL restarted (Synapse's and the bridge's database): the service exits on the lost lock and is restarted",
+    async () => {
+      const exitsBefore = service.unexpectedExits;
+      await underFault("restart-postgres", async () => {
+        await stack.postgres.restart();
+        await service.ready(60_000);
+      });
+      // By design the service stops when its sync lock's connection drops (it can no longer know it is alone).
+      expect(service.unexpectedExits).toBeGreaterThan(exitsBefore);
+    },
+    FAULT_TIMEOUT_MS,
+  );
+
+  it(
+    "the bridge's connection to Synapse cut (every connection reset, new ones refused) for 3 s",
+    async () => {
+      const acceptedBefore = proxy.accepted;
+      await underFault("cut", async () => {
+        proxy.cut();
+        await sleep(3000);
+        proxy.restore();
+      });
+      expect(proxy.accepted).toBeGreaterThan(acceptedBefore);
+    },
+    FAULT_TIMEOUT_MS,
+  );
+
+  it(
+    "the line black-holed for 4 s while clients time out after 1.5 s and retry with the same key",
+    async () => {
+      const stream = await underFault(
+        "blackhole",
+        async () => {
+          proxy.blackhole();
+          await sleep(4000);
+          proxy.restore();
+        },
+        { requestTimeoutMs: 1500 },
+      );
+      expect(stream.failures.map((f) => f.outcome)).toContain("TimeoutError");
+    },
+    FAULT_TIMEOUT_MS,
+  );
+
+  it(
+    "a client that retries one client_message_id after timeouts gets one message and the same id",
+    async () => {
+      const [id] = await createConversations(1, "retry");
+      const conversationId = id as string;
+      const send = (timeoutMs: number) =>
+        api(
+          `/v1/conversations/${conversationId}/messages`,
+          { sender_id: "alice", text: bodyOf(conversationId, 0), client_message_id: "only-once" },
+          timeoutMs,
+        );
+      proxy.blackhole();
+      try {
+        for (let i = 0; i < 3; i++) await expect(send(700)).rejects.toThrow(/timeout|aborted/i);
+      } finally {
+        proxy.restore();
+      }
+      const first = await send(20_000);
+      expect(first.status).toBe(200);
+      const again = await send(20_000);
+      const firstId = ((await first.json()) as { message_id: string }).message_id;
+      expect(((await again.json()) as { message_id: string }).message_id).toBe(firstId);
+      const inSynapse = await synapseMessages(
+        stack.synapse.baseUrl,
+        stack.secrets.asToken,
+        stack.config.serviceUser,
+        rooms.get(conversationId) as string,
+      );
+      expect(inSynapse).toEqual([{ event_id: firstId, body: bodyOf(conversationId, 0) }]);
+    },
+    FAULT_TIMEOUT_MS,
+  );
+  it(
+    "a send Synapse stored but never answered (killed -9 first) is not made again by the retries after its restart",
+    async () => {
+      const [id] = await createConversations(1, "lost-answer");
+      const conversationId = id as string;
+      const roomId = rooms.get(conversationId) as string;
+      const text = bodyOf(conversationId, 0);
+      const inSynapse = () =>
+        synapseMessages(stack.synapse.baseUrl, stack.secrets.asToken, stack.config.serviceUser, roomId);
+      const send = (timeoutMs: number) =>
+        api(
+          `/v1/conversations/${conversationId}/messages`,
+          { sender_id: "alice", text, client_message_id: "answer-lost" },
+          timeoutMs,
+        );
+      proxy.holdReplies();
+      const first = send(60_000);
+      try {
+        await waitFor(async () => (await inSynapse()).length === 1, {
+          timeoutMs: 15_000,
+          describe: () => "the send never reached Synapse",
+        });
+        await stack.synapse.kill("SIGKILL");
+      } finally {
+        proxy.cut();
+        proxy.restore();
+      }
+      await stack.synapse.start();
+      // The bridge's own retries may outlast the restart (200) or give up (503); the client then retries the key.
+      let answer = await first.catch(() => undefined);
+      for (let i = 0; i < 10 && answer?.status !== 200; i++) {
+        await sleep(1000);
+        answer = await send(20_000).catch(() => undefined);
+      }
+      if (answer?.status !== 200) throw new Error(`the send was never accepted (${answer?.status})`);
+      const messageId = ((await answer.json()) as { message_id: string }).message_id;
+      expect(await inSynapse()).toEqual([{ event_id: messageId, body: text }]);
+      await waitFor(async () => (await readAll(store)).some((e) => e.event.event_id === messageId), {
+        timeoutMs: 20_000,
+        describe: () => "the message never reached the log",
+      });
+      const logged = (await readAll(store)).filter((e) => e.event.conversation_id === conversationId);
+      expect(logged.map((e) => e.event.event_id)).toEqual([messageId]);
+    },
+    FAULT_TIMEOUT_MS,
+  );
+});
+
+/** Lets a few more sends through between two kills. */
+const stream_pause = () => sleep(1500);

@@ -1,0 +1,123 @@
+// The bridge service (`src/service/main.ts`) as a child process on a fixed port, so a test can kill -9 it and start
+// it again at the same URL. With `supervise`, an exit the test did not ask for is followed by a restart after a
+// short pause, as Kubernetes would (the service exits 1 when it loses its database lock, by design).
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { freePort, sleep, waitFor } from "../../dev/harness/index.ts";
+import type { EnabledConfig } from "../src/config/config.ts";
+
+const MAIN = fileURLToPath(new URL("../src/service/main.ts", import.meta.url));
+const KEEP_OUTPUT = 400_000;
+
+export interface ServiceProcessOptions {
+  config: EnabledConfig;
+  databaseUrl: string;
+  apiToken: string;
+  signingKey: string;
+  /** Restart after an exit nobody asked for. */
+  supervise?: boolean;
+  env?: Record<string, string>;
+}
+
+export class ServiceProcess {
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #supervise: boolean;
+  #child: ChildProcess | undefined;
+  #wanted = false;
+  #port = 0;
+  /** The tail of everything every run printed (JSON log lines). */
+  output = "";
+  /** How many times the process was started (by the test or the supervisor). */
+  starts = 0;
+  /** Exits the test did not ask for (each followed by a restart when supervised). */
+  unexpectedExits = 0;
+
+  constructor(options: ServiceProcessOptions) {
+    const { config } = options;
+    this.#supervise = options.supervise ?? false;
+    this.#env = {
+      PATH: process.env.PATH,
+      MATRIX_ENABLED: "true",
+      MATRIX_HOMESERVER_URL: config.homeserverUrl,
+      MATRIX_SERVICE_USER: config.serviceUser,
+      MATRIX_DEVICE_NAME: config.deviceName,
+      MATRIX_SERVER_NAME: config.serverName,
+      MATRIX_ACCESS_TOKEN: config.accessToken.reveal(),
+      BRIDGE_DATABASE_URL: options.databaseUrl,
+      BRIDGE_API_TOKEN: options.apiToken,
+      BRIDGE_WS_SIGNING_KEY: options.signingKey,
+      BRIDGE_HOST: "127.0.0.1",
+      BRIDGE_SYNC_POLL_MS: "1000",
+      LOG_LEVEL: "info",
+      ...options.env,
+    };
+  }
+
+  /** The running process's id (undefined before the first start). */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.#port}`;
+  }
+
+  /** Starts it (on the same port as before, if any) and waits until /readyz says ready. */
+  async start(timeoutMs = 30_000): Promise<void> {
+    this.#port ||= await freePort();
+    this.#wanted = true;
+    this.#spawn();
+    await this.ready(timeoutMs);
+  }
+
+  /** Waits until /readyz answers 200 (the bridge holds the lock, Synapse and Postgres answer, sync caught up). */
+  ready(timeoutMs = 30_000): Promise<void> {
+    return waitFor(async () => (await fetch(`${this.url}/readyz`)).status === 200, {
+      timeoutMs,
+      intervalMs: 100,
+      describe: () => `the bridge service did not become ready:\n${this.output.slice(-3000)}`,
+    });
+  }
+
+  #spawn(): void {
+    const child = spawn(process.execPath, [MAIN], {
+      env: { ...this.#env, BRIDGE_PORT: String(this.#port) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.#child = child;
+    this.starts++;
+    const keep = (chunk: Buffer) => {
+      this.output = (this.output + chunk.toString("utf8")).slice(-KEEP_OUTPUT);
+    };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    child.once("exit", () => {
+      if (!this.#wanted || this.#child !== child) return;
+      this.unexpectedExits++;
+      if (this.#supervise)
+        void sleep(300).then(() => {
+          if (this.#wanted && this.#child === child) this.#spawn();
+        });
+    });
+  }
+
+  /** SIGKILL: no chance to finish anything. The supervisor does not restart it; call start(). */
+  async kill(): Promise<void> {
+    this.#wanted = false;
+    await this.#signal("SIGKILL");
+  }
+
+  /** SIGTERM: a graceful stop. */
+  async stop(): Promise<void> {
+    this.#wanted = false;
+    await this.#signal("SIGTERM");
+  }
+
+  async #signal(signal: NodeJS.Signals): Promise<void> {
+    const child = this.#child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill(signal);
+    await exited;
+  }
+}
