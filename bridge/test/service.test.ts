@@ -1,5 +1,6 @@
 // The HTTP + WebSocket service against the real Synapse and PostgreSQL (infra's local profile on the harness).
 import { randomBytes } from "node:crypto";
+import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeWithHarness } from "../../dev/harness/vitest.ts";
 import { Secret } from "../src/config/secret.ts";
@@ -88,6 +89,10 @@ describeWithHarness("bridge service (HTTP + WebSocket) against the real Synapse"
         >;
       };
       expect(document.openapi).toBe("3.1.0");
+      // Valid against the OpenAPI 3.1 JSON schema.
+      expect(await new Validator().validate(document as unknown as Record<string, unknown>)).toEqual({
+        valid: true,
+      });
       const routes = [
         "POST /v1/conversations",
         "POST /v1/conversations/{conversation_id}/members",
