@@ -442,9 +442,17 @@ describeWithHarness("bridge service (HTTP + WebSocket) against the real Synapse"
 
     it("pings idle clients, which stay connected", async () => {
       const client = await openEvents(url, { token: API_TOKEN });
+      // A peer that stops answering (its socket paused: no pong) is dropped after a missed ping.
+      const dead = await openEvents(url, { token: API_TOKEN, onOpen: (socket) => socket.pause() });
       await waitFor(() => client.pings >= 2, 5000);
       expect(client.socket.readyState).toBe(client.socket.OPEN);
       await client.close();
+      dead.socket.resume();
+      const closed = await dead.closed;
+      expect(closed.code).toBe(1006); // terminated: no close frame
+      expect((await call(url, "GET", "/metrics")).body).toMatch(
+        /^nova_bridge_websocket_clients\{role="service"\} 0$/m,
+      );
     });
   });
 
