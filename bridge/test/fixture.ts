@@ -5,6 +5,7 @@ import pino from "pino";
 import {
   type PostgresServer,
   type RunningSynapse,
+  type SynapseChroot,
   startPostgres,
   startSynapse,
 } from "../../dev/harness/index.ts";
@@ -32,6 +33,8 @@ export interface TestStackOptions {
   serverName?: string;
   homeserverOverrides?: Record<string, unknown>;
   registrationOverrides?: Record<string, unknown>;
+  /** Outside vitest (the benchmark): the chroot from `ensureSynapseChroot()`. Default: the one global-setup made. */
+  chroot?: SynapseChroot;
 }
 
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
@@ -57,7 +60,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       ...(options.registrationOverrides ? { registrationOverrides: options.registrationOverrides } : {}),
     });
   const synapse = await startSynapse({
-    chroot: harnessChroot(),
+    chroot: options.chroot ?? harnessChroot(),
     configFiles: input({ dataDir: "/", port: 1, metricsPort: 2 }).configFiles,
     files: (paths) => input(paths).files,
   });
