@@ -1,0 +1,142 @@
+// The benchmark's pure parts: measures, ratios, the extrapolation, the report and the chart.
+import { describe, expect, it } from "vitest";
+import { barChartSvg } from "./chart.ts";
+import { formatReport, type Results } from "./report.ts";
+import { linearFit, percentile, ratio, summarize } from "./stats.ts";
+
+describe("bench measures", () => {
+  it("takes nearest-rank percentiles", () => {
+    const values = Array.from({ length: 100 }, (_, i) => 100 - i); // 1..100, unsorted
+    expect(percentile(values, 50)).toBe(50);
+    expect(percentile(values, 95)).toBe(95);
+    expect(percentile(values, 99)).toBe(99);
+    expect(percentile([7], 99)).toBe(7);
+    expect(percentile([], 50)).toBeUndefined();
+  });
+
+  it("summarizes a run: latency per received message, throughput from first send to last receipt", () => {
+    const sends = new Map([
+      ["a", 0],
+      ["b", 100],
+      ["c", 200],
+      ["lost", 300],
+    ]);
+    const receipts = new Map([
+      ["a", 50],
+      ["b", 250],
+      ["c", 1000],
+      ["other run", 10],
+    ]);
+    const run = summarize(2, sends, receipts);
+    expect(run).toMatchObject({ concurrency: 2, sent: 4, received: 3, p50Ms: 150, p99Ms: 800 });
+    expect(run.throughput).toBe(3); // 3 messages in 1 s
+  });
+
+  it("computes ratios and refuses a missing or zero denominator", () => {
+    expect(ratio(18, 20)).toBe(0.9);
+    expect(ratio(1, 0)).toBeUndefined();
+    expect(ratio(undefined, 2)).toBeUndefined();
+  });
+
+  it("fits a line for the per-conversation slope and refuses degenerate input", () => {
+    const fit = linearFit([
+      { x: 100, y: 130 },
+      { x: 1000, y: 148 },
+    ]);
+    expect(fit.slope).toBeCloseTo(0.02);
+    expect(fit.intercept + fit.slope * 10_000).toBeCloseTo(328);
+    expect(() => linearFit([{ x: 1, y: 1 }])).toThrow(/two points/);
+    expect(() =>
+      linearFit([
+        { x: 1, y: 1 },
+        { x: 1, y: 2 },
+      ]),
+    ).toThrow(/different x/);
+  });
+});
+
+describe("bench report and chart", () => {
+  const run = (concurrency: number, throughput: number, p50Ms: number) => ({
+    concurrency,
+    sent: 10,
+    received: 10,
+    throughput,
+    p50Ms,
+    p95Ms: p50Ms * 2,
+    p99Ms: p50Ms * 3,
+  });
+  const results: Results = {
+    date: "2026-11-25T16:30:00.000Z",
+    machine: {
+      cpus: 2,
+      cpuModel: "test",
+      node: "v24",
+      synapse: "1.160.0",
+      postgres: "15",
+      loadAverageAtStart: [1.5, 2, 2.5],
+      loadAverageAtEnd: [1, 1, 1],
+    },
+    options: { concurrency: [1, 8], duration: 8, catchup: 1000, scale: [100], skip: [] },
+    raw: [run(1, 10, 100), run(8, 20, 400)],
+    bridge: [run(1, 9, 110), run(8, 19, 420)],
+    catchup: {
+      messages: 1000,
+      conversations: 8,
+      sendSeconds: 50,
+      rawSyncSeconds: 2,
+      rawSyncRounds: 3,
+      bridgeReadySeconds: 1.5,
+      bridgeAllOnWebSocketSeconds: 4,
+    },
+    tuning: { shipped: [run(8, 20, 400)], default: [run(8, 16, 500)] },
+    scale: [
+      {
+        conversations: 10_000,
+        firstStartSeconds: 40,
+        firstStartRssMb: 150,
+        restartSeconds: 3,
+        restartRssMb: 140,
+        measured: false,
+        slope: { rssKbPerConversation: 2, firstStartMsPerConversation: 4 },
+      },
+    ],
+    notes: ["a note"],
+  };
+
+  it("prints bridge/raw and shipped/default ratios, catch-up, scale (saying what is extrapolated) and notes", () => {
+    const report = formatReport(results);
+    expect(report).toContain("| 1 | 10 | 9 | 0.9× | 100 ms | 110 ms | 1.1× |");
+    expect(report).toContain("| 8 | 20 | 16 | 1.25× | 400 ms | 500 ms | 0.8× |");
+    expect(report).toContain("Load average at start 1.5 / 2 / 2.5");
+    expect(report).toContain("all on the WebSocket after 4 s (bridge/raw 2×)");
+    expect(report).toContain(
+      "| 10000 | 40 s | 150 MB | 3 s | 140 MB | extrapolated (2 KB and 4 ms per conversation) |",
+    );
+    expect(report).toContain("Note: a note");
+  });
+
+  it("draws one bar per value with its label, escapes text, and leaves missing values out", () => {
+    const svg = barChartSvg(
+      [
+        {
+          title: "Throughput <msg>",
+          unit: "messages/s",
+          series: ["raw", "bridge"],
+          groups: [
+            { label: "1 conv.", values: [10, 9] },
+            { label: "8 conv.", values: [20, undefined] },
+          ],
+        },
+      ],
+      "caption & more",
+    );
+    expect(svg.startsWith("<svg xmlns=")).toBe(true);
+    expect(svg.trim().endsWith("</svg>")).toBe(true);
+    expect(svg).toContain("Throughput &lt;msg&gt;");
+    expect(svg).toContain("caption &amp; more");
+    // 3 bars + 2 legend swatches + the background
+    expect(svg.match(/<rect /g)).toHaveLength(6);
+    // The tallest bar (20, the panel's maximum) fills the plot height (220 px).
+    expect(svg).toMatch(/height="220\.0"/);
+  });
+});

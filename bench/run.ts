@@ -1,0 +1,501 @@
+// `npm run bench`: the system measured the way its users meet it, beside the limit on the same machine (Synapse
+// spoken to directly), on the harness's real Synapse + PostgreSQL. Phases: raw baseline, the same workload through
+// the bridge, catch-up after a stop, homeserver tuning (shipped vs generated default config), scale of state.
+// Writes bench/results/<date>.json and .svg and prints a table with ratios. Not part of `npm test`.
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { cpus, loadavg } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Command, InvalidArgumentError } from "commander";
+import pino from "pino";
+import { WebSocket } from "ws";
+import { type Bridge, startBridge } from "../bridge/src/bridge.ts";
+import type { EnabledConfig } from "../bridge/src/config/config.ts";
+import { startTestStack, type TestStack } from "../bridge/test/fixture.ts";
+import { ServiceProcess } from "../bridge/test/service-process.ts";
+import { ensureSynapseChroot, sleep, waitFor } from "../dev/harness/index.ts";
+import { appserviceRegistration, toYaml } from "../infra/synapse/homeserver.ts";
+import { APPSERVICE_ID } from "../infra/synapse/naming.ts";
+import { barChartSvg } from "./chart.ts";
+import { startDefaultSynapse } from "./default-synapse.ts";
+import { RawClient, RawSyncReader } from "./raw-client.ts";
+import { formatReport, type Results, type ScalePoint } from "./report.ts";
+import { linearFit, type RunSummary } from "./stats.ts";
+import { runWorkload } from "./workload.ts";
+
+const list = (value: string) =>
+  value.split(",").map((part) => {
+    const n = Number(part);
+    if (!Number.isInteger(n) || n < 1)
+      throw new InvalidArgumentError(`expected positive integers, got "${part}"`);
+    return n;
+  });
+const positive = (value: string) => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
+  return n;
+};
+
+const program = new Command()
+  .name("bench")
+  .description("Bridge vs raw Synapse on the harness (see docs/performance.md)")
+  .option("--concurrency <list>", "concurrent conversations per run", list, [1, 8, 32])
+  .option("--duration <seconds>", "length of each workload window", positive, 8)
+  .option("--catchup <messages>", "messages sent while the bridge is stopped", positive, 1000)
+  .option("--scale <list>", "conversation counts for memory and start-up", list, [100, 1000])
+  .option(
+    "--scale-budget <minutes>",
+    "room creation allowed for the scale phase; beyond it: slope",
+    positive,
+    20,
+  )
+  .option("--create-concurrency <n>", "concurrent conversation creations", positive, 8)
+  .option("--skip <phases>", "comma-separated: raw,bridge,catchup,tuning,scale", "")
+  .option("--out <dir>", "results folder", fileURLToPath(new URL("./results", import.meta.url)));
+program.parse();
+const options = program.opts<{
+  concurrency: number[];
+  duration: number;
+  catchup: number;
+  scale: number[];
+  scaleBudget: number;
+  createConcurrency: number;
+  skip: string;
+  out: string;
+}>();
+const skip = new Set(options.skip.split(",").filter(Boolean));
+const durationMs = options.duration * 1000;
+const drainMs = 10_000;
+const API_TOKEN = randomBytes(32).toString("base64url");
+const SIGNING_KEY = randomBytes(32).toString("base64url");
+const SENDER = "alice";
+const log = (message: string) =>
+  console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
+const quiet = pino({ level: "silent" });
+
+/** Runs `task` over `items` with at most `limit` at a time. */
+async function pool<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await task(items[i] as T);
+      }
+    }),
+  );
+  return results;
+}
+
+/** Creates conversations `${prefix}-<i>` for i in [from, to) through the bridge library; returns their rooms. */
+async function createConversations(setup: Bridge, prefix: string, from: number, to: number) {
+  const ids = Array.from({ length: to - from }, (_, i) => `${prefix}-${from + i}`);
+  const started = performance.now();
+  const rooms = await pool(ids, options.createConcurrency, async (id) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await setup.conversations.ensureGroup(id, { name: id, members: [SENDER] })).roomId;
+      } catch (error) {
+        if (attempt >= 5) throw error;
+        await sleep(1000 * attempt);
+      }
+    }
+  });
+  return { ids, rooms, seconds: (performance.now() - started) / 1000 };
+}
+
+/** The raw baseline on one homeserver: one run per concurrency. */
+async function rawRuns(
+  homeserverUrl: string,
+  config: EnabledConfig,
+  rooms: readonly string[],
+  label: string,
+) {
+  const client = new RawClient({ homeserverUrl, asToken: config.accessToken.reveal() });
+  const sender = `@nova_${SENDER}:${config.serverName}`;
+  const receipts = new Map<string, number>();
+  const reader = new RawSyncReader(client, config.serviceUser);
+  await reader.start((message, at) => receipts.set(message.body, at));
+  const runs: RunSummary[] = [];
+  for (const concurrency of options.concurrency) {
+    const run = await runWorkload({
+      targets: rooms.slice(0, concurrency),
+      durationMs,
+      drainMs,
+      receipts,
+      tag: `${label}-c${concurrency}-${Date.now()}`,
+      send: async (roomId, body) => {
+        await client.send(roomId, sender, body);
+      },
+    });
+    log(`${label} c=${concurrency}: ${run.throughput} msg/s, p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms`);
+    runs.push(run);
+  }
+  await reader.stop();
+  return runs;
+}
+
+/** Reads /v1/events and records each message.new body's arrival; reconnects from its cursor until closed. */
+class WsReceipts {
+  readonly receipts = new Map<string, number>();
+  cursor: string;
+  #socket: WebSocket | undefined;
+  #closed = false;
+  readonly url: () => string;
+  constructor(url: () => string, since = "0") {
+    this.url = url;
+    this.cursor = since;
+    this.#connect();
+  }
+  #connect() {
+    if (this.#closed) return;
+    const url = new URL("/v1/events", this.url().replace(/^http/, "ws"));
+    url.searchParams.set("since", this.cursor);
+    const socket = new WebSocket(url, { headers: { authorization: `Bearer ${API_TOKEN}` } });
+    this.#socket = socket;
+    socket.on("message", (data) => {
+      const now = performance.now();
+      const event = JSON.parse(data.toString()) as {
+        cursor?: string;
+        type: string;
+        content?: { body?: string };
+      };
+      if (event.cursor) this.cursor = event.cursor;
+      if (event.type === "message.new" && event.content?.body) this.receipts.set(event.content.body, now);
+    });
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      if (!this.#closed) setTimeout(() => this.#connect(), 100);
+    });
+  }
+  close() {
+    this.#closed = true;
+    this.#socket?.terminate();
+  }
+}
+
+/** Resident set size of a process, from /proc (MB). */
+async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
+  return Math.round(kb / 1024);
+}
+
+async function main() {
+  const started = Date.now();
+  const results: Results = {
+    date: new Date().toISOString(),
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? "unknown",
+      node: process.version,
+      synapse: "1.160.0 (Debian sid, Python 3.14)",
+      postgres: "15",
+      loadAverageAtStart: loadavg().map((l) => Math.round(l * 100) / 100),
+      loadAverageAtEnd: [],
+    },
+    options: { ...options, skip: [...skip] },
+    raw: [],
+    bridge: [],
+    tuning: { shipped: [], default: [] },
+    scale: [],
+    notes: [],
+  };
+
+  log("starting PostgreSQL + Synapse (infra's local profile: the shipped homeserver.yaml)");
+  const chroot = await ensureSynapseChroot();
+  const stack: TestStack = await startTestStack({ serverName: "bench.test", chroot });
+  const bridgeDb = await stack.newBridgeDatabase();
+  const setup = await startBridge({
+    config: stack.config,
+    store: await stack.newBridgeDatabase(),
+    logger: quiet,
+    sync: false,
+  });
+  const service = new ServiceProcess({
+    config: stack.config,
+    databaseUrl: bridgeDb,
+    apiToken: API_TOKEN,
+    signingKey: SIGNING_KEY,
+    env: { LOG_LEVEL: "warn", BRIDGE_SYNC_POLL_MS: "30000" },
+  });
+  try {
+    const maxConcurrency = Math.max(...options.concurrency, 8);
+    const work = await createConversations(setup, "bench", 0, maxConcurrency);
+    log(`${work.ids.length} conversations in ${work.seconds.toFixed(1)} s`);
+
+    if (!skip.has("raw")) {
+      log("raw baseline: PUT /send + /sync long-poll, no bridge");
+      results.raw = await rawRuns(stack.synapse.baseUrl, stack.config, work.rooms, "raw");
+    }
+
+    let ws: WsReceipts | undefined;
+    if (!skip.has("bridge") || !skip.has("catchup")) {
+      await service.start(120_000);
+      ws = new WsReceipts(() => service.url);
+      // Let the first start's replay (the latest timeline of each room) arrive before measuring.
+      let seen = -1;
+      while (seen !== ws.receipts.size) {
+        seen = ws.receipts.size;
+        await sleep(1000);
+      }
+    }
+    if (!skip.has("bridge") && ws) {
+      log("through the bridge: POST /v1/conversations/{id}/messages, received on /v1/events");
+      for (const concurrency of options.concurrency) {
+        const run = await runWorkload({
+          targets: work.ids.slice(0, concurrency),
+          durationMs,
+          drainMs,
+          receipts: ws.receipts,
+          tag: `bridge-c${concurrency}-${Date.now()}`,
+          send: async (conversationId, text, key) => {
+            const response = await fetch(`${service.url}/v1/conversations/${conversationId}/messages`, {
+              method: "POST",
+              headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
+              body: JSON.stringify({ sender_id: SENDER, text, client_message_id: key }),
+            });
+            if (!response.ok) throw new Error(`send: HTTP ${response.status}`);
+            await response.arrayBuffer();
+          },
+        });
+        log(`bridge c=${concurrency}: ${run.throughput} msg/s, p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms`);
+        results.bridge.push(run);
+      }
+    }
+
+    if (!skip.has("catchup") && ws) {
+      const count = options.catchup;
+      const rooms = work.rooms.slice(0, 8);
+      log(`catch-up: bridge stopped, ${count} messages sent to ${rooms.length} conversations`);
+      await service.stop();
+      const client = new RawClient({ homeserverUrl: stack.synapse.baseUrl, asToken: stack.secrets.asToken });
+      const reader = new RawSyncReader(client, stack.config.serviceUser);
+      const before = await reader.currentToken();
+      const tag = `catchup-${Date.now()}`;
+      const sender = `@nova_${SENDER}:${stack.serverName}`;
+      const sendStarted = performance.now();
+      await pool(
+        Array.from({ length: count }, (_, i) => i),
+        8,
+        (i) => client.send(rooms[i % rooms.length] as string, sender, `${tag} ${i}`),
+      );
+      const sendSeconds = (performance.now() - sendStarted) / 1000;
+      const bodies = Array.from({ length: count }, (_, i) => `${tag} ${i}`);
+      // Synapse's own speed: a raw /sync from the token before the sends until every message is in.
+      const rawSeen = new Set<string>();
+      const rawStarted = performance.now();
+      let token = before;
+      let rawRounds = 0;
+      while (rawSeen.size < count && performance.now() - rawStarted < 120_000) {
+        const round = await client.sync(
+          stack.config.serviceUser,
+          token,
+          1000,
+          Math.ceil(count / rooms.length) + 10,
+        );
+        rawRounds++;
+        for (const m of round.messages) if (m.body.startsWith(tag)) rawSeen.add(m.body);
+        token = round.nextBatch;
+      }
+      const rawSyncSeconds = (performance.now() - rawStarted) / 1000;
+      // The bridge: from the process start until all are on the WebSocket (it back-fills limited timelines).
+      const bridgeStarted = performance.now();
+      const ready = service.start(120_000).then(() => (performance.now() - bridgeStarted) / 1000);
+      await waitFor(async () => bodies.every((body) => ws.receipts.has(body)), {
+        timeoutMs: 300_000,
+        intervalMs: 50,
+        describe: () => "not every catch-up message reached the WebSocket",
+      });
+      const last = Math.max(...bodies.map((body) => ws.receipts.get(body) as number));
+      results.catchup = {
+        messages: count,
+        conversations: rooms.length,
+        sendSeconds: round1(sendSeconds),
+        rawSyncSeconds: round1(rawSyncSeconds),
+        rawSyncRounds: rawRounds,
+        bridgeReadySeconds: round1(await ready),
+        bridgeAllOnWebSocketSeconds: round1((last - bridgeStarted) / 1000),
+      };
+      log(`catch-up: ${JSON.stringify(results.catchup)}`);
+    }
+    ws?.close();
+    await service.stop();
+
+    if (!skip.has("tuning")) {
+      log(
+        "homeserver tuning: the raw workload on Synapse's generated default config (shipped Synapse stopped)",
+      );
+      await stack.synapse.stop();
+      const password = randomBytes(18).toString("base64url");
+      await stack.postgres.createRole("synapse_default", password);
+      await stack.postgres.createDatabase("synapse_default", "synapse_default");
+      const registrationYaml = toYaml(
+        appserviceRegistration({
+          id: APPSERVICE_ID,
+          serverName: stack.serverName,
+          asToken: stack.secrets.asToken,
+          hsToken: stack.secrets.hsToken,
+        }),
+      );
+      const defaults = await startDefaultSynapse({
+        chroot,
+        serverName: stack.serverName,
+        postgres: stack.postgres,
+        database: { name: "synapse_default", user: "synapse_default", password },
+        registrationYaml,
+      });
+      try {
+        const config = { ...stack.config, homeserverUrl: defaults.synapse.baseUrl };
+        const defaultSetup = await startBridge({
+          config,
+          store: await stack.newBridgeDatabase(),
+          logger: quiet,
+          sync: false,
+        });
+        const rooms = (await createConversations(defaultSetup, "tuning", 0, Math.max(...options.concurrency)))
+          .rooms;
+        await defaultSetup.stop();
+        results.tuning.default = await rawRuns(defaults.synapse.baseUrl, config, rooms, "default-config");
+        results.notes.push(
+          `default config: generated by Synapse 1.160 --generate-config (presence ${String(
+            (defaults.generated.presence as { enabled?: boolean } | undefined)?.enabled ?? "on (default)",
+          )}, log level INFO to a file); only listener, database and appservice registration changed`,
+        );
+      } finally {
+        await defaults.dispose();
+      }
+      await stack.synapse.start();
+      // The shipped side again, right after, on the same rooms as the raw baseline: the pair shares conditions.
+      results.tuning.shipped = await rawRuns(
+        stack.synapse.baseUrl,
+        stack.config,
+        work.rooms,
+        "shipped-config",
+      );
+    }
+
+    if (!skip.has("scale")) {
+      let total = work.ids.length;
+      let creationSeconds = 0;
+      let created = 0;
+      const budgetSeconds = options.scaleBudget * 60;
+      for (const target of options.scale) {
+        if (target > total) {
+          const rate = created > 0 ? created / creationSeconds : 5;
+          const estimate = (target - total) / rate;
+          if (creationSeconds + estimate > budgetSeconds) {
+            results.notes.push(
+              `scale ${target}: not measured; creating ${target - total} more conversations at ${rate.toFixed(1)}/s ` +
+                `would take ${Math.round(estimate / 60)} min (budget ${options.scaleBudget} min): extrapolated below`,
+            );
+            continue;
+          }
+          log(`scale: creating conversations ${total}..${target}`);
+          const batch = await createConversations(setup, "scale", total, target);
+          creationSeconds += batch.seconds;
+          created += batch.ids.length;
+          total = target;
+          log(`created ${batch.ids.length} in ${batch.seconds.toFixed(0)} s`);
+        }
+        const scaled = new ServiceProcess({
+          config: stack.config,
+          databaseUrl: await stack.newBridgeDatabase(),
+          apiToken: API_TOKEN,
+          signingKey: SIGNING_KEY,
+          env: { LOG_LEVEL: "warn" },
+        });
+        const first = performance.now();
+        await scaled.start(600_000);
+        const firstStartSeconds = (performance.now() - first) / 1000;
+        await sleep(2000);
+        const firstRss = await rssMb(scaled.pid as number);
+        await scaled.stop();
+        const again = performance.now();
+        await scaled.start(600_000);
+        const restartSeconds = (performance.now() - again) / 1000;
+        await sleep(2000);
+        const restartRss = await rssMb(scaled.pid as number);
+        await scaled.stop();
+        const point: ScalePoint = {
+          conversations: total,
+          firstStartSeconds: round1(firstStartSeconds),
+          firstStartRssMb: firstRss,
+          restartSeconds: round1(restartSeconds),
+          restartRssMb: restartRss,
+          measured: true,
+        };
+        log(`scale ${total}: ${JSON.stringify(point)}`);
+        results.scale.push(point);
+      }
+      if (created > 0) results.roomCreationPerSecond = round1(created / creationSeconds);
+      const measured = results.scale.filter((p) => p.measured);
+      const wanted = options.scale.filter((n) => !measured.some((p) => p.conversations === n));
+      if (measured.length >= 2)
+        for (const n of wanted) {
+          const fitLine = (pick: (p: ScalePoint) => number) =>
+            linearFit(measured.map((p) => ({ x: p.conversations, y: pick(p) })));
+          const rss = fitLine((p) => p.firstStartRssMb);
+          const start = fitLine((p) => p.firstStartSeconds);
+          const restart = fitLine((p) => p.restartSeconds);
+          const restartRss = fitLine((p) => p.restartRssMb);
+          results.scale.push({
+            conversations: n,
+            firstStartSeconds: round1(start.intercept + start.slope * n),
+            firstStartRssMb: Math.round(rss.intercept + rss.slope * n),
+            restartSeconds: round1(restart.intercept + restart.slope * n),
+            restartRssMb: Math.round(restartRss.intercept + restartRss.slope * n),
+            measured: false,
+            slope: {
+              rssKbPerConversation: Math.round(rss.slope * 1024 * 10) / 10,
+              firstStartMsPerConversation: Math.round(start.slope * 1000 * 10) / 10,
+            },
+          });
+        }
+    }
+  } finally {
+    await service.stop().catch(() => {});
+    await setup.stop().catch(() => {});
+    await stack.stop().catch(() => {});
+  }
+
+  results.machine.loadAverageAtEnd = loadavg().map((l) => Math.round(l * 100) / 100);
+  results.totalSeconds = Math.round((Date.now() - started) / 1000);
+  const day = results.date.slice(0, 10);
+  await mkdir(options.out, { recursive: true });
+  const jsonPath = join(options.out, `${day}.json`);
+  const svgPath = join(options.out, `${day}.svg`);
+  await writeFile(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(svgPath, chartOf(results));
+  console.log(formatReport(results));
+  log(`wrote ${jsonPath} and ${svgPath} in ${results.totalSeconds} s`);
+}
+
+const round1 = (n: number) => Math.round(n * 10) / 10;
+
+function chartOf(results: Results): string {
+  const label = (c: number) => `${c} conv.`;
+  const at = (runs: RunSummary[], c: number) => runs.find((r) => r.concurrency === c);
+  const concurrency = results.options.concurrency;
+  const series = ["raw Synapse", "through the bridge", "raw, default config"];
+  const pick = (f: (r: RunSummary) => number | undefined) =>
+    concurrency.map((c) => ({
+      label: label(c),
+      values: [results.raw, results.bridge, results.tuning.default].map((runs) => {
+        const run = at(runs, c);
+        return run ? f(run) : undefined;
+      }),
+    }));
+  return barChartSvg(
+    [
+      { title: "Throughput", unit: "messages/s", series, groups: pick((r) => r.throughput) },
+      { title: "Send-to-receive p50", unit: "ms", series, groups: pick((r) => r.p50Ms) },
+    ],
+    `nova-matrix bench ${results.date.slice(0, 16)}Z, ${results.machine.cpus} cores, load ${results.machine.loadAverageAtStart[0]}`,
+  );
+}
+
+await main();
