@@ -382,6 +382,23 @@ describeWithHarness("bridge API against the real Synapse", () => {
       expect(await mediaFiles()).toBe(before);
     });
 
+    it("answers a retried audio send with the first message and its URI, uploading nothing again", async () => {
+      const id = `dm-${unique()}`;
+      await bridge.conversations.ensureDirect(id, ["Alice", "bob"]);
+      const input = {
+        conversationId: id,
+        senderId: "bob",
+        mimetype: "audio/wav",
+        idempotencyKey: unique(),
+        audio: sineWav(20),
+      };
+      const first = await bridge.messages.sendAudio(input);
+      expect(first.url).toMatch(/^mxc:\/\//);
+      const filesAfterFirst = await countFiles(stack.synapse.hostPath("media"));
+      expect(await bridge.messages.sendAudio(input)).toEqual(first);
+      expect(await countFiles(stack.synapse.hostPath("media"))).toBe(filesAfterFirst);
+    });
+
     it("rejects malformed sends with the field named", async () => {
       const id = `dm-${unique()}`;
       await bridge.conversations.ensureDirect(id, ["Alice", "bob"]);

@@ -134,7 +134,15 @@ export class Messages {
         "audio",
         `is ${audio.byteLength} bytes; the homeserver accepts at most ${limit}`,
       );
-    const { senderMatrixId } = await this.#prepare(input);
+    const { roomId, senderMatrixId, txnId } = await this.#prepare(input);
+    // A retry of an audio message already sent answers with it, and uploads nothing: a second upload would be an
+    // orphan, and its URI would not be the message's.
+    const earlier = await this.#deps.sentLog?.sentEventId(txnId);
+    if (earlier) {
+      const { content } = await getEvent(this.#deps.client, roomId, earlier);
+      const sentUrl = (content as { url?: unknown } | undefined)?.url;
+      return { messageId: earlier, ...(typeof sentUrl === "string" ? { url: sentUrl } : {}) };
+    }
     const url = await upload(this.#deps.client, audio, mimetype, filename, senderMatrixId);
     const sent = await this.#send(input, {
       msgtype: "m.audio",
