@@ -19,7 +19,7 @@ import {
   ghostUserId,
   novaUserIdOf,
 } from "./ids.ts";
-import { check, inputSchemas } from "./input.ts";
+import { asMatrixId, check, inputSchemas } from "./input.ts";
 
 /** The state event in each conversation's room that points back to the conversation (the alias points there). */
 export const CONVERSATION_STATE_TYPE = "org.nova.conversation";
@@ -68,7 +68,10 @@ export class Conversations {
     check("conversationId", inputSchemas.conversationId, conversationId);
     if (!Array.isArray(members) || members.length !== 2)
       throw new InvalidInputError("members", "a direct conversation has exactly 2 members");
-    const [a, b] = members.map((member, i) => check(`members[${i}]`, inputSchemas.userId, member));
+    const [a, b] = members.map((member, i) =>
+      this.#matrixReady(`members[${i}]`, check(`members[${i}]`, inputSchemas.userId, member)),
+    );
+    this.#aliasReady(conversationId);
     if (a === b) throw new InvalidInputError("members", "a direct conversation needs 2 different users");
     const sorted = [a, b].sort() as string[];
     const existing = await this.#once(conversationId, () =>
@@ -90,8 +93,13 @@ export class Conversations {
     if (!Array.isArray(options.members))
       throw new InvalidInputError("members", "expected a list of Nova user ids");
     const members = [
-      ...new Set(options.members.map((m, i) => check(`members[${i}]`, inputSchemas.userId, m))),
+      ...new Set(
+        options.members.map((m, i) =>
+          this.#matrixReady(`members[${i}]`, check(`members[${i}]`, inputSchemas.userId, m)),
+        ),
+      ),
     ];
+    this.#aliasReady(conversationId);
     const conversation = await this.#once(conversationId, () =>
       this.#ensure(conversationId, "group", members, { name }),
     );
@@ -101,6 +109,7 @@ export class Conversations {
 
   /** Invites and joins Nova users into a group conversation (already joined users are left as they are). */
   async addMembers(conversationId: string, userIds: readonly string[]): Promise<void> {
+    userIds.forEach((id, i) => this.#matrixReady(`userIds[${i}]`, id));
     const conversation = await this.get(conversationId);
     if (conversation.kind === "direct")
       throw new ConversationConflictError(
@@ -190,6 +199,15 @@ export class Conversations {
 
   async #state(roomId: string): Promise<ConversationState | undefined> {
     return getStateEvent<ConversationState>(this.#deps.client, roomId, CONVERSATION_STATE_TYPE);
+  }
+
+  /** A Nova user id whose ghost's Matrix id is valid (checked before anything is registered or created). */
+  #matrixReady(field: string, novaUserId: string): string {
+    return asMatrixId(field, () => ghostUserId(novaUserId, this.#deps.serverName) && novaUserId);
+  }
+
+  #aliasReady(conversationId: string): void {
+    asMatrixId("conversationId", () => conversationAlias(conversationId, this.#deps.serverName));
   }
 
   async #ensure(

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { InvalidInputError } from "./errors.ts";
+import { InvalidIdError } from "./ids.ts";
 
 const id = (what: string) =>
   z.string({ error: `expected ${what} (a non-empty string)` }).min(1, `expected ${what}`);
@@ -32,4 +33,14 @@ export function check<S extends z.ZodType>(field: string, schema: S, value: unkn
   const result = schema.safeParse(value);
   if (!result.success) throw new InvalidInputError(field, result.error.issues[0]?.message ?? "is invalid");
   return result.data;
+}
+
+/** Runs an id derivation; an id that cannot become a Matrix id (too long once escaped) is an invalid input. */
+export function asMatrixId<T>(field: string, derive: () => T): T {
+  try {
+    return derive();
+  } catch (error) {
+    if (error instanceof InvalidIdError) throw new InvalidInputError(field, error.message);
+    throw error;
+  }
 }

@@ -16,8 +16,8 @@ import type { SentLog } from "../store/store.ts";
 import type { Conversations } from "./conversations.ts";
 import { InvalidInputError, MessageNotFoundError, UploadRejectedError } from "./errors.ts";
 import { type BridgeEvent, CLEANUP_MARKER, convertEvent } from "./events.ts";
-import { ghostLocalpart, ghostUserId } from "./ids.ts";
-import { check, inputSchemas } from "./input.ts";
+import { conversationAlias, ghostUserId } from "./ids.ts";
+import { asMatrixId, check, inputSchemas } from "./input.ts";
 import { KeyedSerialQueue } from "./send-queue.ts";
 
 /** The Matrix transaction id for a caller's idempotency key: the same key from the same sender is the same send. */
@@ -253,9 +253,12 @@ export class Messages {
     const conversationId = check("conversationId", inputSchemas.conversationId, input.conversationId);
     const senderId = check("senderId", inputSchemas.userId, input.senderId);
     const key = check("idempotencyKey", inputSchemas.idempotencyKey, input.idempotencyKey);
+    // Ids that cannot become Matrix ids are the caller's mistake (400), found before any request.
+    const senderMatrixId = asMatrixId("senderId", () => ghostUserId(senderId, this.#deps.serverName));
+    asMatrixId("conversationId", () => conversationAlias(conversationId, this.#deps.serverName));
     const { roomId } = await this.#deps.conversations.get(conversationId);
-    await this.#deps.ghosts.ensure(ghostLocalpart(senderId));
-    const senderMatrixId = ghostUserId(senderId, this.#deps.serverName);
+    // The sender's ghost is not registered here: every member's ghost was registered when it joined, and a
+    // failed send by a stranger must leave no user behind in Synapse (it answers 403: "not registered").
     return { roomId, senderMatrixId, txnId: transactionId(senderMatrixId, key) };
   }
 

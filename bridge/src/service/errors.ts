@@ -9,6 +9,7 @@ import {
   MessageNotFoundError,
   UploadRejectedError,
 } from "../core/errors.ts";
+import { InvalidIdError } from "../core/ids.ts";
 import {
   ConnectionError,
   HomeserverUnreachableError,
@@ -91,6 +92,8 @@ export function toApiError(error: unknown): ApiError {
       return new ApiError(413, "payload_too_large", error.message, { field: "body" });
     return new ApiError(400, "invalid_request", error.message, { field: fieldName(error.field) });
   }
+  // An id that cannot become a Matrix id (too long once escaped) is the caller's mistake wherever it is found.
+  if (error instanceof InvalidIdError) return new ApiError(400, "invalid_request", error.message);
   if (error instanceof InvalidInputError)
     return new ApiError(400, "invalid_request", error.message, { field: fieldName(error.field) });
   if (error instanceof ConversationNotFoundError)
