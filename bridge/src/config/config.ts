@@ -64,7 +64,8 @@ const enabledSchema = z
       context.addIssue({
         code: "custom",
         path: ["MATRIX_SERVICE_USER"],
-        message: `must be a user on MATRIX_SERVER_NAME (${value.MATRIX_SERVER_NAME})`,
+        // No value in the message: a secret pasted into the wrong setting must not reach a log.
+        message: "must be a user on MATRIX_SERVER_NAME (@localpart:<MATRIX_SERVER_NAME>)",
       });
   });
 
