@@ -1,27 +1,37 @@
 // The Pulumi program: Nova's Synapse for one stack (staging or prod), read top to bottom like the architecture.
 //   config -> generated secrets -> namespace -> database (+ setup Job) -> Synapse -> (prod) public Ingress
-//   -> realtime-chat-service's ConfigMap and Secret -> (when configured) monitoring, backups, the bridge
-//   -> stack outputs
+//   -> realtime-chat-service's ConfigMap and Secret -> (when configured) monitoring, backups, the bridge,
+//   network isolation -> stack outputs
 import * as pulumi from "@pulumi/pulumi";
 import { Backup } from "./backup/index.ts";
+import { DATABASE_BACKUP_JOB } from "./backup/plan.ts";
 import { SYNAPSE_MEDIA, synapseDatabaseToDump } from "./backup/wiring.ts";
 import { BridgeDeploy } from "./bridge-deploy/index.ts";
+import {
+  BRIDGE_DB_SETUP_LABELS,
+  BRIDGE_LABELS,
+  BRIDGE_METRICS_PORT,
+  BRIDGE_PORT,
+} from "./bridge-deploy/spec.ts";
 import {
   CHAT_SERVICE_CONFIG_MAP,
   CHAT_SERVICE_TOKEN_SECRET,
   ChatServiceWiring,
 } from "./chat-service/index.ts";
 import { loadConfig } from "./config/load.ts";
-import { SynapseDatabase } from "./database/index.ts";
+import type { NetworkConfig } from "./config/schema.ts";
+import { DATABASE_SETUP_LABELS, SynapseDatabase } from "./database/index.ts";
 import { PublicIngress } from "./ingress/index.ts";
 import { publicBaseUrl as publicUrlOf, serviceAnnotationsForIngress } from "./ingress/spec.ts";
 import { AppNamespace } from "./namespace/index.ts";
+import { GCLB_RANGES, Network, SYNAPSE_PRIORITY_CLASS } from "./network/index.ts";
+import { SYNAPSE_ENDPOINTS } from "./network/wiring.ts";
 import { Observability } from "./observability/index.ts";
 import { SYNAPSE_SCRAPE } from "./observability/wiring.ts";
 import type { StackOutputs } from "./outputs.ts";
 import { GeneratedSecrets } from "./secrets/index.ts";
 import { Synapse } from "./synapse/component.ts";
-import { CLIENT_PORT, CLIENT_PORT_NAME } from "./synapse/deployment-spec.ts";
+import { CLIENT_PORT, CLIENT_PORT_NAME, SYNAPSE_LABELS } from "./synapse/deployment-spec.ts";
 import { DEVICE_NAME, serviceUserId } from "./synapse/naming.ts";
 
 const config = loadConfig();
@@ -40,6 +50,50 @@ const database = new SynapseDatabase("synapse-db", {
   ...(secrets.databaseAdminPassword ? { adminPassword: secrets.databaseAdminPassword } : {}),
 });
 
+// Ingress isolation: a default deny, then who may reach Synapse, the bridge and (staging) the namespace's Postgres.
+// Declared before Synapse: its pod names the PriorityClass created here.
+const isolation = config.network ? isolationFor(config.network) : undefined;
+function isolationFor(network: NetworkConfig): Network {
+  const chatService = { podSelector: network.chatServiceSelector };
+  const withBridge = config.bridge !== undefined;
+  return new Network("isolation", {
+    namespace: appNamespace.name,
+    labels: { "app.kubernetes.io/part-of": "nova-matrix" },
+    defaultDenySelector: network.defaultDenySelector,
+    synapse: {
+      ...SYNAPSE_ENDPOINTS,
+      clients: [chatService, ...(withBridge ? [{ podSelector: BRIDGE_LABELS }] : [])],
+      loadBalancerRanges: config.ingress ? [...GCLB_RANGES] : [],
+    },
+    scrapers: network.scrapers,
+    ...(withBridge
+      ? {
+          bridge: {
+            podSelector: BRIDGE_LABELS,
+            port: BRIDGE_PORT,
+            metricsPort: BRIDGE_METRICS_PORT,
+            clients: [chatService],
+          },
+        }
+      : {}),
+    ...(network.postgres
+      ? {
+          postgres: {
+            podSelector: network.postgres.podSelector,
+            port: config.database.kind === "in-cluster" ? config.database.port : 5432,
+            clients: [
+              SYNAPSE_LABELS,
+              DATABASE_SETUP_LABELS,
+              ...(withBridge ? [BRIDGE_LABELS, BRIDGE_DB_SETUP_LABELS] : []),
+              ...(config.backup ? [{ "app.kubernetes.io/component": DATABASE_BACKUP_JOB }] : []),
+              ...network.postgres.otherClients,
+            ].map((podSelector) => ({ podSelector })),
+          },
+        }
+      : {}),
+  });
+}
+
 const synapse = new Synapse("synapse", {
   namespace: appNamespace.name,
   serverName: config.serverName,
@@ -57,7 +111,8 @@ const synapse = new Synapse("synapse", {
   secrets,
   behindLoadBalancer: config.ingress !== undefined,
   ...(config.ingress ? { serviceAnnotations: serviceAnnotationsForIngress() } : {}),
-  dependsOn: [database.setupJob],
+  ...(isolation ? { priorityClassName: SYNAPSE_PRIORITY_CLASS } : {}),
+  dependsOn: [database.setupJob, ...(isolation ? [isolation] : [])],
 });
 
 const ingress = config.ingress

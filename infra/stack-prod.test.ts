@@ -1,12 +1,16 @@
 // The prod stack under Pulumi's mock runtime: Cloud SQL, the public TLS Ingress and everything staging checks;
 // then its rendered Synapse config (TLS to the database dropped, paths re-pointed) on the real Synapse.
 
+import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { type PostgresServer, startPostgres } from "../dev/harness/index.ts";
 import { describeWithHarness, harnessChroot } from "../dev/harness/vitest.ts";
+import { BRIDGE_LABELS } from "./bridge-deploy/spec.ts";
+import { admits } from "./network/reachability.ts";
 import { MOCK_CA_CERT, MOCK_DATABASE_IP, MOCK_STATIC_IP } from "./render/mocks.ts";
 import { runStack, type StackRun } from "./render/run.ts";
+import { CLIENT_PORT, METRICS_PORT, SYNAPSE_LABELS } from "./synapse/deployment-spec.ts";
 import { SERVICE_LOCALPART } from "./synapse/naming.ts";
 import {
   objectData,
@@ -22,6 +26,7 @@ import {
   expectRestrictedPods,
   expectValidKubernetesObjects,
   findObject,
+  kubernetesObjects,
   resourcesOfType,
 } from "./testing/stack-invariants.ts";
 
@@ -164,6 +169,39 @@ describe("prod stack under mocks", () => {
     };
     expect(homeserver.public_baseurl).toBe("https://chat.nova.com/");
     expect(homeserver.listeners.find((l) => l.type === "http")?.x_forwarded).toBe(true);
+  });
+
+  it("isolates the namespace: Synapse only from the bridge, realtime-chat-service, Google's load balancers and the scraper", () => {
+    const policies = kubernetesObjects(run).filter(
+      (o) => o.kind === "NetworkPolicy",
+    ) as unknown as INetworkPolicy[];
+    const synapse = { namespace: "nova-prod", labels: SYNAPSE_LABELS };
+    const inNamespace = (labels: Record<string, string>) => ({ namespace: "nova-prod", labels });
+    expect(admits(policies, inNamespace(BRIDGE_LABELS), { ...synapse, port: CLIENT_PORT })).toBe(true);
+    expect(
+      admits(policies, inNamespace({ app: "realtime-chat-service" }), { ...synapse, port: CLIENT_PORT }),
+    ).toBe(true);
+    expect(admits(policies, { ip: "35.191.0.10" }, { ...synapse, port: CLIENT_PORT })).toBe(true);
+    expect(
+      admits(policies, { namespace: "gmp-system", labels: {} }, { ...synapse, port: METRICS_PORT }),
+    ).toBe(true);
+    // Everyone else is denied, the metrics port is not public, and the bridge is not reachable from outside.
+    expect(admits(policies, inNamespace({ app: "something-else" }), { ...synapse, port: CLIENT_PORT })).toBe(
+      false,
+    );
+    expect(admits(policies, { ip: "35.191.0.10" }, { ...synapse, port: METRICS_PORT })).toBe(false);
+    expect(
+      admits(policies, { ip: "35.191.0.10" }, { namespace: "nova-prod", labels: BRIDGE_LABELS, port: 8080 }),
+    ).toBe(false);
+    expect(findObject(run, "PodDisruptionBudget", "matrix-synapse")).toBeDefined();
+    const deployment = findObject<{ spec: { template: { spec: { priorityClassName?: string } } } }>(
+      run,
+      "Deployment",
+      "matrix-synapse",
+    );
+    expect(deployment.spec.template.spec.priorityClassName).toBe(
+      findObject(run, "PriorityClass", "nova-matrix-synapse").metadata.name,
+    );
   });
 });
 

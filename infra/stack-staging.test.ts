@@ -127,6 +127,10 @@ describe("staging stack under mocks", () => {
     const key = objectData(run.resources, "Secret", "matrix-synapse-secrets")["signing.key"];
     expect(key).toMatch(/^ed25519 a_[a-z0-9]{6} [A-Za-z0-9+/]{43}\n$/);
   });
+
+  it("adds no NetworkPolicy to the shared nova-staging namespace until its other workloads' labels are configured", () => {
+    expect(kubernetesObjects(run).filter((o) => o.kind === "NetworkPolicy")).toEqual([]);
+  });
 });
 
 describeWithHarness("staging's rendered config on the real Synapse", () => {

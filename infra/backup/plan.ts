@@ -264,6 +264,9 @@ function cronJob(
 }
 
 /** The nightly logical dump of every database: one pg_dump init container each, then one upload. */
+/** The database dump CronJob; its pods carry `app.kubernetes.io/component: <this>` (NetworkPolicies admit them to Postgres). */
+export const DATABASE_BACKUP_JOB = "nova-matrix-db-backup";
+
 export function databaseBackupCronJob(input: BackupJobsInput): ICronJob {
   const uid = 70; // the alpine postgres image's `postgres` user
   const caVolume = (index: number) => `server-ca-${index}`;
@@ -290,7 +293,7 @@ export function databaseBackupCronJob(input: BackupJobsInput): ICronJob {
         ]
       : [],
   );
-  return cronJob(input, "nova-matrix-db-backup", input.databaseSchedule, {
+  return cronJob(input, DATABASE_BACKUP_JOB, input.databaseSchedule, {
     runAsUser: uid,
     initContainers: dumps,
     containers: [

@@ -146,6 +146,24 @@ const backup = z.strictObject({
   mediaSchedule: z.string().min(9).optional(),
 });
 
+const podLabels = z.record(z.string().min(1), z.string(), {
+  error: "expected pod labels such as { app: realtime-chat-service }",
+});
+
+/** Isolation (infra/network): ingress NetworkPolicies with a default deny, Synapse's PDB and PriorityClass. Absent = none. */
+const network = z.strictObject({
+  /** Pod labels of realtime-chat-service in this namespace: it calls Synapse (and the bridge). */
+  chatServiceSelector: podLabels,
+  /** Pods the default deny covers: `{}` = the whole namespace, right only for a namespace of its own. */
+  defaultDenySelector: podLabels,
+  /** Namespaces (and optionally pods) of the Prometheus scrapers, for example gmp-system for GKE's managed Prometheus. */
+  scrapers: z.array(z.strictObject({ namespace: dnsLabel, podSelector: podLabels.optional() })).default([]),
+  /** The namespace's own Postgres (an in-cluster database): its pod labels and its clients besides nova-matrix's. */
+  postgres: z
+    .strictObject({ podSelector: podLabels, otherClients: z.array(podLabels).default([]) })
+    .optional(),
+});
+
 /** `keepers` per generated secret: change a value to rotate that secret (see docs/secrets.md). */
 const rotation = z
   .strictObject({
@@ -175,9 +193,17 @@ export const stackConfigSchema = z
     backup: backup.optional(),
     /** The bridge service (infra/bridge-deploy); absent: not deployed. */
     bridge: bridgeDeployConfigSchema.optional(),
+    network: network.optional(),
     rotation,
   })
   .superRefine((config, ctx) => {
+    if (config.network?.postgres && config.database.kind !== "in-cluster")
+      ctx.addIssue({
+        code: "custom",
+        path: ["network", "postgres"],
+        message:
+          "only for an in-cluster database (Cloud SQL is reached over its private IP, outside the cluster)",
+      });
     if (config.database.kind === "cloudsql" && config.ingress === undefined)
       ctx.addIssue({
         code: "custom",
@@ -202,6 +228,7 @@ export type IngressConfig = z.infer<typeof ingress>;
 export type RotationConfig = z.infer<typeof rotation>;
 export type ObservabilityConfig = z.infer<typeof observability>;
 export type BackupConfig = z.infer<typeof backup>;
+export type NetworkConfig = z.infer<typeof network>;
 
 export class ConfigError extends Error {
   override name = "ConfigError";

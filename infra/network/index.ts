@@ -6,11 +6,12 @@ import {
   type NetworkInput,
   networkPolicies,
   SYNAPSE_PRIORITY,
+  SYNAPSE_PRIORITY_CLASS,
   synapseDisruptionBudget,
   synapsePriorityClass,
 } from "./policies.ts";
 
-export { GCLB_RANGES, podSecurityLabels } from "./policies.ts";
+export { GCLB_RANGES, podSecurityLabels, SYNAPSE_PRIORITY_CLASS } from "./policies.ts";
 
 /** Everything `networkPolicies` takes (see NetworkInput), with the namespace as a Pulumi input. */
 export interface NetworkArgs extends Omit<NetworkInput, "namespace"> {
@@ -57,7 +58,7 @@ export class Network extends pulumi.ComponentResource {
     const priorityClass = new k8s.scheduling.v1.PriorityClass(
       `${name}-synapse-priority`,
       {
-        metadata: { name: priority.metadata?.name ?? "nova-matrix-synapse", labels: { ...args.labels } },
+        metadata: { name: SYNAPSE_PRIORITY_CLASS, labels: { ...args.labels } },
         value: SYNAPSE_PRIORITY,
         globalDefault: priority.globalDefault ?? false,
         preemptionPolicy: priority.preemptionPolicy ?? "PreemptLowerPriority",

@@ -185,12 +185,13 @@ export function synapseDisruptionBudget(input: {
 
 /** Above ordinary workloads (default 0), far below system-critical ones (2e9): Synapse is scheduled first. */
 export const SYNAPSE_PRIORITY = 100_000;
+export const SYNAPSE_PRIORITY_CLASS = "nova-matrix-synapse";
 
 export function synapsePriorityClass(labels: Labels): IPriorityClass {
   return {
     apiVersion: "scheduling.k8s.io/v1",
     kind: "PriorityClass",
-    metadata: { name: "nova-matrix-synapse", labels: { ...labels } },
+    metadata: { name: SYNAPSE_PRIORITY_CLASS, labels: { ...labels } },
     value: SYNAPSE_PRIORITY,
     globalDefault: false,
     preemptionPolicy: "PreemptLowerPriority",

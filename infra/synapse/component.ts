@@ -54,6 +54,8 @@ export interface SynapseArgs {
   behindLoadBalancer: boolean;
   /** Extra Service annotations (GKE's NEG and BackendConfig in prod). */
   serviceAnnotations?: Record<string, string>;
+  /** Scheduling priority class (it must exist first: pass its creator in `dependsOn`). */
+  priorityClassName?: string | undefined;
   /** Resources Synapse must start after (the database setup Job). */
   dependsOn?: pulumi.Resource[];
 }
@@ -183,7 +185,10 @@ export class Synapse extends pulumi.ComponentResource {
               labels: SYNAPSE_LABELS,
               annotations: { "nova.chat/config-checksum": checksum },
             },
-            spec: synapsePodSpec({ resources: settings.resources }),
+            spec: synapsePodSpec({
+              resources: settings.resources,
+              priorityClassName: args.priorityClassName,
+            }),
           },
         },
       },

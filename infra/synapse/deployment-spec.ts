@@ -54,6 +54,8 @@ export function configChecksum(files: Record<string, string>): string {
 }
 
 export interface PodSpecInput {
+  /** Scheduling priority (infra/network's PriorityClass), where the stack declares one. */
+  priorityClassName?: string | undefined;
   resources: {
     requests: { cpu: string; memory: string };
     limits: { cpu?: string | undefined; memory: string };
@@ -87,6 +89,7 @@ export function synapsePodSpec(input: PodSpecInput): types.input.core.v1.PodSpec
     ...extra,
   });
   return {
+    ...(input.priorityClassName === undefined ? {} : { priorityClassName: input.priorityClassName }),
     automountServiceAccountToken: false,
     enableServiceLinks: false,
     securityContext: {

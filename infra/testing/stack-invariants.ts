@@ -42,6 +42,8 @@ export function resourcesOfType(run: StackRun, type: string): RecordedResource[]
 }
 
 /** Schema-valid, strict, explicitly named and namespaced. */
+const CLUSTER_SCOPED_KINDS = new Set(["Namespace", "PriorityClass"]);
+
 export function expectValidKubernetesObjects(run: StackRun, namespace: string): void {
   const objects = kubernetesObjects(run);
   expect(objects.length).toBeGreaterThan(5);
@@ -49,7 +51,7 @@ export function expectValidKubernetesObjects(run: StackRun, namespace: string): 
     const label = `${object.kind} ${object.metadata.name}`;
     expect(kubernetesProblems(object), label).toEqual([]);
     expect(object.metadata.name, label).toMatch(/^[a-z0-9][-a-z0-9.]*$/);
-    if (object.kind !== "Namespace") expect(object.metadata.namespace, label).toBe(namespace);
+    if (!CLUSTER_SCOPED_KINDS.has(object.kind)) expect(object.metadata.namespace, label).toBe(namespace);
   }
 }
 
