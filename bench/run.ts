@@ -44,7 +44,7 @@ const program = new Command()
   .option("--concurrency <list>", "concurrent conversations per run", list, [1, 8, 32])
   .option("--duration <seconds>", "length of each workload window", positive, 8)
   .option("--catchup <messages>", "messages sent while the bridge is stopped", positive, 1000)
-  .option("--scale <list>", "conversation counts for memory and start-up", list, [100, 1000])
+  .option("--scale <list>", "conversation counts for memory and start-up", list, [100, 1000, 10_000])
   .option(
     "--scale-budget <minutes>",
     "room creation allowed for the scale phase; beyond it: slope",
