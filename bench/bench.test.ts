@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { barChartSvg } from "./chart.ts";
 import { formatReport, type Results } from "./report.ts";
-import { linearFit, percentile, ratio, summarize } from "./stats.ts";
+import { extrapolate, linearFit, percentile, ratio, summarize } from "./stats.ts";
 
 describe("bench measures", () => {
   it("takes nearest-rank percentiles", () => {
@@ -53,6 +53,20 @@ describe("bench measures", () => {
       ]),
     ).toThrow(/different x/);
   });
+
+  it("extrapolates along the slope, flat when the slope is noise, never below what was measured", () => {
+    const growing = [
+      { x: 100, y: 130 },
+      { x: 1000, y: 148 },
+    ];
+    expect(extrapolate(growing, 10_000).value).toBeCloseTo(328);
+    expect(extrapolate(growing, 10_000).slope).toBeCloseTo(0.02);
+    const noisy = [
+      { x: 100, y: 143 },
+      { x: 1000, y: 127 },
+    ];
+    expect(extrapolate(noisy, 10_000)).toEqual({ value: 143, slope: 0 });
+  });
 });
 
 describe("bench report and chart", () => {
@@ -94,10 +108,11 @@ describe("bench report and chart", () => {
         conversations: 10_000,
         firstStartSeconds: 40,
         firstStartRssMb: 150,
+        firstStartPeakMb: 160,
         restartSeconds: 3,
         restartRssMb: 140,
         measured: false,
-        slope: { rssKbPerConversation: 2, firstStartMsPerConversation: 4 },
+        slope: { peakKbPerConversation: 2, firstStartMsPerConversation: 4 },
       },
     ],
     notes: ["a note"],
@@ -110,7 +125,7 @@ describe("bench report and chart", () => {
     expect(report).toContain("Load average at start 1.5 / 2 / 2.5");
     expect(report).toContain("all on the WebSocket after 4 s (bridge/raw 2×)");
     expect(report).toContain(
-      "| 10000 | 40 s | 150 MB | 3 s | 140 MB | extrapolated (2 KB and 4 ms per conversation) |",
+      "| 10000 | 40 s | 150 MB | 160 MB | 3 s | 140 MB | extrapolated (2 KB peak and 4 ms per conversation) |",
     );
     expect(report).toContain("Note: a note");
   });

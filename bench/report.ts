@@ -6,12 +6,14 @@ export interface ScalePoint {
   /** Fresh database: process start to /readyz 200 (initial sync of every room done). */
   firstStartSeconds: number;
   firstStartRssMb: number;
+  /** The process's peak RSS (VmHWM) after the first start: what a memory limit must allow. */
+  firstStartPeakMb: number;
   /** Same database again: process start to ready. */
   restartSeconds: number;
   restartRssMb: number;
   /** False: extrapolated from the measured points (see slope). */
   measured: boolean;
-  slope?: { rssKbPerConversation: number; firstStartMsPerConversation: number };
+  slope?: { peakKbPerConversation: number; firstStartMsPerConversation: number };
 }
 
 export interface CatchUp {
@@ -98,15 +100,15 @@ export function formatReport(results: Results): string {
   if (results.scale.length > 0) {
     lines.push(
       "",
-      "| conversations | first start (initial sync) | RSS | restart | RSS after restart | |",
-      "| --- | --- | --- | --- | --- | --- |",
+      "| conversations | first start (initial sync) | RSS | peak RSS | restart | RSS after restart | |",
+      "| --- | --- | --- | --- | --- | --- | --- |",
     );
     for (const p of results.scale)
       lines.push(
-        `| ${p.conversations} | ${p.firstStartSeconds} s | ${p.firstStartRssMb} MB | ${p.restartSeconds} s | ${p.restartRssMb} MB | ${
+        `| ${p.conversations} | ${p.firstStartSeconds} s | ${p.firstStartRssMb} MB | ${p.firstStartPeakMb} MB | ${p.restartSeconds} s | ${p.restartRssMb} MB | ${
           p.measured
             ? "measured"
-            : `extrapolated (${p.slope?.rssKbPerConversation} KB and ${p.slope?.firstStartMsPerConversation} ms per conversation)`
+            : `extrapolated (${p.slope?.peakKbPerConversation} KB peak and ${p.slope?.firstStartMsPerConversation} ms per conversation)`
         } |`,
       );
     if (results.roomCreationPerSecond !== undefined)

@@ -21,7 +21,7 @@ import { barChartSvg } from "./chart.ts";
 import { startDefaultSynapse } from "./default-synapse.ts";
 import { RawClient, RawSyncReader } from "./raw-client.ts";
 import { formatReport, type Results, type ScalePoint } from "./report.ts";
-import { linearFit, type RunSummary } from "./stats.ts";
+import { extrapolate, type RunSummary } from "./stats.ts";
 import { runWorkload } from "./workload.ts";
 
 const list = (value: string) =>
@@ -177,11 +177,12 @@ class WsReceipts {
   }
 }
 
-/** Resident set size of a process, from /proc (MB). */
-async function rssMb(pid: number): Promise<number> {
+/** Resident set size now and its peak (the high-water mark: what a memory limit must allow), from /proc (MB). */
+async function memoryMb(pid: number): Promise<{ rss: number; peak: number }> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
-  return Math.round(kb / 1024);
+  const mb = (field: string) =>
+    Math.round(Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1]) / 1024);
+  return { rss: mb("VmRSS"), peak: mb("VmHWM") };
 }
 
 async function main() {
@@ -412,20 +413,21 @@ async function main() {
         await scaled.start(600_000);
         const firstStartSeconds = (performance.now() - first) / 1000;
         await sleep(2000);
-        const firstRss = await rssMb(scaled.pid as number);
+        const firstMemory = await memoryMb(scaled.pid as number);
         await scaled.stop();
         const again = performance.now();
         await scaled.start(600_000);
         const restartSeconds = (performance.now() - again) / 1000;
         await sleep(2000);
-        const restartRss = await rssMb(scaled.pid as number);
+        const restartMemory = await memoryMb(scaled.pid as number);
         await scaled.stop();
         const point: ScalePoint = {
           conversations: total,
           firstStartSeconds: round1(firstStartSeconds),
-          firstStartRssMb: firstRss,
+          firstStartRssMb: firstMemory.rss,
+          firstStartPeakMb: firstMemory.peak,
           restartSeconds: round1(restartSeconds),
-          restartRssMb: restartRss,
+          restartRssMb: restartMemory.rss,
           measured: true,
         };
         log(`scale ${total}: ${JSON.stringify(point)}`);
@@ -434,23 +436,30 @@ async function main() {
       if (created > 0) results.roomCreationPerSecond = round1(created / creationSeconds);
       const measured = results.scale.filter((p) => p.measured);
       const wanted = options.scale.filter((n) => !measured.some((p) => p.conversations === n));
-      if (measured.length >= 2)
+      const counts = measured.map((p) => p.conversations);
+      if (wanted.length > 0 && (measured.length < 2 || Math.max(...counts) < 5 * Math.min(...counts)))
+        results.notes.push("scale: too few measured points (or too close together) to extrapolate a slope");
+      else
         for (const n of wanted) {
-          const fitLine = (pick: (p: ScalePoint) => number) =>
-            linearFit(measured.map((p) => ({ x: p.conversations, y: pick(p) })));
-          const rss = fitLine((p) => p.firstStartRssMb);
-          const start = fitLine((p) => p.firstStartSeconds);
-          const restart = fitLine((p) => p.restartSeconds);
-          const restartRss = fitLine((p) => p.restartRssMb);
+          const predict = (pick: (p: ScalePoint) => number, digits = 0) => {
+            const line = extrapolate(
+              measured.map((p) => ({ x: p.conversations, y: pick(p) })),
+              n,
+            );
+            return { value: Math.round(line.value * 10 ** digits) / 10 ** digits, slope: line.slope };
+          };
+          const peak = predict((p) => p.firstStartPeakMb);
+          const start = predict((p) => p.firstStartSeconds, 1);
           results.scale.push({
             conversations: n,
-            firstStartSeconds: round1(start.intercept + start.slope * n),
-            firstStartRssMb: Math.round(rss.intercept + rss.slope * n),
-            restartSeconds: round1(restart.intercept + restart.slope * n),
-            restartRssMb: Math.round(restartRss.intercept + restartRss.slope * n),
+            firstStartSeconds: start.value,
+            firstStartRssMb: predict((p) => p.firstStartRssMb).value,
+            firstStartPeakMb: peak.value,
+            restartSeconds: predict((p) => p.restartSeconds, 1).value,
+            restartRssMb: predict((p) => p.restartRssMb).value,
             measured: false,
             slope: {
-              rssKbPerConversation: Math.round(rss.slope * 1024 * 10) / 10,
+              peakKbPerConversation: Math.round(peak.slope * 1024 * 10) / 10,
               firstStartMsPerConversation: Math.round(start.slope * 1000 * 10) / 10,
             },
           });

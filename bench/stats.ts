@@ -70,3 +70,16 @@ export function linearFit(points: readonly { x: number; y: number }[]): { slope:
   const slope = points.reduce((s, p) => s + (p.x - mx) * (p.y - my), 0) / sxx;
   return { slope, intercept: my - slope * mx };
 }
+
+/**
+ * The value at `x` on the least-squares line through the points. A slope lost in the noise (negative) extrapolates
+ * as flat, and the result is never below the largest measured value.
+ */
+export function extrapolate(
+  points: readonly { x: number; y: number }[],
+  x: number,
+): { value: number; slope: number } {
+  const line = linearFit(points);
+  const measuredMax = Math.max(...points.map((p) => p.y));
+  return { value: Math.max(measuredMax, line.intercept + line.slope * x), slope: Math.max(0, line.slope) };
+}
