@@ -121,7 +121,7 @@ describe("bench report and chart", () => {
   it("prints bridge/raw and shipped/default ratios, catch-up, scale (saying what is extrapolated) and notes", () => {
     const report = formatReport(results);
     expect(report).toContain("| 1 | 10 | 9 | 0.9× | 100 ms | 110 ms | 1.1× |");
-    expect(report).toContain("| 8 | 20 | 16 | 1.25× | 400 ms | 500 ms | 0.8× |");
+    expect(report).toContain("| 8 | 20 | 16 | 1.25× | 400 ms | 500 ms | 0.8× | – | – |");
     expect(report).toContain("Load average at start 1.5 / 2 / 2.5");
     expect(report).toContain("all on the WebSocket after 4 s (bridge/raw 2×)");
     expect(report).toContain(
