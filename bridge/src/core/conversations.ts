@@ -109,7 +109,7 @@ export class Conversations {
 
   /** Invites and joins Nova users into a group conversation (already joined users are left as they are). */
   async addMembers(conversationId: string, userIds: readonly string[]): Promise<void> {
-    userIds.forEach((id, i) => this.#matrixReady(`userIds[${i}]`, id));
+    for (const [i, id] of userIds.entries()) this.#matrixReady(`userIds[${i}]`, id);
     const conversation = await this.get(conversationId);
     if (conversation.kind === "direct")
       throw new ConversationConflictError(
