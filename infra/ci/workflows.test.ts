@@ -67,9 +67,43 @@ describe(".github/workflows/pulumi.yml", () => {
     expect(workflow.jobs["up-staging"]?.needs).toBe("check");
   });
 
+  it("renders the offline diff of every stack on pull requests, with no cloud access, for the comment workflow", () => {
+    const job = workflow.jobs["offline-diff"] as Job & { "runs-on": string };
+    expect(job.if).toBe("github.event_name == 'pull_request'");
+    expect(job.strategy?.matrix.stack).toEqual(["staging", "prod"]);
+    expect(job.permissions).toBeUndefined();
+    expect(job.steps.some((s) => s.uses?.startsWith("google-github-actions/auth@"))).toBe(false);
+    expect(job.steps.find((s) => s.uses?.startsWith("actions/checkout@"))?.with).toMatchObject({
+      "fetch-depth": 0,
+    });
+    const script = job.steps.map((s) => s.run ?? "").join("\n");
+    expect(script).toContain('npm run --silent diff -- --stack "$STACK" --base "$BASE_REF"');
+    expect(script).toContain("GITHUB_STEP_SUMMARY");
+    const packageJson = JSON.parse(readFileSync(new URL("package.json", root), "utf8")) as {
+      scripts: Record<string, string>;
+    };
+    expect(packageJson.scripts.diff).toBe("node infra/render/diff-cli.ts");
+
+    // The comment workflow runs in the base repository's context: it may write comments, so it never runs PR code.
+    const comment = parse(
+      readFileSync(new URL(".github/workflows/pulumi-diff-comment.yml", root), "utf8"),
+    ) as {
+      on: { workflow_run: { workflows: string[] } };
+      permissions: Record<string, string>;
+      jobs: Record<string, Job>;
+    };
+    expect(comment.on.workflow_run.workflows).toEqual(["pulumi"]);
+    expect(comment.permissions).toEqual({ contents: "read" });
+    const steps = Object.values(comment.jobs).flatMap((j) => j.steps);
+    expect(steps.some((s) => s.uses?.startsWith("actions/checkout@"))).toBe(false);
+    expect(steps.some((s) => s.run !== undefined)).toBe(false);
+    expect(comment.jobs.comment?.permissions).toEqual({ actions: "read", "pull-requests": "write" });
+  });
+
   it("authenticates by Workload Identity Federation only: OIDC token, no key, no Pulumi token", () => {
     expect(workflow.permissions).toEqual({ contents: "read" });
-    for (const [name, job] of Object.entries(workflow.jobs).filter(([name]) => name !== "check")) {
+    const offline = new Set(["check", "offline-diff"]);
+    for (const [name, job] of Object.entries(workflow.jobs).filter(([name]) => !offline.has(name))) {
       const auth = job.steps.find((s) => s.uses?.startsWith("google-github-actions/auth@"));
       expect(auth?.with, name).toHaveProperty("workload_identity_provider");
       expect(auth?.with, name).not.toHaveProperty("credentials_json");
