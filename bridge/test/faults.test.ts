@@ -78,6 +78,8 @@ describeWithHarness("faults under a steady stream of sends: nothing lost, nothin
     } finally {
       await stream.stop();
     }
+    // A failed request is a clear, retryable answer (503 with Retry-After, or no connection), never a 500.
+    expect(stream.failures.filter((f) => f.outcome === "500")).toEqual([]);
     try {
       const acceptedIds = [...stream.accepted.values()].flat().map((a) => a.messageId);
       await reader.waitFor(acceptedIds);

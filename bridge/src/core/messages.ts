@@ -264,9 +264,10 @@ export class Messages {
 
   /**
    * Sends at most once per transaction id: Synapse's cache for a short retry, the sent log beyond it. A key whose
-   * earlier call failed may have taken effect all the same (Synapse stored the event, then died before answering,
-   * and forgot the transaction id on restart): for such a key the room is searched first (`find`), and a failed
-   * search fails the call rather than sending blind.
+   * earlier attempt has no recorded result may have taken effect all the same (Synapse stored the event, then died
+   * or failed before answering and forgot the transaction id; or this process died): for such a key the room is
+   * searched first (`find`), and a failed search fails the call rather than sending blind. Attempts are recorded
+   * in the database (across restarts) and remembered in memory (without a sent log).
    */
   async #once(
     txnId: string,
@@ -276,9 +277,12 @@ export class Messages {
     const log = this.#deps.sentLog;
     const earlier = await log?.sentEventId(txnId);
     if (earlier) return earlier;
+    // Recorded before the send (a database that cannot record it fails the call before anything goes out).
+    const attemptedBefore = (await log?.recordAttempt?.(txnId)) ?? false;
     let eventId: string;
     try {
-      eventId = (this.#uncertain.has(txnId) ? (await find())?.event_id : undefined) ?? (await send());
+      const uncertain = attemptedBefore || this.#uncertain.has(txnId);
+      eventId = (uncertain ? (await find())?.event_id : undefined) ?? (await send());
     } catch (error) {
       this.#uncertain.add(txnId);
       // Bounded: the oldest uncertain keys are forgotten first.

@@ -131,7 +131,25 @@ export function toApiError(error: unknown): ApiError {
     return new ApiError(503, "unavailable", "the homeserver refused the bridge's token", {
       retryAfter: RETRY_UNAVAILABLE_SECONDS,
     });
+  if (isDatabaseUnavailable(error))
+    return new ApiError(503, "unavailable", "the bridge's database is unavailable; retry later", {
+      retryAfter: RETRY_UNAVAILABLE_SECONDS,
+    });
   return new ApiError(500, "internal", "internal error (see the bridge's log)");
+}
+
+/**
+ * PostgreSQL restarting or unreachable (found by the fault test that restarts it under load): SQLSTATE classes 08
+ * (connection exception) and 57P (shutdown, cannot connect now), socket errors, or pg's "Connection terminated".
+ */
+function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === "string" && /^(08|57P)|^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT)$/.test(code))
+    return true;
+  return (
+    error instanceof Error &&
+    /^Connection terminated|connection error|timeout exceeded when trying to connect/i.test(error.message)
+  );
 }
 
 /** The core names fields in camelCase; the API's JSON uses snake_case. */

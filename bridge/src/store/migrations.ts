@@ -21,4 +21,11 @@ export const MIGRATIONS: readonly string[] = [
      event_id text NOT NULL,
      sent_at  timestamptz NOT NULL DEFAULT now()
    );`,
+  // Transaction ids a send was attempted with: a repeated key whose earlier attempt has no recorded result (the
+  // process died, or Synapse stored the event and failed before answering) is looked up in the room before it is
+  // sent again, even after a restart of the bridge or of Synapse.
+  `CREATE TABLE bridge_send_attempts (
+     txn_id       text PRIMARY KEY,
+     attempted_at timestamptz NOT NULL DEFAULT now()
+   );`,
 ];

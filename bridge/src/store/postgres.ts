@@ -114,6 +114,14 @@ export class PostgresEventStore implements EventStore, SentLog {
     return rows[0]?.event_id ?? eventId;
   }
 
+  async recordAttempt(txnId: string): Promise<boolean> {
+    const { rows } = await this.#pool.query(
+      `INSERT INTO bridge_send_attempts (txn_id) VALUES ($1) ON CONFLICT (txn_id) DO NOTHING RETURNING txn_id`,
+      [txnId],
+    );
+    return rows.length === 0;
+  }
+
   async close(): Promise<void> {
     await this.#pool.end();
   }

@@ -33,4 +33,6 @@ export interface SentLog {
   sentEventId(txnId: string): Promise<string | undefined>;
   /** Records a send; the first record for a transaction id wins. Returns the recorded event id. */
   recordSent(txnId: string, eventId: string): Promise<string>;
+  /** Records that a send with this transaction id is about to go out; true when one was attempted before. */
+  recordAttempt?(txnId: string): Promise<boolean>;
 }
