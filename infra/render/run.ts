@@ -16,6 +16,50 @@ export interface StackRun {
   secretOutputs: Set<string>;
   /** Every generated secret value (for redaction and leak checks). */
   secretValues: Set<string>;
+  /** Every registration (components and the stack too) with its parent and direct dependencies: the stack's graph. */
+  registrations: Registration[];
+}
+
+export interface Registration {
+  urn: string;
+  type: string;
+  name: string;
+  /** False for components (and the stack): they group resources, providers manage nothing for them. */
+  custom: boolean;
+  parent?: string;
+  /** URNs this one waits for: explicit dependsOn and the resources its inputs come from. */
+  dependencies: string[];
+}
+
+// The mock runtime hands `newResource` no parent or dependencies; the register request it answers has them.
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getCustom(): boolean;
+  getParent(): string;
+  getDependenciesList(): string[];
+}
+type RegisterCallback = (error: unknown, response?: { getUrn(): string }) => void;
+interface Monitor {
+  registerResource(request: RegisterRequest, callback: RegisterCallback): void;
+}
+
+function recordRegistrations(into: Registration[]): void {
+  const monitor = pulumi.runtime.getMonitor() as unknown as Monitor;
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (request, callback) =>
+    register(request, (error, response) => {
+      if (response)
+        into.push({
+          urn: response.getUrn(),
+          type: request.getType(),
+          name: request.getName(),
+          custom: request.getCustom(),
+          ...(request.getParent() ? { parent: request.getParent() } : {}),
+          dependencies: [...request.getDependenciesList()].sort(),
+        });
+      callback(error, response);
+    });
 }
 
 const resolveOutput = (value: unknown): Promise<unknown> =>
@@ -27,6 +71,8 @@ export async function runStack(stack: string, config?: Record<string, string>): 
   const mocks = new RecordingMocks();
   pulumi.runtime.setAllConfig(config ?? (await readStackConfig(PROJECT_DIR, stack)));
   await pulumi.runtime.setMocks(mocks, PROJECT, stack, false);
+  const registrations: Registration[] = [];
+  recordRegistrations(registrations);
   const program = (await import(join(PROJECT_DIR, "infra/index.ts"))) as Record<string, unknown>;
   const outputs: Record<string, unknown> = {};
   const secretOutputs = new Set<string>();
@@ -39,5 +85,11 @@ export async function runStack(stack: string, config?: Record<string, string>): 
   }
   // Let every pending registration finish before reading what was recorded.
   await pulumi.runtime.disconnect();
-  return { resources: mocks.resources, outputs, secretOutputs, secretValues: mocks.secretValues };
+  return {
+    resources: mocks.resources,
+    outputs,
+    secretOutputs,
+    secretValues: mocks.secretValues,
+    registrations,
+  };
 }
