@@ -59,6 +59,8 @@ export async function renderBaseAndHead(
   const tree = join(scratch, "base");
   let worktreeAdded = false;
   try {
+    // A run killed half-way leaves a worktree entry whose directory is gone: forget those first.
+    git(repoDir, ["worktree", "prune"]);
     git(repoDir, ["worktree", "add", "--detach", "--quiet", tree, baseCommit]);
     worktreeAdded = true;
     // The base tree reuses this checkout's dependencies (an older lock file may differ; the renderer's own imports
