@@ -243,6 +243,10 @@ describe("policy rules on hand-made objects", () => {
       "Ingress/web public-path: host chat.example.com path /_synapse (Prefix) exposes /_synapse/admin",
       "Ingress/web public-path: host chat.example.com path /_synapse (Prefix) exposes /_synapse/metrics",
     ]);
+    expect(rulesOf([ingress([{ path: "/_synapse/metrics/extra", pathType: "Exact" }])])).toEqual([
+      "Ingress/web public-path: host chat.example.com path /_synapse/metrics/extra (Exact) exposes /_synapse/metrics",
+    ]);
+    expect(rulesOf([ingress([{ path: "/_synapse/client", pathType: "Prefix" }])])).toEqual([]);
     expect(rulesOf([ingress([{ path: "/", pathType: "Prefix" }])])).toEqual([
       "Ingress/web public-path: host chat.example.com path / (Prefix) exposes / broadly; route explicit Matrix paths only",
     ]);

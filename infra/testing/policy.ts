@@ -187,11 +187,12 @@ function configMapViolations(object: PolicyObject, secrets: ReadonlySet<string>)
 /** Paths never to expose: Synapse's admin API and metrics (and any prefix that covers them). */
 const PRIVATE_PATHS = ["/_synapse/admin", "/_synapse/metrics"];
 
-/** Whether an Ingress path (with its pathType) would route a request for `target`. */
+/** Whether an Ingress path (with its pathType) routes some request under `target`: it covers it, or lies inside it. */
 function routes(path: string, pathType: string, target: string): boolean {
-  if (pathType === "Exact") return path === target;
+  const inside = path === target || path.startsWith(`${target}/`);
+  if (pathType === "Exact") return inside;
   const prefix = path.endsWith("/") ? path : `${path}/`;
-  return path === target || target.startsWith(prefix) || path === "/";
+  return inside || target.startsWith(prefix);
 }
 
 function ingressViolations(object: PolicyObject): PolicyViolation[] {
