@@ -170,12 +170,10 @@ export function diffRenders(
     if (before && !after)
       return [{ kind: "removed", type: before.type, name: before.name, inputs: before.inputs }];
     if (!before || !after) return [];
-    const changes = fieldChanges(before.inputs, after.inputs, "").map((change) => ({
-      ...change,
-      ...(replacementReason(after.type, change, rules)
-        ? { replaces: replacementReason(after.type, change, rules) }
-        : {}),
-    }));
+    const changes = fieldChanges(before.inputs, after.inputs, "").map((change): FieldChange => {
+      const replaces = replacementReason(after.type, change, rules);
+      return replaces ? { ...change, replaces } : change;
+    });
     return changes.length === 0 ? [] : [{ kind: "changed", type: after.type, name: after.name, changes }];
   });
 }
@@ -183,7 +181,7 @@ export function diffRenders(
 /** A value for a Markdown table cell: JSON, shortened, with pipes and newlines escaped. */
 export function cell(value: unknown, limit = 120): string {
   if (value === undefined) return "_(none)_";
-  const text = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value);
+  const text = JSON.stringify(value);
   const short = text.length > limit ? `${text.slice(0, limit - 1)}…` : text;
   return `\`${short.replace(/\|/g, "\\|").replace(/`/g, "'")}\``;
 }
