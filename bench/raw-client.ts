@@ -63,6 +63,29 @@ export class RawClient {
     return event_id;
   }
 
+  /** A room's m.room.message bodies from a token forward (`/messages?dir=f`), page by page to the end. */
+  async readForward(roomId: string, userId: string, from: string, pageSize = 500): Promise<string[]> {
+    const bodies: string[] = [];
+    let token = from;
+    for (;;) {
+      const page = await this.#call<{ chunk: { content?: { body?: unknown } }[]; end?: string }>(
+        "GET",
+        `/rooms/${encodeURIComponent(roomId)}/messages`,
+        {
+          user_id: userId,
+          dir: "f",
+          from: token,
+          limit: String(pageSize),
+          filter: JSON.stringify({ types: ["m.room.message"] }),
+        },
+      );
+      for (const event of page.chunk)
+        if (typeof event.content?.body === "string") bodies.push(event.content.body);
+      if (!page.end || page.chunk.length === 0) return bodies;
+      token = page.end;
+    }
+  }
+
   /** One /sync as `userId`: the messages and the next token. Without `since`, an initial sync (no timelines). */
   async sync(
     userId: string,

@@ -20,9 +20,8 @@ export interface CatchUp {
   messages: number;
   conversations: number;
   sendSeconds: number;
-  /** A raw /sync from the token before the sends until every message was in: Synapse's own speed. */
-  rawSyncSeconds: number;
-  rawSyncRounds: number;
+  /** Synapse's own speed: a /sync from the token before the sends, then each room's gap read with /messages. */
+  rawReadSeconds: number;
   /** Bridge process start to /readyz 200. */
   bridgeReadySeconds: number;
   /** Bridge process start to the last of the messages on the WebSocket. */
@@ -96,9 +95,9 @@ export function formatReport(results: Results): string {
     lines.push(
       "",
       `Catch-up: ${catchup.messages} messages in ${catchup.conversations} conversations sent in ${catchup.sendSeconds} s while the bridge was stopped. ` +
-        `Raw /sync from before them: ${catchup.rawSyncSeconds} s (${catchup.rawSyncRounds} rounds). ` +
+        `Raw read from before them (/sync, then /messages for each room's gap): ${catchup.rawReadSeconds} s. ` +
         `Bridge: ready ${catchup.bridgeReadySeconds} s after its start, all on the WebSocket after ${catchup.bridgeAllOnWebSocketSeconds} s ` +
-        `(bridge/raw ${times(ratio(catchup.bridgeAllOnWebSocketSeconds, catchup.rawSyncSeconds))}).`,
+        `(bridge/raw ${times(ratio(catchup.bridgeAllOnWebSocketSeconds, catchup.rawReadSeconds))}).`,
     );
   if (results.scale.length > 0) {
     lines.push(
