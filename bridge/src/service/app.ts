@@ -113,7 +113,11 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
 
   // Fastify's own request logging would print URLs, and a WebSocket URL may carry a user token: log here instead.
   // Path parameters up to a 255-character id, percent-encoded (find-my-way's default of 100 answered 414 for longer).
-  const app = Fastify({ logger: false, bodyLimit: limits.jsonBodyBytes, maxParamLength: 2048 });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: limits.jsonBodyBytes,
+    routerOptions: { maxParamLength: 2048 },
+  });
   // JSON only: fastify's built-in text/plain parser would turn a text body into a 400 instead of a 415.
   app.removeContentTypeParser("text/plain");
   await app.register(websocket, { options: { maxPayload: 4096 } });
