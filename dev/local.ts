@@ -17,6 +17,7 @@ import { type StackOutputs, stackOutputsSchema } from "../infra/outputs.ts";
 import { FILE_NAMES } from "../infra/synapse/homeserver.ts";
 import {
   generateLocalSecrets,
+  LOCAL_CONFIG_FILES,
   localSynapseFiles,
   type SynapseSecrets,
 } from "../infra/synapse/local-profile.ts";
@@ -149,7 +150,7 @@ async function main(): Promise<void> {
       chroot,
       name: process.env.NOVA_LOCAL_SYNAPSE_NAME ?? "local",
       port: ports.synapse,
-      configFiles: [FILE_NAMES.homeserver, FILE_NAMES.database],
+      configFiles: LOCAL_CONFIG_FILES,
       files: (paths) => {
         const { files } = localSynapseFiles({
           paths,

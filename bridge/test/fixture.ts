@@ -12,6 +12,7 @@ import {
 import { harnessChroot } from "../../dev/harness/vitest.ts";
 import {
   generateLocalSecrets,
+  LOCAL_CONFIG_FILES,
   localSynapseFiles,
   type SynapseSecrets,
 } from "../../infra/synapse/local-profile.ts";
@@ -61,7 +62,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     });
   const synapse = await startSynapse({
     chroot: options.chroot ?? harnessChroot(),
-    configFiles: input({ dataDir: "/", port: 1, metricsPort: 2 }).configFiles,
+    configFiles: LOCAL_CONFIG_FILES,
     files: (paths) => input(paths).files,
   });
   const bridgePassword = randomBytes(18).toString("base64url");

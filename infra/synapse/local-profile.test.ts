@@ -8,7 +8,7 @@ import {
   startSynapse,
 } from "../../dev/harness/index.ts";
 import { describeWithHarness, harnessChroot } from "../../dev/harness/vitest.ts";
-import { generateLocalSecrets, localSynapseFiles } from "./local-profile.ts";
+import { generateLocalSecrets, LOCAL_CONFIG_FILES, localSynapseFiles } from "./local-profile.ts";
 import { SENDER_LOCALPART, SERVICE_LOCALPART, serviceUserId } from "./naming.ts";
 
 const serverName = "local-profile.test";
@@ -16,7 +16,7 @@ const serverName = "local-profile.test";
 describeWithHarness("local profile: the deployed Synapse config on the harness", () => {
   let postgres: PostgresServer;
   let synapse: RunningSynapse;
-  let configFiles: string[];
+  const configFiles = LOCAL_CONFIG_FILES;
   const secrets = generateLocalSecrets();
   const dbPassword = randomBytes(18).toString("base64url");
 
@@ -24,18 +24,6 @@ describeWithHarness("local profile: the deployed Synapse config on the harness",
     postgres = await startPostgres();
     await postgres.createRole("synapse", dbPassword);
     await postgres.createDatabase("synapse", "synapse");
-    configFiles = localSynapseFiles({
-      paths: { dataDir: "/x", port: 1, metricsPort: 2 },
-      serverName,
-      database: {
-        host: postgres.host,
-        port: postgres.port,
-        name: "synapse",
-        user: "synapse",
-        password: dbPassword,
-      },
-      secrets,
-    }).configFiles;
     synapse = await startSynapse({
       chroot: harnessChroot(),
       configFiles,

@@ -48,6 +48,9 @@ export interface LocalSynapseInput {
   registrationOverrides?: Record<string, unknown>;
 }
 
+/** The config files to pass to Synapse (`--config-path`, in order), relative to the data dir. */
+export const LOCAL_CONFIG_FILES: readonly string[] = [FILE_NAMES.homeserver, FILE_NAMES.database];
+
 /** Files for the harness's `startSynapse({ files, configFiles })`, by path relative to the data dir. */
 export function localSynapseFiles(input: LocalSynapseInput): {
   files: Record<string, string>;
@@ -99,6 +102,6 @@ export function localSynapseFiles(input: LocalSynapseInput): {
       [FILE_NAMES.formSecret]: input.secrets.formSecret,
       [FILE_NAMES.appserviceRegistration]: toYaml(registration),
     },
-    configFiles: [FILE_NAMES.homeserver, FILE_NAMES.database],
+    configFiles: [...LOCAL_CONFIG_FILES],
   };
 }
