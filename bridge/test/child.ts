@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { EnabledConfig } from "../src/config/config.ts";
+import { matrixEnv } from "./fixture.ts";
 
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 
@@ -14,12 +15,7 @@ export class BridgeProcess {
   constructor(config: EnabledConfig, databaseUrl: string, extraEnv: Record<string, string> = {}) {
     this.#env = {
       PATH: process.env.PATH,
-      MATRIX_ENABLED: "true",
-      MATRIX_HOMESERVER_URL: config.homeserverUrl,
-      MATRIX_SERVICE_USER: config.serviceUser,
-      MATRIX_DEVICE_NAME: config.deviceName,
-      MATRIX_SERVER_NAME: config.serverName,
-      MATRIX_ACCESS_TOKEN: config.accessToken.reveal(),
+      ...matrixEnv(config),
       BRIDGE_DATABASE_URL: databaseUrl,
       BRIDGE_SYNC_POLL_MS: "500",
       LOG_LEVEL: "info",

@@ -98,3 +98,15 @@ export function testLogger(lines?: string[]) {
   if (!lines) return pino({ level: process.env.LOG_LEVEL ?? "error" });
   return pino({ level: "debug" }, { write: (line: string) => void lines.push(line) });
 }
+
+/** The MATRIX_* environment (the names the backend already has) that makes a bridge process use `config`. */
+export function matrixEnv(config: EnabledConfig): Record<string, string> {
+  return {
+    MATRIX_ENABLED: "true",
+    MATRIX_HOMESERVER_URL: config.homeserverUrl,
+    MATRIX_SERVICE_USER: config.serviceUser,
+    MATRIX_DEVICE_NAME: config.deviceName,
+    MATRIX_SERVER_NAME: config.serverName,
+    MATRIX_ACCESS_TOKEN: config.accessToken.reveal(),
+  };
+}

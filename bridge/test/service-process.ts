@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { freePort, sleep, waitFor } from "../../dev/harness/index.ts";
 import type { EnabledConfig } from "../src/config/config.ts";
+import { matrixEnv } from "./fixture.ts";
 
 const MAIN = fileURLToPath(new URL("../src/service/main.ts", import.meta.url));
 const KEEP_OUTPUT = 400_000;
@@ -37,12 +38,7 @@ export class ServiceProcess {
     this.#supervise = options.supervise ?? false;
     this.#env = {
       PATH: process.env.PATH,
-      MATRIX_ENABLED: "true",
-      MATRIX_HOMESERVER_URL: config.homeserverUrl,
-      MATRIX_SERVICE_USER: config.serviceUser,
-      MATRIX_DEVICE_NAME: config.deviceName,
-      MATRIX_SERVER_NAME: config.serverName,
-      MATRIX_ACCESS_TOKEN: config.accessToken.reveal(),
+      ...matrixEnv(config),
       BRIDGE_DATABASE_URL: options.databaseUrl,
       BRIDGE_API_TOKEN: options.apiToken,
       BRIDGE_WS_SIGNING_KEY: options.signingKey,

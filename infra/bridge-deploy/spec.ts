@@ -2,7 +2,7 @@
 // Deployment, Service, and the pod of its database setup Job (the same idempotent psql script as Synapse's).
 import type * as k8s from "@pulumi/kubernetes";
 import { z } from "zod";
-import { CLOUD_SQL_ADMIN_USER, PSQL_IMAGE, SETUP_SECRET } from "../database/index.ts";
+import { CLOUD_SQL_ADMIN_USER, PSQL_IMAGE, SETUP_CONTAINER, SETUP_SECRET } from "../database/index.ts";
 import { psqlArgs, VERIFIER_ENV } from "../database/sql.ts";
 
 type PodSpec = k8s.types.input.core.v1.PodSpec;
@@ -254,12 +254,7 @@ export function bridgeDatabaseJobPodSpec(input: {
           ...admin,
           { name: VERIFIER_ENV, valueFrom: { secretKeyRef: { name: input.setupSecret, key: VERIFIER_ENV } } },
         ],
-        resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "128Mi" } },
-        securityContext: {
-          allowPrivilegeEscalation: false,
-          readOnlyRootFilesystem: true,
-          capabilities: { drop: ["ALL"] },
-        },
+        ...SETUP_CONTAINER,
         volumeMounts: [
           { name: "setup", mountPath: "/setup", readOnly: true },
           ...(tls ? [{ name: "database-ca", mountPath: DATABASE_CA_MOUNT, readOnly: true }] : []),

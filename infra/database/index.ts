@@ -15,6 +15,16 @@ export const SETUP_SCRIPT_CONFIG_MAP = "matrix-synapse-db-setup";
 export const SETUP_SECRET = "matrix-synapse-db-setup";
 /** The setup Job's pod labels (NetworkPolicies let these pods reach Postgres). */
 export const DATABASE_SETUP_LABELS = { app: "matrix-synapse-db-setup" } as const;
+
+/** Limits and hardening of a database setup Job's psql container (Synapse's and the bridge's). */
+export const SETUP_CONTAINER = {
+  resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "128Mi" } },
+  securityContext: {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: ["ALL"] },
+  },
+};
 /** The Cloud SQL admin user the program creates (the setup Job's login). */
 export const CLOUD_SQL_ADMIN_USER = "nova_admin";
 
@@ -195,12 +205,7 @@ export class SynapseDatabase extends pulumi.ComponentResource {
                     },
                     ...tlsEnv,
                   ],
-                  resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "128Mi" } },
-                  securityContext: {
-                    allowPrivilegeEscalation: false,
-                    readOnlyRootFilesystem: true,
-                    capabilities: { drop: ["ALL"] },
-                  },
+                  ...SETUP_CONTAINER,
                   volumeMounts: [
                     { name: "setup", mountPath: "/setup", readOnly: true },
                     { name: "setup-secret", mountPath: "/setup-secret", readOnly: true },
