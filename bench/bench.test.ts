@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { barChartSvg } from "./chart.ts";
 import { formatReport, type Results } from "./report.ts";
-import { extrapolate, linearFit, percentile, ratio, summarize } from "./stats.ts";
+import { extrapolate, linearFit, median, medianRuns, percentile, ratio, summarize } from "./stats.ts";
 
 describe("bench measures", () => {
   it("takes nearest-rank percentiles", () => {
@@ -67,6 +67,39 @@ describe("bench measures", () => {
     ];
     expect(extrapolate(noisy, 10_000)).toEqual({ value: 143, slope: 0 });
   });
+
+  it("takes medians, and reduces repeats to one run per concurrency with the median of each measure", () => {
+    expect(median([30, 10, 20])).toBe(20);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([])).toBeUndefined();
+    const run = (concurrency: number, throughput: number, p50Ms: number | undefined) => ({
+      concurrency,
+      sent: 10,
+      received: 9,
+      throughput,
+      p50Ms,
+      p95Ms: undefined,
+      p99Ms: 200,
+      errors: 1,
+    });
+    const [one, eight] = medianRuns([
+      [run(1, 10, 90), run(8, 30, 400)],
+      [run(1, 14, 80), run(8, 20, undefined)],
+      [run(1, 12, 120), run(8, 40, 300)],
+    ]);
+    expect(one).toMatchObject({
+      concurrency: 1,
+      sent: 30,
+      received: 27,
+      throughput: 12,
+      p50Ms: 90,
+      errors: 3,
+    });
+    expect(one?.p95Ms).toBeUndefined();
+    // A measure missing from a repeat is left out of its median, not counted as zero.
+    expect(eight).toMatchObject({ concurrency: 8, throughput: 30, p50Ms: 350, p99Ms: 200 });
+    expect(medianRuns([])).toEqual([]);
+  });
 });
 
 describe("bench report and chart", () => {
@@ -102,16 +135,19 @@ describe("bench report and chart", () => {
       bridgeAllOnWebSocketSeconds: 4,
     },
     tuning: { shipped: [run(8, 20, 400)], default: [run(8, 16, 500)] },
+    repeats: { raw: [], bridge: [], default: [], shipped: [] },
     scale: [
       {
         conversations: 10_000,
-        firstStartSeconds: 40,
-        firstStartRssMb: 150,
-        firstStartPeakMb: 160,
+        firstStartSeconds: 1,
+        idleRssMb: 120,
+        activeRssMb: 150,
         restartSeconds: 3,
+        restartCatchUpSeconds: 40,
         restartRssMb: 140,
+        peakMb: 160,
         measured: false,
-        slope: { peakKbPerConversation: 2, firstStartMsPerConversation: 4 },
+        slope: { peakKbPerConversation: 2, catchUpMsPerConversation: 4 },
       },
     ],
     notes: ["a note"],
@@ -124,7 +160,7 @@ describe("bench report and chart", () => {
     expect(report).toContain("Load average at start 1.5 / 2 / 2.5");
     expect(report).toContain("all on the WebSocket after 4 s (bridge/raw 2×)");
     expect(report).toContain(
-      "| 10000 | 40 s | 150 MB | 160 MB | 3 s | 140 MB | extrapolated (2 KB peak and 4 ms per conversation) |",
+      "| 10000 | 1 s | 120 MB | 150 MB | 3 s | 40 s | 140 MB | 160 MB | extrapolated (2 KB peak and 4 ms catch-up per conversation) |",
     );
     expect(report).toContain("Note: a note");
   });

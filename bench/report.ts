@@ -3,17 +3,22 @@ import { type RunSummary, ratio } from "./stats.ts";
 
 export interface ScalePoint {
   conversations: number;
-  /** Fresh database: process start to /readyz 200 (initial sync of every room done). */
+  /** Fresh database: process start to /readyz 200 (the first start takes the homeserver's position, no rooms). */
   firstStartSeconds: number;
-  firstStartRssMb: number;
-  /** The process's peak RSS (VmHWM) after the first start: what a memory limit must allow. */
-  firstStartPeakMb: number;
-  /** Same database again: process start to ready. */
+  /** RSS after the first start, before any message. */
+  idleRssMb: number;
+  /** RSS after one message in every conversation reached the WebSocket (every room known to the bridge). */
+  activeRssMb: number;
+  /** Restart after one more message in every conversation was sent while the bridge was stopped: to ready... */
   restartSeconds: number;
+  /** ...and to all of those messages on the WebSocket. */
+  restartCatchUpSeconds: number;
   restartRssMb: number;
+  /** The larger peak RSS (VmHWM) of the two processes: what a memory limit must allow. */
+  peakMb: number;
   /** False: extrapolated from the measured points (see slope). */
   measured: boolean;
-  slope?: { peakKbPerConversation: number; firstStartMsPerConversation: number };
+  slope?: { peakKbPerConversation: number; catchUpMsPerConversation: number };
 }
 
 export interface CatchUp {
@@ -44,6 +49,8 @@ export interface Results {
   bridge: RunSummary[];
   catchup?: CatchUp;
   tuning: { shipped: RunSummary[]; default: RunSummary[]; shippedWarningLogs?: RunSummary[] };
+  /** Every run of every repeat, in order; raw, bridge and tuning above are their medians. */
+  repeats: { raw: RunSummary[][]; bridge: RunSummary[][]; default: RunSummary[][]; shipped: RunSummary[][] };
   scale: ScalePoint[];
   roomCreationPerSecond?: number;
   notes: string[];
@@ -102,15 +109,15 @@ export function formatReport(results: Results): string {
   if (results.scale.length > 0) {
     lines.push(
       "",
-      "| conversations | first start (initial sync) | RSS | peak RSS | restart | RSS after restart | |",
-      "| --- | --- | --- | --- | --- | --- | --- |",
+      "| conversations | first start | RSS idle | RSS, all active | restart: ready | restart: all caught up | RSS after | peak RSS | |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     );
     for (const p of results.scale)
       lines.push(
-        `| ${p.conversations} | ${p.firstStartSeconds} s | ${p.firstStartRssMb} MB | ${p.firstStartPeakMb} MB | ${p.restartSeconds} s | ${p.restartRssMb} MB | ${
+        `| ${p.conversations} | ${p.firstStartSeconds} s | ${p.idleRssMb} MB | ${p.activeRssMb} MB | ${p.restartSeconds} s | ${p.restartCatchUpSeconds} s | ${p.restartRssMb} MB | ${p.peakMb} MB | ${
           p.measured
             ? "measured"
-            : `extrapolated (${p.slope?.peakKbPerConversation} KB peak and ${p.slope?.firstStartMsPerConversation} ms per conversation)`
+            : `extrapolated (${p.slope?.peakKbPerConversation} KB peak and ${p.slope?.catchUpMsPerConversation} ms catch-up per conversation)`
         } |`,
       );
     if (results.roomCreationPerSecond !== undefined)

@@ -21,7 +21,7 @@ import { barChartSvg } from "./chart.ts";
 import { startDefaultSynapse } from "./default-synapse.ts";
 import { RawClient, RawSyncReader } from "./raw-client.ts";
 import { formatReport, type Results, type ScalePoint } from "./report.ts";
-import { extrapolate, type RunSummary } from "./stats.ts";
+import { extrapolate, medianRuns, type RunSummary } from "./stats.ts";
 import { runWorkload } from "./workload.ts";
 
 const list = (value: string) =>
@@ -52,6 +52,13 @@ const program = new Command()
     20,
   )
   .option("--create-concurrency <n>", "concurrent conversation creations", positive, 8)
+  .option(
+    "--repeat <n>",
+    "alternating raw/bridge and default/shipped pairs; the report uses medians",
+    (v) => list(v)[0] as number,
+    3,
+  )
+  .option("--name <name>", "file name of the results (default: the date)")
   .option("--skip <phases>", "comma-separated: raw,bridge,catchup,tuning,scale", "")
   .option("--out <dir>", "results folder", fileURLToPath(new URL("./results", import.meta.url)));
 program.parse();
@@ -62,6 +69,8 @@ const options = program.opts<{
   scale: number[];
   scaleBudget: number;
   createConcurrency: number;
+  repeat: number;
+  name?: string;
   skip: string;
   out: string;
 }>();
@@ -131,10 +140,40 @@ async function rawRuns(
         await client.send(roomId, sender, body);
       },
     });
-    log(`${label} c=${concurrency}: ${run.throughput} msg/s, p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms`);
+    log(
+      `${label} c=${concurrency}: ${run.throughput} msg/s, p50 ${run.p50Ms} ms (accepted ${run.acceptedP50Ms} ms), p99 ${run.p99Ms} ms`,
+    );
     runs.push(run);
   }
   await reader.stop();
+  return runs;
+}
+
+/** The workload through the bridge: one run per concurrency. */
+async function bridgeRuns(service: ServiceProcess, ws: WsReceipts, conversations: readonly string[]) {
+  const runs: RunSummary[] = [];
+  for (const concurrency of options.concurrency) {
+    const run = await runWorkload({
+      targets: conversations.slice(0, concurrency),
+      durationMs,
+      drainMs,
+      receipts: ws.receipts,
+      tag: `bridge-c${concurrency}-${Date.now()}`,
+      send: async (conversationId, text, key) => {
+        const response = await fetch(`${service.url}/v1/conversations/${conversationId}/messages`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
+          body: JSON.stringify({ sender_id: SENDER, text, client_message_id: key }),
+        });
+        if (!response.ok) throw new Error(`send: HTTP ${response.status}`);
+        await response.arrayBuffer();
+      },
+    });
+    log(
+      `bridge c=${concurrency}: ${run.throughput} msg/s, p50 ${run.p50Ms} ms (accepted ${run.acceptedP50Ms} ms), p99 ${run.p99Ms} ms`,
+    );
+    runs.push(run);
+  }
   return runs;
 }
 
@@ -185,6 +224,75 @@ async function memoryMb(pid: number): Promise<{ rss: number; peak: number }> {
   return { rss: mb("VmRSS"), peak: mb("VmHWM") };
 }
 
+/**
+ * One scale point on a fresh bridge database, with every conversation in `rooms` active: the first start (the log
+ * begins at the present), one message in each conversation live, then one more in each while the bridge is stopped
+ * and its restart catching all of them up. RSS after each step and the peak over both processes.
+ */
+async function measureScale(stack: TestStack, rooms: readonly string[]): Promise<ScalePoint> {
+  const scaled = new ServiceProcess({
+    config: stack.config,
+    databaseUrl: await stack.newBridgeDatabase(),
+    apiToken: API_TOKEN,
+    signingKey: SIGNING_KEY,
+    env: { LOG_LEVEL: "warn" },
+  });
+  const client = new RawClient({ homeserverUrl: stack.synapse.baseUrl, asToken: stack.secrets.asToken });
+  const sender = `@nova_${SENDER}:${stack.serverName}`;
+  const oneEach = async (tag: string) => {
+    const bodies = rooms.map((_, i) => `${tag} ${i}`);
+    await pool(
+      rooms.map((roomId, i) => [roomId, bodies[i] as string] as const),
+      32,
+      ([roomId, body]) => client.send(roomId, sender, body),
+    );
+    return bodies;
+  };
+  const allOn = (ws: WsReceipts, bodies: readonly string[]) =>
+    waitFor(async () => bodies.every((body) => ws.receipts.has(body)), {
+      timeoutMs: 1_800_000,
+      intervalMs: 100,
+      describe: () =>
+        `${bodies.filter((b) => !ws.receipts.has(b)).length} messages never reached the WebSocket`,
+    });
+  const settledMemory = async () => {
+    await sleep(2000);
+    return memoryMb(scaled.pid as number);
+  };
+
+  const firstStarted = performance.now();
+  await scaled.start(600_000);
+  const firstStartSeconds = (performance.now() - firstStarted) / 1000;
+  const idle = await settledMemory();
+  const live = new WsReceipts(() => scaled.url);
+  await allOn(live, await oneEach(`scale-live-${rooms.length}`));
+  const active = await settledMemory();
+  live.close();
+  await scaled.stop();
+
+  const offline = await oneEach(`scale-offline-${rooms.length}`);
+  const restarted = performance.now();
+  const ready = scaled.start(600_000).then(() => (performance.now() - restarted) / 1000);
+  const caughtUp = new WsReceipts(() => scaled.url, live.cursor);
+  await allOn(caughtUp, offline);
+  const restartCatchUpSeconds = (performance.now() - restarted) / 1000;
+  const restartSeconds = await ready;
+  const after = await settledMemory();
+  caughtUp.close();
+  await scaled.stop();
+  return {
+    conversations: rooms.length,
+    firstStartSeconds: round1(firstStartSeconds),
+    idleRssMb: idle.rss,
+    activeRssMb: active.rss,
+    restartSeconds: round1(restartSeconds),
+    restartCatchUpSeconds: round1(restartCatchUpSeconds),
+    restartRssMb: after.rss,
+    peakMb: Math.max(active.peak, after.peak),
+    measured: true,
+  };
+}
+
 async function main() {
   const started = Date.now();
   const results: Results = {
@@ -201,6 +309,7 @@ async function main() {
     options: { ...options, skip: [...skip] },
     raw: [],
     bridge: [],
+    repeats: { raw: [], bridge: [], default: [], shipped: [] },
     tuning: { shipped: [], default: [] },
     scale: [],
     notes: [],
@@ -228,47 +337,39 @@ async function main() {
     const work = await createConversations(setup, "bench", 0, maxConcurrency);
     log(`${work.ids.length} conversations in ${work.seconds.toFixed(1)} s`);
 
-    if (!skip.has("raw")) {
-      log("raw baseline: PUT /send + /sync long-poll, no bridge");
-      results.raw = await rawRuns(stack.synapse.baseUrl, stack.config, work.rooms, "raw");
-    }
-
+    // Raw and bridge alternate, `--repeat` times (the bridge stopped during raw runs): each pair shares the
+    // machine's conditions, and the medians over the repeats are what the report compares.
     let ws: WsReceipts | undefined;
-    if (!skip.has("bridge") || !skip.has("catchup")) {
+    const startService = async () => {
       await service.start(120_000);
-      ws = new WsReceipts(() => service.url);
-      // Let the first start's replay (the latest timeline of each room) arrive before measuring.
+      ws ??= new WsReceipts(() => service.url);
+      // Let it catch up what the raw runs sent while it was stopped before measuring.
       let seen = -1;
       while (seen !== ws.receipts.size) {
         seen = ws.receipts.size;
         await sleep(1000);
       }
-    }
-    if (!skip.has("bridge") && ws) {
-      log("through the bridge: POST /v1/conversations/{id}/messages, received on /v1/events");
-      for (const concurrency of options.concurrency) {
-        const run = await runWorkload({
-          targets: work.ids.slice(0, concurrency),
-          durationMs,
-          drainMs,
-          receipts: ws.receipts,
-          tag: `bridge-c${concurrency}-${Date.now()}`,
-          send: async (conversationId, text, key) => {
-            const response = await fetch(`${service.url}/v1/conversations/${conversationId}/messages`, {
-              method: "POST",
-              headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
-              body: JSON.stringify({ sender_id: SENDER, text, client_message_id: key }),
-            });
-            if (!response.ok) throw new Error(`send: HTTP ${response.status}`);
-            await response.arrayBuffer();
-          },
-        });
-        log(`bridge c=${concurrency}: ${run.throughput} msg/s, p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms`);
-        results.bridge.push(run);
+    };
+    for (let repeat = 1; repeat <= options.repeat; repeat++) {
+      if (!skip.has("raw")) {
+        await service.stop();
+        log(`raw baseline ${repeat}/${options.repeat}: PUT /send + /sync long-poll, no bridge`);
+        results.repeats.raw.push(await rawRuns(stack.synapse.baseUrl, stack.config, work.rooms, "raw"));
+      }
+      if (!skip.has("bridge")) {
+        await startService();
+        log(
+          `through the bridge ${repeat}/${options.repeat}: POST /v1/conversations/{id}/messages, received on /v1/events`,
+        );
+        results.repeats.bridge.push(await bridgeRuns(service, ws as WsReceipts, work.ids));
       }
     }
+    results.raw = medianRuns(results.repeats.raw);
+    results.bridge = medianRuns(results.repeats.bridge);
+    if (!skip.has("catchup")) await startService();
 
-    if (!skip.has("catchup") && ws) {
+    const catchupReader = ws;
+    if (!skip.has("catchup") && catchupReader) {
       const count = options.catchup;
       const rooms = work.rooms.slice(0, 8);
       log(`catch-up: bridge stopped, ${count} messages sent to ${rooms.length} conversations`);
@@ -303,12 +404,12 @@ async function main() {
       // The bridge: from the process start until all are on the WebSocket (it back-fills limited timelines).
       const bridgeStarted = performance.now();
       const ready = service.start(120_000).then(() => (performance.now() - bridgeStarted) / 1000);
-      await waitFor(async () => bodies.every((body) => ws.receipts.has(body)), {
+      await waitFor(async () => bodies.every((body) => catchupReader.receipts.has(body)), {
         timeoutMs: 300_000,
         intervalMs: 50,
         describe: () => "not every catch-up message reached the WebSocket",
       });
-      const last = Math.max(...bodies.map((body) => ws.receipts.get(body) as number));
+      const last = Math.max(...bodies.map((body) => catchupReader.receipts.get(body) as number));
       results.catchup = {
         messages: count,
         conversations: rooms.length,
@@ -356,23 +457,30 @@ async function main() {
         const rooms = (await createConversations(defaultSetup, "tuning", 0, Math.max(...options.concurrency)))
           .rooms;
         await defaultSetup.stop();
-        results.tuning.default = await rawRuns(defaults.synapse.baseUrl, config, rooms, "default-config");
         results.notes.push(
           `default config: generated by Synapse 1.160 --generate-config (presence ${String(
             (defaults.generated.presence as { enabled?: boolean } | undefined)?.enabled ?? "on (default)",
           )}, log level INFO to a file); only listener, database and appservice registration changed`,
         );
+        // Default and shipped alternate, one Synapse running at a time: each pair shares the machine's conditions.
+        for (let repeat = 1; repeat <= options.repeat; repeat++) {
+          log(`homeserver tuning ${repeat}/${options.repeat}: default config, then shipped`);
+          if (repeat > 1) await defaults.synapse.start();
+          results.repeats.default.push(
+            await rawRuns(defaults.synapse.baseUrl, config, rooms, "default-config"),
+          );
+          await defaults.synapse.stop();
+          await stack.synapse.start();
+          results.repeats.shipped.push(
+            await rawRuns(stack.synapse.baseUrl, stack.config, work.rooms, "shipped-config"),
+          );
+          if (repeat < options.repeat) await stack.synapse.stop();
+        }
       } finally {
         await defaults.dispose();
       }
-      await stack.synapse.start();
-      // The shipped side again, right after, on the same rooms as the raw baseline: the pair shares conditions.
-      results.tuning.shipped = await rawRuns(
-        stack.synapse.baseUrl,
-        stack.config,
-        work.rooms,
-        "shipped-config",
-      );
+      results.tuning.default = medianRuns(results.repeats.default);
+      results.tuning.shipped = medianRuns(results.repeats.shipped);
       // What the shipped config would gain with WARNING-level logs (verified-facts: presence off and WARNING logs
       // together gave 25 to 30%): the same Synapse restarted with only its log level changed, then put back.
       const logPath = stack.synapse.hostPath(FILE_NAMES.logConfig);
@@ -396,6 +504,7 @@ async function main() {
 
     if (!skip.has("scale")) {
       let total = work.ids.length;
+      const scaleRooms = [...work.rooms];
       let creationSeconds = 0;
       let created = 0;
       const budgetSeconds = options.scaleBudget * 60;
@@ -412,46 +521,21 @@ async function main() {
           }
           log(`scale: creating conversations ${total}..${target}`);
           const batch = await createConversations(setup, "scale", total, target);
+          scaleRooms.push(...batch.rooms);
           creationSeconds += batch.seconds;
           created += batch.ids.length;
           total = target;
           log(`created ${batch.ids.length} in ${batch.seconds.toFixed(0)} s`);
         }
-        const scaled = new ServiceProcess({
-          config: stack.config,
-          databaseUrl: await stack.newBridgeDatabase(),
-          apiToken: API_TOKEN,
-          signingKey: SIGNING_KEY,
-          env: { LOG_LEVEL: "warn" },
-        });
-        const first = performance.now();
-        await scaled.start(600_000);
-        const firstStartSeconds = (performance.now() - first) / 1000;
-        await sleep(2000);
-        const firstMemory = await memoryMb(scaled.pid as number);
-        await scaled.stop();
-        const again = performance.now();
-        await scaled.start(600_000);
-        const restartSeconds = (performance.now() - again) / 1000;
-        await sleep(2000);
-        const restartMemory = await memoryMb(scaled.pid as number);
-        await scaled.stop();
-        const point: ScalePoint = {
-          conversations: total,
-          firstStartSeconds: round1(firstStartSeconds),
-          firstStartRssMb: firstMemory.rss,
-          firstStartPeakMb: firstMemory.peak,
-          restartSeconds: round1(restartSeconds),
-          restartRssMb: restartMemory.rss,
-          measured: true,
-        };
+        const point = await measureScale(stack, scaleRooms);
         log(`scale ${total}: ${JSON.stringify(point)}`);
         results.scale.push(point);
       }
       if (created > 0) results.roomCreationPerSecond = round1(created / creationSeconds);
       const measured = results.scale.filter((p) => p.measured);
-      const wanted = options.scale.filter((n) => !measured.some((p) => p.conversations === n));
       const counts = measured.map((p) => p.conversations);
+      // A count below the bench's own conversations was measured at that larger count; only larger ones are missing.
+      const wanted = options.scale.filter((n) => n > Math.max(...counts));
       if (wanted.length > 0 && (measured.length < 2 || Math.max(...counts) < 5 * Math.min(...counts)))
         results.notes.push("scale: too few measured points (or too close together) to extrapolate a slope");
       else
@@ -463,19 +547,21 @@ async function main() {
             );
             return { value: Math.round(line.value * 10 ** digits) / 10 ** digits, slope: line.slope };
           };
-          const peak = predict((p) => p.firstStartPeakMb);
-          const start = predict((p) => p.firstStartSeconds, 1);
+          const peak = predict((p) => p.peakMb);
+          const catchUp = predict((p) => p.restartCatchUpSeconds, 1);
           results.scale.push({
             conversations: n,
-            firstStartSeconds: start.value,
-            firstStartRssMb: predict((p) => p.firstStartRssMb).value,
-            firstStartPeakMb: peak.value,
+            firstStartSeconds: predict((p) => p.firstStartSeconds, 1).value,
+            idleRssMb: predict((p) => p.idleRssMb).value,
+            activeRssMb: predict((p) => p.activeRssMb).value,
             restartSeconds: predict((p) => p.restartSeconds, 1).value,
+            restartCatchUpSeconds: catchUp.value,
             restartRssMb: predict((p) => p.restartRssMb).value,
+            peakMb: peak.value,
             measured: false,
             slope: {
               peakKbPerConversation: Math.round(peak.slope * 1024 * 10) / 10,
-              firstStartMsPerConversation: Math.round(start.slope * 1000 * 10) / 10,
+              catchUpMsPerConversation: Math.round(catchUp.slope * 1000 * 10) / 10,
             },
           });
         }
@@ -488,7 +574,7 @@ async function main() {
 
   results.machine.loadAverageAtEnd = loadavg().map((l) => Math.round(l * 100) / 100);
   results.totalSeconds = Math.round((Date.now() - started) / 1000);
-  const day = results.date.slice(0, 10);
+  const day = options.name ?? results.date.slice(0, 10);
   await mkdir(options.out, { recursive: true });
   const jsonPath = join(options.out, `${day}.json`);
   const svgPath = join(options.out, `${day}.svg`);

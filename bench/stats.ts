@@ -20,6 +20,8 @@ export interface RunSummary {
   p50Ms: number | undefined;
   p95Ms: number | undefined;
   p99Ms: number | undefined;
+  /** Send start -> the server's 2xx (the send half of the latency), p50. */
+  acceptedP50Ms?: number | undefined;
   /** Sends that failed (not counted). */
   errors?: number;
 }
@@ -29,8 +31,10 @@ export function summarize(
   concurrency: number,
   sends: ReadonlyMap<string, number>,
   receipts: ReadonlyMap<string, number>,
+  accepted: ReadonlyMap<string, number> = new Map(),
 ): RunSummary {
   const latencies: number[] = [];
+  const acceptances: number[] = [];
   let first = Number.POSITIVE_INFINITY;
   let last = Number.NEGATIVE_INFINITY;
   for (const [id, sentAt] of sends) {
@@ -38,6 +42,8 @@ export function summarize(
     const receivedAt = receipts.get(id);
     if (receivedAt === undefined) continue;
     latencies.push(receivedAt - sentAt);
+    const acceptedAt = accepted.get(id);
+    if (acceptedAt !== undefined) acceptances.push(acceptedAt - sentAt);
     last = Math.max(last, receivedAt);
   }
   const seconds = latencies.length > 0 ? (last - first) / 1000 : 0;
@@ -50,7 +56,42 @@ export function summarize(
     p50Ms: round(percentile(latencies, 50)),
     p95Ms: round(percentile(latencies, 95)),
     p99Ms: round(percentile(latencies, 99)),
+    ...(acceptances.length > 0 ? { acceptedP50Ms: round(percentile(acceptances, 50)) } : {}),
   };
+}
+
+/** The median of the values (the mean of the middle two for an even count); undefined for none. */
+export function median(values: readonly number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/**
+ * Repeats of the same runs (one list per repeat, one run per concurrency) reduced to one run per concurrency whose
+ * every measure is the median over the repeats, so one noisy window does not decide a ratio.
+ */
+export function medianRuns(repeats: readonly (readonly RunSummary[])[]): RunSummary[] {
+  const byConcurrency = new Map<number, RunSummary[]>();
+  for (const runs of repeats)
+    for (const run of runs)
+      byConcurrency.set(run.concurrency, [...(byConcurrency.get(run.concurrency) ?? []), run]);
+  const of = (runs: RunSummary[], pick: (run: RunSummary) => number | undefined) => {
+    const value = median(runs.map(pick).filter((v): v is number => v !== undefined));
+    return value === undefined ? undefined : Math.round(value * 10) / 10;
+  };
+  return [...byConcurrency].map(([concurrency, runs]) => ({
+    concurrency,
+    sent: runs.reduce((sum, run) => sum + run.sent, 0),
+    received: runs.reduce((sum, run) => sum + run.received, 0),
+    throughput: of(runs, (run) => run.throughput) ?? 0,
+    p50Ms: of(runs, (run) => run.p50Ms),
+    p95Ms: of(runs, (run) => run.p95Ms),
+    p99Ms: of(runs, (run) => run.p99Ms),
+    acceptedP50Ms: of(runs, (run) => run.acceptedP50Ms),
+    errors: runs.reduce((sum, run) => sum + (run.errors ?? 0), 0),
+  }));
 }
 
 /** a / b rounded to two decimals; undefined when either is missing or b is 0. */

@@ -20,6 +20,7 @@ export interface WorkloadOptions {
 /** Runs the workload and summarizes it (receipt and send times share `performance.now()`). */
 export async function runWorkload(options: WorkloadOptions): Promise<RunSummary> {
   const sends = new Map<string, number>();
+  const accepted = new Map<string, number>();
   const deadline = performance.now() + options.durationMs;
   let errors = 0;
   await Promise.all(
@@ -29,6 +30,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<RunSummary>
         sends.set(body, performance.now());
         try {
           await options.send(target, body, `${options.tag}-${t}-${n}`);
+          accepted.set(body, performance.now());
         } catch (error) {
           sends.delete(body);
           if (++errors > 20) throw error;
@@ -40,5 +42,5 @@ export async function runWorkload(options: WorkloadOptions): Promise<RunSummary>
   const drainUntil = performance.now() + options.drainMs;
   while (performance.now() < drainUntil && [...sends.keys()].some((body) => !options.receipts.has(body)))
     await sleep(50);
-  return { ...summarize(options.targets.length, sends, options.receipts), errors };
+  return { ...summarize(options.targets.length, sends, options.receipts, accepted), errors };
 }

@@ -1,3 +1,4 @@
+import pMap from "p-map";
 import type { Logger } from "pino";
 import { abortableSleep, type MatrixClient, seg } from "../matrix/client.ts";
 import { DEFAULT_RETRY, type RetryPolicy, retryDecision } from "../matrix/retry.ts";
@@ -33,7 +34,7 @@ export function syncFilter(timelineLimit: number) {
     account_data: { not_types: ["*"] },
     room: {
       timeline: { limit: timelineLimit, types: ["m.room.message", "m.room.redaction"] },
-      // The conversation state comes with a room's first sync, which saves a request per room at start-up.
+      // A room joined after the start comes with its conversation state, which saves a request for it.
       state: { lazy_load_members: true, types: [CONVERSATION_STATE_TYPE] },
       ephemeral: { not_types: ["*"] },
       account_data: { not_types: ["*"] },
@@ -41,13 +42,29 @@ export function syncFilter(timelineLimit: number) {
   };
 }
 
+/** Conversation lookups in flight at once for rooms the loop has not seen since it started. */
+const ROOM_LOOKUP_CONCURRENCY = 8;
+
+/**
+ * The first start's filter: no rooms at all. Its only use is the `next_batch` it returns, the position the log starts
+ * from; a full initial sync would cost a request that grows with every room (minutes at 10,000 rooms on a cold
+ * Synapse, past the request timeout) and a response held in memory at once, for events older than the bridge.
+ */
+export const POSITION_ONLY_FILTER = {
+  presence: { not_types: ["*"] },
+  account_data: { not_types: ["*"] },
+  room: { rooms: [] as string[] },
+};
+
 /**
  * Follows `/sync` as the service user and appends every conversation message, edit and deletion to the event log,
  * exactly once and in room order, across restarts:
  * - each sync's events and its `next_batch` are committed in one transaction (a crash re-fetches, the log
  *   de-duplicates by event id);
  * - a `limited` timeline is back-filled with `/messages` from the previous token before its newer events;
- * - a malformed or unknown event is logged and skipped; failures retry with capped backoff, forever.
+ * - a malformed or unknown event is logged and skipped; failures retry with capped backoff, forever;
+ * - the first start (no token yet) only takes the current position: the log begins there, and what came before is
+ *   history (`/messages`), as it is for a front end. Rooms become known as their events arrive.
  * Only one sync's events are in memory at a time.
  */
 export class SyncLoop {
@@ -111,20 +128,30 @@ export class SyncLoop {
   async syncOnce(signal?: AbortSignal): Promise<number> {
     const { client, store, logger } = this.#options;
     const since = await store.syncToken();
+    if (since === undefined) return this.#takePosition(signal);
     const filter = await this.#filter(signal);
     const pollTimeout = this.#options.pollTimeoutMs ?? 30_000;
     const response = await client.get<SyncResponse>("/sync", {
-      query: { filter, timeout: since ? pollTimeout : 0, ...(since ? { since } : {}) },
+      query: { filter, timeout: pollTimeout, since },
       timeoutMs: pollTimeout + 30_000,
       retry: false,
       ...(signal ? { signal } : {}),
     });
     const events: BridgeEvent[] = [];
     let inserted = 0;
-    for (const [roomId, room] of Object.entries(response.rooms?.join ?? {})) {
+    const rooms = Object.entries(response.rooms?.join ?? {});
+    for (const [roomId, room] of rooms)
       for (const state of room.state?.events ?? [])
         if (state.type === CONVERSATION_STATE_TYPE && state.state_key === "")
           this.#options.conversations.remember(roomId, state.content);
+    // Rooms not seen since the start are looked up a few at a time rather than one after another: a restart after
+    // downtime brings every active room at once (the lookups are cached; the loop below then finds them).
+    await pMap(
+      rooms.filter(([, room]) => (room.timeline?.events?.length ?? 0) > 0 || room.timeline?.limited),
+      ([roomId]) => this.#options.conversations.byRoom(roomId),
+      { concurrency: ROOM_LOOKUP_CONCURRENCY, ...(signal ? { signal } : {}) },
+    );
+    for (const [roomId, room] of rooms) {
       const timeline = room.timeline ?? {};
       const raw: RawEvent[] = timeline.events ?? [];
       const gapFrom = timeline.limited && timeline.prev_batch ? since : undefined;
@@ -154,6 +181,21 @@ export class SyncLoop {
       this.#options.onCommitted?.(inserted);
     }
     return inserted;
+  }
+
+  /** First start: commits the homeserver's current position and nothing else. */
+  async #takePosition(signal?: AbortSignal): Promise<number> {
+    const { client, store, logger } = this.#options;
+    const response = await client.get<SyncResponse>("/sync", {
+      query: { filter: JSON.stringify(POSITION_ONLY_FILTER), timeout: 0 },
+      retry: false,
+      ...(signal ? { signal } : {}),
+    });
+    await store.commitSync([], response.next_batch);
+    this.#synced = true;
+    this.#lastSyncAt = Date.now();
+    logger.info("first start: the event log begins at the homeserver's current position");
+    return 0;
   }
 
   /** The events between the previous sync token and a limited timeline's start, oldest first, a page at a time. */
