@@ -237,6 +237,7 @@ async function measureScale(stack: TestStack, rooms: readonly string[]): Promise
     signingKey: SIGNING_KEY,
     env: { LOG_LEVEL: "warn" },
   });
+  running.add(scaled);
   const client = new RawClient({ homeserverUrl: stack.synapse.baseUrl, asToken: stack.secrets.asToken });
   const sender = `@nova_${SENDER}:${stack.serverName}`;
   const oneEach = async (tag: string) => {
@@ -280,6 +281,7 @@ async function measureScale(stack: TestStack, rooms: readonly string[]): Promise
   const after = await settledMemory();
   caughtUp.close();
   await scaled.stop();
+  running.delete(scaled);
   return {
     conversations: rooms.length,
     firstStartSeconds: round1(firstStartSeconds),
@@ -318,6 +320,7 @@ async function main() {
   log("starting PostgreSQL + Synapse (infra's local profile: the shipped homeserver.yaml)");
   const chroot = await ensureSynapseChroot();
   const stack: TestStack = await startTestStack({ serverName: "bench.test", chroot });
+  running.add(stack);
   const bridgeDb = await stack.newBridgeDatabase();
   const setup = await startBridge({
     config: stack.config,
@@ -446,6 +449,8 @@ async function main() {
         database: { name: "synapse_default", user: "synapse_default", password },
         registrationYaml,
       });
+      const defaultSynapse = { stop: () => defaults.dispose() };
+      running.add(defaultSynapse);
       try {
         const config = { ...stack.config, homeserverUrl: defaults.synapse.baseUrl };
         const defaultSetup = await startBridge({
@@ -478,6 +483,7 @@ async function main() {
         }
       } finally {
         await defaults.dispose();
+        running.delete(defaultSynapse);
       }
       results.tuning.default = medianRuns(results.repeats.default);
       results.tuning.shipped = medianRuns(results.repeats.shipped);
@@ -583,6 +589,20 @@ async function main() {
   console.log(formatReport(results));
   log(`wrote ${jsonPath} and ${svgPath} in ${results.totalSeconds} s`);
 }
+
+/**
+ * What must not outlive an interrupted bench (Ctrl-C, SIGTERM): Synapse, PostgreSQL and bridge processes are
+ * children that would otherwise keep running, holding ports and CPU. Stopped newest first.
+ */
+const running = new Set<{ stop(): Promise<unknown> }>();
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+  process.once(signal, () => {
+    log(`${signal}: stopping what the bench started`);
+    void (async () => {
+      for (const child of [...running].reverse()) await child.stop().catch(() => {});
+      process.exit(130);
+    })();
+  });
 
 const round1 = (n: number) => Math.round(n * 10) / 10;
 

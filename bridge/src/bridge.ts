@@ -22,7 +22,10 @@ export interface BridgeOptions {
   /** Run the sync loop (exactly one process per database should). Default true. */
   sync?: boolean;
   retry?: RetryPolicy;
-  syncTuning?: Pick<SyncLoopOptions, "pollTimeoutMs" | "timelineLimit" | "backfillPageSize">;
+  syncTuning?: Pick<
+    SyncLoopOptions,
+    "pollTimeoutMs" | "requestGraceMs" | "timelineLimit" | "backfillPageSize"
+  >;
 }
 
 /** The bridge, started: the typed API plus the event log it fills. */

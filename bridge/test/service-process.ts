@@ -58,12 +58,20 @@ export class ServiceProcess {
     return `http://127.0.0.1:${this.#port}`;
   }
 
-  /** Starts it (on the same port as before, if any) and waits until /readyz says ready. */
+  /**
+   * Starts it (on the same port as before, if any) and waits until /readyz says ready. Already running: only waits
+   * (a second process would lose the port and leave the first one untracked, still running).
+   */
   async start(timeoutMs = 30_000): Promise<void> {
     this.#port ||= await freePort();
     this.#wanted = true;
-    this.#spawn();
+    if (!this.#running()) this.#spawn();
     await this.ready(timeoutMs);
+  }
+
+  #running(): boolean {
+    const child = this.#child;
+    return child !== undefined && child.exitCode === null && child.signalCode === null;
   }
 
   /** Waits until /readyz answers 200 (the bridge holds the lock, Synapse and Postgres answer, sync caught up). */
@@ -111,7 +119,7 @@ export class ServiceProcess {
 
   async #signal(signal: NodeJS.Signals): Promise<void> {
     const child = this.#child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    if (!child || !this.#running()) return;
     const exited = new Promise((resolve) => child.once("exit", resolve));
     child.kill(signal);
     await exited;

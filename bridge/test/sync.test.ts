@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { sleep, waitFor } from "../../dev/harness/index.ts";
+import { sleep, startTcpProxy, waitFor } from "../../dev/harness/index.ts";
 import { describeWithHarness } from "../../dev/harness/vitest.ts";
 import { type Bridge, startBridge } from "../src/bridge.ts";
 import { PostgresEventStore } from "../src/store/postgres.ts";
@@ -69,6 +69,77 @@ describeWithHarness("sync loop: exactly once, in order, across restarts", () => 
     for (const [conversationId, sent] of sentByConversation)
       expect(log.filter((e) => e.conversation_id === conversationId).map((e) => e.event_id)).toEqual(sent);
   }
+
+  it("begins the log at the present on its first start: earlier messages stay history, later ones are logged", async () => {
+    const earlierRoom = `first-a-${unique()}`;
+    const laterRoom = `first-b-${unique()}`;
+    for (const id of [earlierRoom, laterRoom])
+      await sender.conversations.ensureGroup(id, { name: id, members: ["alice"] });
+    const earlier: string[] = [];
+    await sendSeries(earlierRoom, 3, earlier);
+    const bridge = await startBridge({
+      config: stack.config,
+      store: await stack.newBridgeDatabase(),
+      logger: testLogger(),
+    });
+    try {
+      await waitFor(async () => bridge.syncStatus().caughtUp, {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+        describe: () => "the first sync never committed",
+      });
+      // The position is taken, and nothing from before it is in the log.
+      expect(await bridge.store.syncToken()).toBeDefined();
+      expect(await readAll(bridge.store)).toEqual([]);
+      // Later messages are logged, in both rooms, though the bridge never read either room before.
+      // (sendSeries numbers its keys after what the list holds: the earlier ids keep the later keys new.)
+      const all = new Map([
+        [earlierRoom, [...earlier]],
+        [laterRoom, [] as string[]],
+      ]);
+      for (const [id, sent] of all) await sendSeries(id, 2, sent);
+      const later = new Map([...all].map(([id, sent]) => [id, id === earlierRoom ? sent.slice(3) : sent]));
+      await expectLoggedOnceInOrder(bridge.store, later);
+      expect((await readAll(bridge.store)).length).toBe(4);
+      // The earlier ones are history, where a front end reads them.
+      const history = await bridge.messages.history(earlierRoom, { limit: 10 });
+      expect(history.events.map((event) => event.event_id).reverse()).toEqual(all.get(earlierRoom));
+    } finally {
+      await bridge.stop();
+    }
+  });
+
+  it("gives a /sync that outlasts its timeout more time after each failure, so a slow catch-up still arrives", async () => {
+    const id = `slow-${unique()}`;
+    await sender.conversations.ensureGroup(id, { name: id, members: ["alice"] });
+    const proxy = await startTcpProxy({ host: "127.0.0.1", port: stack.synapse.paths.port });
+    const lines: string[] = [];
+    const bridge = await startBridge({
+      config: { ...stack.config, homeserverUrl: proxy.url },
+      store: await stack.newBridgeDatabase(),
+      logger: testLogger(lines),
+      syncTuning: { pollTimeoutMs: 500, requestGraceMs: 300 },
+    });
+    try {
+      await waitFor(async () => bridge.syncStatus().caughtUp, {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+        describe: () => "the first sync never committed",
+      });
+      // Every answer now takes 1.5 s, longer than the first allowance (0.5 s long-poll + 0.3 s grace): a fixed
+      // timeout would give up on every sync for as long as the homeserver stays this slow.
+      proxy.delayReplies(1500);
+      const sent = new Map([[id, [] as string[]]]);
+      await sendSeries(id, 2, sent.get(id) as string[]);
+      await expectLoggedOnceInOrder(bridge.store, sent);
+      expect(proxy.mode).toBe("delay-replies");
+      expect(lines.some((line) => line.includes("sync failed; retrying"))).toBe(true);
+    } finally {
+      proxy.restore();
+      await bridge.stop();
+      await proxy.close();
+    }
+  });
 
   it("logs every message once, in order, when the bridge is killed (-9) twice mid-stream and restarted", async () => {
     const conversations = [`kill-a-${unique()}`, `kill-b-${unique()}`];

@@ -124,4 +124,24 @@ describe("harness: TCP proxy for fault tests", () => {
     await until(() => line.received() === "echo:question");
     line.socket.destroy();
   });
+
+  it("delay-replies delivers every answer, in order, that much later; restore makes it prompt again", async () => {
+    proxy = await startTcpProxy({ host: "127.0.0.1", port: echoPort });
+    const line = client(proxy.port);
+    await line.connected;
+    proxy.delayReplies(400);
+    const sentAt = performance.now();
+    line.socket.write("one");
+    await until(() => served.includes("one"));
+    line.socket.write("two");
+    await until(() => served.includes("two"));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(line.received()).toBe("");
+    await until(() => line.received() === "echo:oneecho:two");
+    expect(performance.now() - sentAt).toBeGreaterThanOrEqual(400);
+    proxy.restore();
+    line.socket.write("three");
+    await until(() => line.received().endsWith("echo:three"), 300);
+    line.socket.destroy();
+  });
 });

@@ -1,10 +1,10 @@
 // A loopback TCP proxy for fault tests: put it between a client and a server, then cut the line (every connection
 // reset, new ones refused at once), black-hole it (connections stay open but no byte passes, as in a network
 // partition), or hold only the replies (requests reach the server, its answers are lost: the "did it happen?"
-// case), and restore it. Bytes are forwarded untouched.
+// case), or delay every reply (a slow server), and restore it. Bytes are forwarded untouched.
 import { createServer, type Socket, connect as tcpConnect } from "node:net";
 
-export type ProxyMode = "open" | "cut" | "blackhole" | "hold-replies";
+export type ProxyMode = "open" | "cut" | "blackhole" | "hold-replies" | "delay-replies";
 
 export interface TcpProxy {
   /** The port clients connect to (on 127.0.0.1). */
@@ -20,6 +20,8 @@ export interface TcpProxy {
   blackhole(): void;
   /** Forwards client bytes to the server but holds the server's replies, until {@link restore} or {@link cut}. */
   holdReplies(): void;
+  /** Forwards everything, each chunk of the server's replies `ms` late (in order), until {@link restore}. */
+  delayReplies(ms: number): void;
   /** Forwards again; held bytes flow on. */
   restore(): void;
   close(): Promise<void>;
@@ -34,11 +36,12 @@ interface Pair {
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   let mode: ProxyMode = "open";
   let accepted = 0;
+  let replyDelayMs = 0;
   const pairs = new Set<Pair>();
 
   /** Whether bytes read from this side may flow now. */
   const flows = (side: "client" | "upstream") =>
-    mode === "open" || (mode === "hold-replies" && side === "client");
+    mode === "open" || mode === "delay-replies" || (mode === "hold-replies" && side === "client");
   const reset = (pair: Pair) => {
     pair.client.resetAndDestroy();
     pair.upstream.resetAndDestroy();
@@ -55,12 +58,20 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   // Like pipe(), but a drained destination resumes its source only while that direction flows.
   const forward = (from: Socket, to: Socket, side: "client" | "upstream") => {
     from.on("data", (chunk: Buffer) => {
+      if (side === "upstream" && mode === "delay-replies") {
+        // Same delay for every chunk: timers keep their order. Backpressure is ignored (test-sized replies).
+        setTimeout(() => to.writable && to.write(chunk), replyDelayMs);
+        return;
+      }
       if (!to.write(chunk)) from.pause();
     });
     to.on("drain", () => {
       if (flows(side)) from.resume();
     });
-    from.on("end", () => to.end());
+    from.on("end", () => {
+      if (side === "upstream" && mode === "delay-replies") setTimeout(() => to.end(), replyDelayMs);
+      else to.end();
+    });
   };
 
   const server = createServer({ pauseOnConnect: true }, (client) => {
@@ -112,6 +123,10 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
     blackhole: () => switchTo("blackhole"),
     holdReplies: () => switchTo("hold-replies"),
+    delayReplies(ms: number) {
+      replyDelayMs = ms;
+      switchTo("delay-replies");
+    },
     restore: () => switchTo("open"),
     async close() {
       for (const pair of [...pairs]) reset(pair);

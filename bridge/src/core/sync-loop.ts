@@ -17,6 +17,12 @@ export interface SyncLoopOptions {
   logger: Logger;
   /** Long-poll timeout of each `/sync`. */
   pollTimeoutMs?: number;
+  /**
+   * How long a `/sync` may take beyond its long-poll before it is given up (a dead connection). Doubles after each
+   * failure, up to 10 minutes, and is back after a success: a catch-up of thousands of rooms can take Synapse
+   * minutes to compute, and a request given up too early would be cancelled and started over forever.
+   */
+  requestGraceMs?: number;
   /** Timeline events per room per sync; a busier room comes back `limited` and is back-filled. */
   timelineLimit?: number;
   /** Events per `/messages` page when back-filling a gap (each page is committed on its own). */
@@ -27,9 +33,11 @@ export interface SyncLoopOptions {
   retry?: Omit<RetryPolicy, "maxAttempts">;
 }
 
-/** The sync filter: only conversation messages and redactions, few members, no presence or account data. */
+/** The sync filter: only conversation messages and redactions, their fields the bridge reads, no members, presence or account data. */
 export function syncFilter(timelineLimit: number) {
   return {
+    // Only what `convertEvent` and the conversation state read: `unsigned` and the rest would double the response.
+    event_fields: ["type", "content", "sender", "event_id", "origin_server_ts", "redacts", "state_key"],
     presence: { not_types: ["*"] },
     account_data: { not_types: ["*"] },
     room: {
@@ -41,6 +49,9 @@ export function syncFilter(timelineLimit: number) {
     },
   };
 }
+
+const DEFAULT_GRACE_MS = 30_000;
+const MAX_GRACE_MS = 600_000;
 
 /** Conversation lookups in flight at once for rooms the loop has not seen since it started. */
 const ROOM_LOOKUP_CONCURRENCY = 8;
@@ -74,9 +85,11 @@ export class SyncLoop {
   #filterId: string | undefined;
   #synced = false;
   #lastSyncAt: number | undefined;
+  #graceMs: number;
 
   constructor(options: SyncLoopOptions) {
     this.#options = options;
+    this.#graceMs = options.requestGraceMs ?? DEFAULT_GRACE_MS;
   }
 
   start(): void {
@@ -109,9 +122,11 @@ export class SyncLoop {
       try {
         await this.syncOnce(signal);
         failures = 0;
+        this.#graceMs = this.#options.requestGraceMs ?? DEFAULT_GRACE_MS;
       } catch (error) {
         if (signal.aborted) return;
         failures++;
+        this.#graceMs = Math.min(MAX_GRACE_MS, this.#graceMs * 2);
         const policy = { ...DEFAULT_RETRY, ...this.#options.retry, maxAttempts: Number.POSITIVE_INFINITY };
         const decision = retryDecision(error, failures, policy);
         // Anything else (a 4xx, a database error) is retried too: the loop must not die; it backs off instead.
@@ -133,7 +148,7 @@ export class SyncLoop {
     const pollTimeout = this.#options.pollTimeoutMs ?? 30_000;
     const response = await client.get<SyncResponse>("/sync", {
       query: { filter, timeout: pollTimeout, since },
-      timeoutMs: pollTimeout + 30_000,
+      timeoutMs: pollTimeout + this.#graceMs,
       retry: false,
       ...(signal ? { signal } : {}),
     });

@@ -80,6 +80,23 @@ describeWithHarness("PostgreSQL event store", () => {
     await store.close();
   });
 
+  it("commits a sync larger than one INSERT (a restart's catch-up of many rooms) in order, atomically", async () => {
+    const store = await fresh();
+    await store.commitSync([message(0)], "t1");
+    const many = Array.from({ length: 1_234 }, (_, i) => message(i + 1));
+    // A replayed event in a later chunk is still dropped, and the count is over all chunks.
+    expect(await store.commitSync([...many, message(3)], "t2")).toBe(1_234);
+    const logged = await store.readAfter(undefined, 2_000);
+    expect(logged.map((e) => e.event.event_id)).toEqual(["$e0", ...many.map((e) => e.event_id)]);
+    // A broken event in the last chunk undoes the earlier chunks and keeps the token.
+    const broken = { ...message(9_999), event_id: undefined } as unknown as BridgeEvent;
+    const more = Array.from({ length: 1_000 }, (_, i) => message(5_000 + i));
+    await expect(store.commitSync([...more, broken], "t3")).rejects.toThrow();
+    expect(await store.syncToken()).toBe("t2");
+    expect(await store.readAfter(logged.at(-1)?.position, 10)).toEqual([]);
+    await store.close();
+  });
+
   it("remembers the first event sent under a transaction id", async () => {
     const store = await fresh();
     expect(await store.sentEventId("nova.t1")).toBeUndefined();

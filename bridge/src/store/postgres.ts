@@ -3,6 +3,9 @@ import { type BridgeEvent, bridgeEventSchema } from "../core/events.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import type { EventStore, LoggedEvent, SentLog } from "./store.ts";
 
+/** Events per INSERT statement within a commit. */
+const INSERT_CHUNK = 500;
+
 /** Serializes migrations across processes (an arbitrary constant key). */
 const MIGRATION_LOCK = 4_716_001;
 
@@ -57,17 +60,18 @@ export class PostgresEventStore implements EventStore, SentLog {
     try {
       await client.query("BEGIN");
       let inserted = 0;
-      // One multi-row INSERT per batch; WITH ORDINALITY keeps the given order in the positions.
-      if (events.length > 0) {
+      // One multi-row INSERT per chunk (a restart can bring thousands of rooms' events in one sync: the statement's
+      // JSON stays small); WITH ORDINALITY keeps the given order in the positions. One transaction for all.
+      for (let from = 0; from < events.length; from += INSERT_CHUNK) {
         const result = await client.query(
           `INSERT INTO bridge_event_log (event_id, conversation_id, type, payload)
            SELECT e.payload->>'event_id', e.payload->>'conversation_id', e.payload->>'type', e.payload
            FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(payload, n)
            ORDER BY e.n
            ON CONFLICT (event_id) DO NOTHING`,
-          [JSON.stringify(events)],
+          [JSON.stringify(events.slice(from, from + INSERT_CHUNK))],
         );
-        inserted = result.rowCount ?? 0;
+        inserted += result.rowCount ?? 0;
       }
       if (nextBatch !== undefined)
         await client.query(
