@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { appserviceRegistration, databaseConfig, homeserverConfig, signingKeyFile } from "./homeserver.ts";
+import {
+  appserviceRegistration,
+  databaseConfig,
+  homeserverConfig,
+  NO_APPSERVICE_PUSHER,
+  signingKeyFile,
+} from "./homeserver.ts";
 
 const files = {
   signingKey: "/s/signing.key",
@@ -26,6 +32,8 @@ describe("homeserverConfig", () => {
     const config = homeserverConfig(input);
     expect(config.federation_domain_whitelist).toEqual([]);
     expect(config.trusted_key_servers).toEqual([]);
+    expect(config.federation_sender_instances).toEqual([]);
+    expect(config.notify_appservices_from_worker).toBe(NO_APPSERVICE_PUSHER);
     expect(config.enable_registration).toBe(false);
     expect(config.enable_metrics).toBe(true);
     expect(config.report_stats).toBe(false);

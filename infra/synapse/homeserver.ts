@@ -45,6 +45,9 @@ export interface HomeserverInput {
   readonly files: SynapseFilePaths;
 }
 
+/** The worker named as the appservice pusher: none runs under this name, so nothing is pushed. */
+export const NO_APPSERVICE_PUSHER = "nova-matrix-no-appservice-push";
+
 /** The main config file. It holds no secret: every secret is a `*_path` or lives in the database config file. */
 export function homeserverConfig(input: HomeserverInput): Record<string, unknown> {
   const bind_addresses = [...input.bindAddresses];
@@ -66,6 +69,12 @@ export function homeserverConfig(input: HomeserverInput): Record<string, unknown
     ],
     federation_domain_whitelist: [],
     trusted_key_servers: [],
+    // No process sends federation: without it every event still passes through the federation sender's queue.
+    federation_sender_instances: [],
+    // The appservice's registration has `url: null` (the bridge reads with /sync), so a push would only write a
+    // transaction of every event to the database and mark it sent to nobody. Naming a worker that does not exist
+    // is how Synapse is told no process pushes; the bench measured the saving (docs/performance.md).
+    notify_appservices_from_worker: NO_APPSERVICE_PUSHER,
     enable_metrics: true,
     // Accounts come only from the admin API (shared secret) and the appservice.
     enable_registration: false,

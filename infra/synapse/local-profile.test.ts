@@ -9,7 +9,7 @@ import {
 } from "../../dev/harness/index.ts";
 import { describeWithHarness, harnessChroot } from "../../dev/harness/vitest.ts";
 import { generateLocalSecrets, LOCAL_CONFIG_FILES, localSynapseFiles } from "./local-profile.ts";
-import { SENDER_LOCALPART, SERVICE_LOCALPART, serviceUserId } from "./naming.ts";
+import { GHOST_PREFIX, SENDER_LOCALPART, SERVICE_LOCALPART, serviceUserId } from "./naming.ts";
 
 const serverName = "local-profile.test";
 
@@ -102,6 +102,39 @@ describeWithHarness("local profile: the deployed Synapse config on the harness",
     // Without user_id the token is the appservice's own bot.
     const bot = await fetch(`${synapse.baseUrl}/_matrix/client/v3/account/whoami`, { headers: auth });
     expect(((await bot.json()) as { user_id: string }).user_id).toBe(`@${SENDER_LOCALPART}:${serverName}`);
+  });
+
+  it("writes no appservice transactions for the events it stores (nothing to push them to)", async () => {
+    const auth = { authorization: `Bearer ${secrets.asToken}`, "content-type": "application/json" };
+    const ghost = `@${GHOST_PREFIX}push-check:${serverName}`;
+    const call = async (method: string, path: string, body: unknown) => {
+      const url = new URL(`${synapse.baseUrl}/_matrix/client/v3${path}`);
+      url.searchParams.set("user_id", ghost);
+      const response = await fetch(url, { method, headers: auth, body: JSON.stringify(body) });
+      expect(response.status, await response.clone().text()).toBe(200);
+      return (await response.json()) as Record<string, string>;
+    };
+    await fetch(`${synapse.baseUrl}/_matrix/client/v3/register`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ type: "m.login.application_service", username: `${GHOST_PREFIX}push-check` }),
+    });
+    const { room_id } = await call("POST", "/createRoom", { preset: "private_chat" });
+    for (let n = 0; n < 3; n++)
+      await call("PUT", `/rooms/${encodeURIComponent(room_id as string)}/send/m.room.message/t${n}`, {
+        msgtype: "m.text",
+        body: `event ${n}`,
+      });
+    // Synapse's appservice notifier runs in the background within milliseconds of each event; give it time.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // The notifier's position in the event stream: it moves with every event it reads to push (to 10 here with
+    // Synapse's default); it stays at 0 because no process reads them.
+    const position = await postgres.query(
+      "SELECT stream_ordering FROM appservice_stream_position",
+      [],
+      "synapse",
+    );
+    expect(position.rows.map((row) => Number(row.stream_ordering))).toEqual([0]);
   });
 
   it("keeps users outside the namespace away from the appservice", async () => {
