@@ -42,7 +42,7 @@ const program = new Command()
   .name("bench")
   .description("Bridge vs raw Synapse on the harness (see docs/performance.md)")
   .option("--concurrency <list>", "concurrent conversations per run", list, [1, 8, 32])
-  .option("--duration <seconds>", "length of each workload window", positive, 8)
+  .option("--duration <seconds>", "length of each workload window", positive, 20)
   .option("--catchup <messages>", "messages sent while the bridge is stopped", positive, 1000)
   .option("--scale <list>", "conversation counts for memory and start-up", list, [100, 1000, 10_000])
   .option(
@@ -256,43 +256,51 @@ async function measureScale(stack: TestStack, rooms: readonly string[]): Promise
       describe: () =>
         `${bodies.filter((b) => !ws.receipts.has(b)).length} messages never reached the WebSocket`,
     });
+  const readers: WsReceipts[] = [];
+  const reader = (ws: WsReceipts) => {
+    readers.push(ws);
+    return ws;
+  };
   const settledMemory = async () => {
     await sleep(2000);
     return memoryMb(scaled.pid as number);
   };
 
-  const firstStarted = performance.now();
-  await scaled.start(600_000);
-  const firstStartSeconds = (performance.now() - firstStarted) / 1000;
-  const idle = await settledMemory();
-  const live = new WsReceipts(() => scaled.url);
-  await allOn(live, await oneEach(`scale-live-${rooms.length}`));
-  const active = await settledMemory();
-  live.close();
-  await scaled.stop();
+  try {
+    const firstStarted = performance.now();
+    await scaled.start(600_000);
+    const firstStartSeconds = (performance.now() - firstStarted) / 1000;
+    const idle = await settledMemory();
+    const live = reader(new WsReceipts(() => scaled.url));
+    await allOn(live, await oneEach(`scale-live-${rooms.length}`));
+    const active = await settledMemory();
+    live.close();
+    await scaled.stop();
 
-  const offline = await oneEach(`scale-offline-${rooms.length}`);
-  const restarted = performance.now();
-  const ready = scaled.start(600_000).then(() => (performance.now() - restarted) / 1000);
-  const caughtUp = new WsReceipts(() => scaled.url, live.cursor);
-  await allOn(caughtUp, offline);
-  const restartCatchUpSeconds = (performance.now() - restarted) / 1000;
-  const restartSeconds = await ready;
-  const after = await settledMemory();
-  caughtUp.close();
-  await scaled.stop();
-  running.delete(scaled);
-  return {
-    conversations: rooms.length,
-    firstStartSeconds: round1(firstStartSeconds),
-    idleRssMb: idle.rss,
-    activeRssMb: active.rss,
-    restartSeconds: round1(restartSeconds),
-    restartCatchUpSeconds: round1(restartCatchUpSeconds),
-    restartRssMb: after.rss,
-    peakMb: Math.max(active.peak, after.peak),
-    measured: true,
-  };
+    const offline = await oneEach(`scale-offline-${rooms.length}`);
+    const restarted = performance.now();
+    const ready = scaled.start(600_000).then(() => (performance.now() - restarted) / 1000);
+    const caughtUp = reader(new WsReceipts(() => scaled.url, live.cursor));
+    await allOn(caughtUp, offline);
+    const restartCatchUpSeconds = (performance.now() - restarted) / 1000;
+    const restartSeconds = await ready;
+    const after = await settledMemory();
+    return {
+      conversations: rooms.length,
+      firstStartSeconds: round1(firstStartSeconds),
+      idleRssMb: idle.rss,
+      activeRssMb: active.rss,
+      restartSeconds: round1(restartSeconds),
+      restartCatchUpSeconds: round1(restartCatchUpSeconds),
+      restartRssMb: after.rss,
+      peakMb: Math.max(active.peak, after.peak),
+      measured: true,
+    };
+  } finally {
+    for (const socket of readers) socket.close();
+    await scaled.stop();
+    running.delete(scaled);
+  }
 }
 
 async function main() {
@@ -533,9 +541,17 @@ async function main() {
           total = target;
           log(`created ${batch.ids.length} in ${batch.seconds.toFixed(0)} s`);
         }
-        const point = await measureScale(stack, scaleRooms);
-        log(`scale ${total}: ${JSON.stringify(point)}`);
-        results.scale.push(point);
+        try {
+          const point = await measureScale(stack, scaleRooms);
+          log(`scale ${total}: ${JSON.stringify(point)}`);
+          results.scale.push(point);
+        } catch (error) {
+          // The points measured so far and the rest of the results still get written.
+          const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+          results.notes.push(`scale ${total}: the measurement failed: ${reason}`);
+          log(`scale ${total}: failed: ${reason}`);
+          break;
+        }
       }
       if (created > 0) results.roomCreationPerSecond = round1(created / creationSeconds);
       const measured = results.scale.filter((p) => p.measured);
