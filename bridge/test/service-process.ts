@@ -4,6 +4,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { freePort, sleep, waitFor } from "../../dev/harness/index.ts";
+import { DEFAULT_BRIDGE_RESOURCES, nodeHeapOptions } from "../../infra/bridge-deploy/spec.ts";
 import type { EnabledConfig } from "../src/config/config.ts";
 import { matrixEnv } from "./fixture.ts";
 
@@ -45,6 +46,9 @@ export class ServiceProcess {
       BRIDGE_HOST: "127.0.0.1",
       BRIDGE_SYNC_POLL_MS: "1000",
       LOG_LEVEL: "info",
+      // The heap settings the Deployment gives the bridge with its default memory limit: tests and the bench
+      // measure what runs.
+      NODE_OPTIONS: nodeHeapOptions(DEFAULT_BRIDGE_RESOURCES.limits.memory),
       ...options.env,
     };
   }

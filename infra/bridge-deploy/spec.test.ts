@@ -21,6 +21,8 @@ import {
   bridgeDeploymentSpec,
   bridgePodSpec,
   bridgeServiceSpec,
+  mebibytes,
+  nodeHeapOptions,
 } from "./spec.ts";
 
 const config = bridgeDeployConfigSchema.parse({
@@ -87,6 +89,7 @@ describe("bridge Kubernetes objects", () => {
       livenessProbe: { httpGet: { path: string } };
       ports: { name: string }[];
       resources: unknown;
+      env: { name: string; value: string }[];
     };
     expect(pod.securityContext).toMatchObject({
       runAsNonRoot: true,
@@ -111,8 +114,26 @@ describe("bridge Kubernetes objects", () => {
       requests: { cpu: "100m", memory: "256Mi" },
       limits: { memory: "512Mi" },
     });
+    // The heap is sized for the container, not the node (a quarter of the 512Mi limit).
+    expect(container.env).toContainEqual({
+      name: "NODE_OPTIONS",
+      value: "--max-semi-space-size=2 --max-old-space-size=128",
+    });
     // No secret value is in the pod spec: everything secret comes through envFrom.
     expect(JSON.stringify(pod)).not.toMatch(/password|token=/i);
+  });
+
+  it("reads memory limits in any Kubernetes unit and sizes the heap from them", () => {
+    expect(mebibytes("512Mi")).toBe(512);
+    expect(mebibytes("1Gi")).toBe(1024);
+    expect(mebibytes("1.5Gi")).toBe(1536);
+    expect(mebibytes(String(256 * 2 ** 20))).toBe(256);
+    expect(mebibytes("1G")).toBeCloseTo(953.67, 2);
+    expect(nodeHeapOptions("2Gi")).toBe("--max-semi-space-size=2 --max-old-space-size=512");
+    // A small limit still leaves V8 a workable heap.
+    expect(nodeHeapOptions("128Mi")).toBe("--max-semi-space-size=2 --max-old-space-size=64");
+    expect(() => mebibytes("lots")).toThrow('memory "lots": expected a quantity such as 512Mi or 1Gi');
+    expect(() => mebibytes("500m")).toThrow(/expected a quantity/);
   });
 
   it("takes the image from stack config, pinned, never latest", () => {

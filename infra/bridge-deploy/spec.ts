@@ -17,6 +17,43 @@ export const BRIDGE_METRICS_PORT_NAME = "metrics";
 /** The bridge's own Secret: BRIDGE_API_TOKEN, BRIDGE_WS_SIGNING_KEY, BRIDGE_DATABASE_URL. */
 export const BRIDGE_SECRET = "nova-bridge-secrets";
 export const BRIDGE_DB_SETUP_NAME = "nova-bridge-db-setup";
+
+/** The bridge container's requests and limits unless the stack config sets them. */
+export const DEFAULT_BRIDGE_RESOURCES = {
+  requests: { cpu: "100m", memory: "256Mi" },
+  limits: { memory: "512Mi" },
+};
+
+/**
+ * The bridge's V8 heap settings for a container memory limit. Node sizes its heap for the whole machine, so a
+ * restart that catches up thousands of rooms grew RSS past 200 MB, mostly garbage not yet collected
+ * (docs/performance.md); a small young generation and an old-space cap of a quarter of the limit make V8 collect
+ * before it grows. The rest of the limit is for what lives outside the heap: audio uploads (up to 20 MB each),
+ * WebSocket send buffers (up to 4 MB per slow client), code.
+ */
+export function nodeHeapOptions(memoryLimit: string): string {
+  const oldSpaceMiB = Math.max(64, Math.floor(mebibytes(memoryLimit) / 4));
+  return `--max-semi-space-size=2 --max-old-space-size=${oldSpaceMiB}`;
+}
+
+const QUANTITY_UNITS: Record<string, number> = {
+  "": 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+};
+
+/** A Kubernetes memory quantity (`512Mi`, `1Gi`, `600M`, bytes) in MiB. */
+export function mebibytes(quantity: string): number {
+  const match = /^([0-9]+(?:\.[0-9]+)?)(k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(quantity);
+  if (!match) throw new Error(`memory "${quantity}": expected a quantity such as 512Mi or 1Gi`);
+  return (Number(match[1]) * (QUANTITY_UNITS[match[2] ?? ""] as number)) / 2 ** 20;
+}
 export const BRIDGE_DB_SETUP_LABELS = { app: BRIDGE_DB_SETUP_NAME } as const;
 /** The image's `node` user (bridge/Dockerfile). */
 export const BRIDGE_UID = 1000;
@@ -39,7 +76,7 @@ export const bridgeDeployConfigSchema = z.strictObject({
       requests: z.strictObject({ cpu: z.string(), memory: z.string() }),
       limits: z.strictObject({ cpu: z.string().optional(), memory: z.string() }),
     })
-    .default({ requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "512Mi" } }),
+    .default(DEFAULT_BRIDGE_RESOURCES),
   database: z
     .strictObject({
       name: z
@@ -142,6 +179,7 @@ export function bridgePodSpec(input: BridgePodInput): PodSpec {
           { name: "BRIDGE_HOST", value: "0.0.0.0" },
           { name: "BRIDGE_PORT", value: String(BRIDGE_PORT) },
           { name: "BRIDGE_METRICS_PORT", value: String(BRIDGE_METRICS_PORT) },
+          { name: "NODE_OPTIONS", value: nodeHeapOptions(input.resources.limits.memory) },
         ],
         ports: [
           { name: BRIDGE_PORT_NAME, containerPort: BRIDGE_PORT, protocol: "TCP" },

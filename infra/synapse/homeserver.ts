@@ -156,8 +156,8 @@ export interface AppserviceInput {
 }
 
 /**
- * The bridge's appservice registration. `url: null`: Synapse pushes nothing yet (the bridge syncs as the service
- * user). The users namespace holds the service user and the ghosts; the alias namespace the conversation rooms.
+ * The bridge's appservice registration. `url: null`: Synapse pushes nothing (the bridge syncs as the service user;
+ * `homeserverConfig` designates no pusher process either). The users namespace holds the service user and the ghosts; the alias namespace the conversation rooms.
  */
 export function appserviceRegistration(input: AppserviceInput): Record<string, unknown> {
   const server = escapeRegex(input.serverName);
