@@ -116,7 +116,32 @@ async function createConversations(setup: Bridge, prefix: string, from: number, 
   return { ids, rooms, seconds: (performance.now() - started) / 1000 };
 }
 
-/** The raw baseline on one homeserver: one run per concurrency. */
+/** The workload at each `--concurrency`, on the first that many targets: one run each. */
+async function runAtEachConcurrency(
+  label: string,
+  targets: readonly string[],
+  receipts: Map<string, number>,
+  send: (target: string, body: string, key: string) => Promise<void>,
+): Promise<RunSummary[]> {
+  const runs: RunSummary[] = [];
+  for (const concurrency of options.concurrency) {
+    const run = await runWorkload({
+      targets: targets.slice(0, concurrency),
+      durationMs,
+      drainMs,
+      receipts,
+      tag: `${label}-c${concurrency}-${Date.now()}`,
+      send,
+    });
+    log(
+      `${label} c=${concurrency}: ${run.throughput} msg/s, p50 ${run.p50Ms} ms (accepted ${run.acceptedP50Ms} ms), p99 ${run.p99Ms} ms`,
+    );
+    runs.push(run);
+  }
+  return runs;
+}
+
+/** The raw baseline on one homeserver. */
 async function rawRuns(
   homeserverUrl: string,
   config: EnabledConfig,
@@ -128,53 +153,24 @@ async function rawRuns(
   const receipts = new Map<string, number>();
   const reader = new RawSyncReader(client, config.serviceUser);
   await reader.start((message, at) => receipts.set(message.body, at));
-  const runs: RunSummary[] = [];
-  for (const concurrency of options.concurrency) {
-    const run = await runWorkload({
-      targets: rooms.slice(0, concurrency),
-      durationMs,
-      drainMs,
-      receipts,
-      tag: `${label}-c${concurrency}-${Date.now()}`,
-      send: async (roomId, body) => {
-        await client.send(roomId, sender, body);
-      },
-    });
-    log(
-      `${label} c=${concurrency}: ${run.throughput} msg/s, p50 ${run.p50Ms} ms (accepted ${run.acceptedP50Ms} ms), p99 ${run.p99Ms} ms`,
-    );
-    runs.push(run);
-  }
+  const runs = await runAtEachConcurrency(label, rooms, receipts, async (roomId, body) => {
+    await client.send(roomId, sender, body);
+  });
   await reader.stop();
   return runs;
 }
 
-/** The workload through the bridge: one run per concurrency. */
-async function bridgeRuns(service: ServiceProcess, ws: WsReceipts, conversations: readonly string[]) {
-  const runs: RunSummary[] = [];
-  for (const concurrency of options.concurrency) {
-    const run = await runWorkload({
-      targets: conversations.slice(0, concurrency),
-      durationMs,
-      drainMs,
-      receipts: ws.receipts,
-      tag: `bridge-c${concurrency}-${Date.now()}`,
-      send: async (conversationId, text, key) => {
-        const response = await fetch(`${service.url}/v1/conversations/${conversationId}/messages`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
-          body: JSON.stringify({ sender_id: SENDER, text, client_message_id: key }),
-        });
-        if (!response.ok) throw new Error(`send: HTTP ${response.status}`);
-        await response.arrayBuffer();
-      },
+/** The workload through the bridge: sent to its HTTP API, received on its WebSocket. */
+function bridgeRuns(service: ServiceProcess, ws: WsReceipts, conversations: readonly string[]) {
+  return runAtEachConcurrency("bridge", conversations, ws.receipts, async (conversationId, text, key) => {
+    const response = await fetch(`${service.url}/v1/conversations/${conversationId}/messages`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ sender_id: SENDER, text, client_message_id: key }),
     });
-    log(
-      `bridge c=${concurrency}: ${run.throughput} msg/s, p50 ${run.p50Ms} ms (accepted ${run.acceptedP50Ms} ms), p99 ${run.p99Ms} ms`,
-    );
-    runs.push(run);
-  }
-  return runs;
+    if (!response.ok) throw new Error(`send: HTTP ${response.status}`);
+    await response.arrayBuffer();
+  });
 }
 
 /** Reads /v1/events and records each message.new body's arrival; reconnects from its cursor until closed. */

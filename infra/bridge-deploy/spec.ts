@@ -2,6 +2,7 @@
 // Deployment, Service, and the pod of its database setup Job (the same idempotent psql script as Synapse's).
 import type * as k8s from "@pulumi/kubernetes";
 import { z } from "zod";
+import { quantityBytes } from "../config/quantity.ts";
 import { CLOUD_SQL_ADMIN_USER, PSQL_IMAGE, SETUP_CONTAINER, SETUP_SECRET } from "../database/index.ts";
 import { psqlArgs, VERIFIER_ENV } from "../database/sql.ts";
 
@@ -36,23 +37,11 @@ export function nodeHeapOptions(memoryLimit: string): string {
   return `--max-semi-space-size=2 --max-old-space-size=${oldSpaceMiB}`;
 }
 
-const QUANTITY_UNITS: Record<string, number> = {
-  "": 1,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-};
-
 /** A Kubernetes memory quantity (`512Mi`, `1Gi`, `600M`, bytes) in MiB. */
 export function mebibytes(quantity: string): number {
-  const match = /^([0-9]+(?:\.[0-9]+)?)(k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(quantity);
-  if (!match) throw new Error(`memory "${quantity}": expected a quantity such as 512Mi or 1Gi`);
-  return (Number(match[1]) * (QUANTITY_UNITS[match[2] ?? ""] as number)) / 2 ** 20;
+  const bytes = quantityBytes(quantity);
+  if (Number.isNaN(bytes)) throw new Error(`memory "${quantity}": expected a quantity such as 512Mi or 1Gi`);
+  return bytes / 2 ** 20;
 }
 export const BRIDGE_DB_SETUP_LABELS = { app: BRIDGE_DB_SETUP_NAME } as const;
 /** The image's `node` user (bridge/Dockerfile). */

@@ -1,6 +1,7 @@
 // The pure comparison of two renders and its Markdown, on hand-made resources (no git, no renderer).
 import { describe, expect, it } from "vitest";
-import { cell, diffMarkdown, diffRenders, quantityBytes, type RenderedResource } from "./diff.ts";
+import { quantityBytes } from "../config/quantity.ts";
+import { cell, diffMarkdown, diffRenders, type RenderedResource } from "./diff.ts";
 import { REDACTED } from "./redact.ts";
 
 const deployment = (image: string, env: { name: string; value: string }[]): RenderedResource => ({

@@ -1,6 +1,7 @@
 // Compares two renders (their redacted resources.json) resource by resource, and writes the comparison as Markdown
 // for a pull request. Pure: no git, no files. Secrets were redacted before they got here and stay so.
 import { stringify } from "yaml";
+import { quantityBytes } from "../config/quantity.ts";
 
 export interface RenderedResource {
   type: string;
@@ -33,25 +34,6 @@ export interface ReplacementRule {
   /** Only some changes replace (a PVC grows in place but cannot shrink). */
   when?: (before: unknown, after: unknown) => boolean;
   reason: string;
-}
-
-const QUANTITY_UNITS: Record<string, number> = {
-  "": 1,
-  k: 1e3,
-  M: 1e6,
-  G: 1e9,
-  T: 1e12,
-  Ki: 2 ** 10,
-  Mi: 2 ** 20,
-  Gi: 2 ** 30,
-  Ti: 2 ** 40,
-};
-
-/** A Kubernetes quantity (`10Gi`, `500M`) in bytes; NaN when it is not one. */
-export function quantityBytes(value: unknown): number {
-  const match = /^(\d+(?:\.\d+)?)([kMGT]i?|)$/.exec(String(value));
-  const unit = match ? QUANTITY_UNITS[match[2] ?? ""] : undefined;
-  return match && unit !== undefined ? Number(match[1]) * unit : Number.NaN;
 }
 
 export const REPLACEMENT_RULES: readonly ReplacementRule[] = [

@@ -85,11 +85,13 @@ export class SyncLoop {
   #filterId: string | undefined;
   #synced = false;
   #lastSyncAt: number | undefined;
+  readonly #baseGraceMs: number;
   #graceMs: number;
 
   constructor(options: SyncLoopOptions) {
     this.#options = options;
-    this.#graceMs = options.requestGraceMs ?? DEFAULT_GRACE_MS;
+    this.#baseGraceMs = options.requestGraceMs ?? DEFAULT_GRACE_MS;
+    this.#graceMs = this.#baseGraceMs;
   }
 
   start(): void {
@@ -122,7 +124,7 @@ export class SyncLoop {
       try {
         await this.syncOnce(signal);
         failures = 0;
-        this.#graceMs = this.#options.requestGraceMs ?? DEFAULT_GRACE_MS;
+        this.#graceMs = this.#baseGraceMs;
       } catch (error) {
         if (signal.aborted) return;
         failures++;
