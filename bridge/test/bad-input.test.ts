@@ -4,7 +4,6 @@
 // database (events, users, rooms, aliases, state, media) and not the bridge's (event log, sent transactions).
 // Valid unicode, on the other hand, must arrive byte for byte.
 import { randomBytes } from "node:crypto";
-import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../../dev/harness/index.ts";
 import { describeWithHarness } from "../../dev/harness/vitest.ts";
@@ -14,49 +13,14 @@ import { signUserToken } from "../src/service/tokens.ts";
 import { PostgresEventStore } from "../src/store/postgres.ts";
 import { startTestStack, type TestStack, testLogger } from "./fixture.ts";
 import { readAll } from "./log.ts";
-import { openEvents, UpgradeRefused } from "./service-helpers.ts";
+import { openEvents, rawCall as send, UpgradeRefused } from "./service-helpers.ts";
+import { databaseName, stateSnapshot } from "./state.ts";
 
 const API_TOKEN = randomBytes(32).toString("base64url");
 const SIGNING_KEY = new Secret(randomBytes(32).toString("base64url"));
 const OTHER_KEY = new Secret(randomBytes(32).toString("base64url"));
 const inAMinute = () => Math.floor(Date.now() / 1000) + 60;
 const CONV = "bad-input-conv";
-
-interface Answer {
-  status: number;
-  body: { error?: { code: string; message: string; field?: string } };
-}
-
-/** A raw HTTP request: the path goes out exactly as written (no `..` normalization, no encoding). */
-function send(
-  baseUrl: string,
-  method: string,
-  path: string,
-  headers: Record<string, string>,
-  body?: string | Buffer,
-): Promise<Answer> {
-  const url = new URL(baseUrl);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: url.hostname, port: url.port, method, path, headers }, (response) => {
-      let text = "";
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => {
-        text += chunk;
-      });
-      response.on("end", () => {
-        let parsed: Answer["body"] = {};
-        try {
-          parsed = JSON.parse(text) as Answer["body"];
-        } catch {
-          // not JSON: the assertions on the error shape will say so
-        }
-        resolve({ status: response.statusCode ?? 0, body: parsed });
-      });
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 
 interface Case {
   name: string;
@@ -400,28 +364,12 @@ describeWithHarness("bad input over the HTTP API: documented 4xx, nothing change
   let store: PostgresEventStore;
   let bridgeDatabase: string;
 
-  /** Counts that any change in Synapse or the bridge would move. */
-  async function snapshot() {
-    const synapse = await stack.postgres.query(
-      `SELECT (SELECT count(*) FROM events) AS events, (SELECT count(*) FROM users) AS users,
-              (SELECT count(*) FROM rooms) AS rooms, (SELECT count(*) FROM room_aliases) AS aliases,
-              (SELECT count(*) FROM current_state_events) AS state,
-              (SELECT count(*) FROM local_media_repository) AS media`,
-      [],
-      "synapse",
-    );
-    const bridge = await stack.postgres.query(
-      "SELECT (SELECT count(*) FROM bridge_sent) AS sent",
-      [],
-      bridgeDatabase,
-    );
-    return { ...synapse.rows[0], ...bridge.rows[0], log: (await readAll(store)).length };
-  }
+  const snapshot = () => stateSnapshot(stack, bridgeDatabase);
 
   beforeAll(async () => {
     stack = await startTestStack({ serverName: "bad-input.test" });
     const url = await stack.newBridgeDatabase();
-    bridgeDatabase = new URL(url).pathname.slice(1);
+    bridgeDatabase = databaseName(url);
     service = await runService({
       config: stack.config,
       databaseUrl: url,

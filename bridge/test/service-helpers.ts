@@ -1,4 +1,6 @@
 // Helpers for the service's tests: a JSON HTTP client and a WebSocket client that collects frames.
+import { randomBytes } from "node:crypto";
+import { request as httpRequest } from "node:http";
 import { WebSocket } from "ws";
 import { waitFor } from "../../dev/harness/index.ts";
 import type { WireEvent } from "../src/service/schemas.ts";
@@ -111,4 +113,84 @@ export class UpgradeRefused extends Error {
     this.status = status;
     this.body = body;
   }
+}
+
+export interface RawAnswer {
+  status: number;
+  body: { error?: { code: string; message: string; field?: string } };
+}
+
+/** A raw HTTP request: the path goes out exactly as written (no `..` normalization, no encoding). */
+export function rawCall(
+  baseUrl: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string | Buffer,
+): Promise<RawAnswer> {
+  const url = new URL(baseUrl);
+  // Node sends a DELETE's body without a length unless told (the server would read it as the next request).
+  const withLength =
+    body === undefined ? headers : { ...headers, "content-length": String(Buffer.byteLength(body)) };
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: url.hostname, port: url.port, method, path, headers: withLength },
+      (response) => {
+        let text = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => {
+          text += chunk;
+        });
+        response.on("end", () => {
+          let parsed: RawAnswer["body"] = {};
+          try {
+            parsed = JSON.parse(text) as RawAnswer["body"];
+          } catch {
+            // not JSON: the assertions on the error shape will say so
+          }
+          resolve({ status: response.statusCode ?? 0, body: parsed });
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/**
+ * A raw WebSocket upgrade request with the path exactly as written: resolves with 101 when the server upgraded
+ * (the socket is closed at once), otherwise with the HTTP status it answered.
+ */
+export function rawUpgrade(
+  baseUrl: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<number> {
+  const url = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({
+      host: url.hostname,
+      port: url.port,
+      agent: false,
+      method: "GET",
+      path,
+      headers: {
+        connection: "Upgrade",
+        upgrade: "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": randomBytes(16).toString("base64"),
+        ...headers,
+      },
+    });
+    req.on("upgrade", (_response, socket) => {
+      socket.destroy();
+      resolve(101);
+    });
+    req.on("response", (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    req.on("error", reject);
+    req.end();
+  });
 }

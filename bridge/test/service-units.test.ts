@@ -1,4 +1,5 @@
 // The service's pure parts, directly: user tokens, the wire shape of events, the lag, input errors, error mapping.
+import Fastify from "fastify";
 import { describe, expect, it } from "vitest";
 import { Secret } from "../src/config/secret.ts";
 import {
@@ -9,6 +10,7 @@ import {
   UploadRejectedError,
 } from "../src/core/errors.ts";
 import type { BridgeEvent } from "../src/core/events.ts";
+import { callerOf } from "../src/service/auth.ts";
 import { type ApiError, parseInput, toApiError } from "../src/service/errors.ts";
 import { syncLagSeconds } from "../src/service/metrics.ts";
 import { createConversationBody, toWireEvent } from "../src/service/schemas.ts";
@@ -119,5 +121,22 @@ describe("input errors", () => {
     });
     expect(toApiError(new Error("boom"))).toMatchObject({ status: 500, code: "internal" });
     expect(toApiError(new Error("boom")).message).not.toContain("boom");
+  });
+});
+
+describe("callerOf (the one accessor every handler uses)", () => {
+  it("refuses with 401 in a handler that runs without an authenticated caller", async () => {
+    const app = Fastify();
+    app.decorateRequest("caller", null);
+    // A route registered outside the authenticated context, as a mistake would: its handler still refuses.
+    app.get("/v1/forgotten", async (request) => callerOf(request));
+    app.setErrorHandler((error, _request, reply) => {
+      const apiError = toApiError(error);
+      reply.code(apiError.status).send(apiError.body());
+    });
+    const answer = await app.inject({ method: "GET", url: "/v1/forgotten" });
+    expect(answer.statusCode).toBe(401);
+    expect(answer.json()).toMatchObject({ error: { code: "unauthorized" } });
+    await app.close();
   });
 });

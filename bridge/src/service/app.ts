@@ -8,6 +8,7 @@ import type { Bridge } from "../bridge.ts";
 import type { Secret } from "../config/secret.ts";
 import { ConversationNotFoundError } from "../core/errors.ts";
 import type { LoggedEvent } from "../store/store.ts";
+import { authenticate, callerOf, serviceCallerOf } from "./auth.ts";
 import { ApiError, parseInput, toApiError } from "./errors.ts";
 import { CLOSE_GOING_AWAY, EventStream } from "./event-stream.ts";
 import { type SendKind, ServiceMetrics, syncLagSeconds } from "./metrics.ts";
@@ -27,7 +28,7 @@ import {
   toWireEvent,
   userTokenBody,
 } from "./schemas.ts";
-import { bearerOf, type Caller, isApiToken, signUserToken, verifyUserToken } from "./tokens.ts";
+import { signUserToken } from "./tokens.ts";
 
 export interface ServiceLimits {
   /** JSON request bodies. */
@@ -73,19 +74,22 @@ export interface ServiceOptions {
   limits?: Partial<ServiceLimits>;
 }
 
+/** A route as fastify registered it (collected by an onRoute hook, so nothing registered can be missed). */
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  websocket: boolean;
+}
+
 export interface Service {
   app: FastifyInstance;
+  /** Every route fastify registered, in every plugin (the tests check each /v1 route refuses without a token). */
+  routes: readonly RegisteredRoute[];
   metrics: ServiceMetrics;
   /** A standby becomes the active service (same server, same port: clients see no gap). */
   activate(bridge: Bridge, homeserverUrl: string): void;
   /** Closes the WebSocket clients (1001, going away) and the HTTP server. */
   close(): Promise<void>;
-}
-
-declare module "fastify" {
-  interface FastifyRequest {
-    caller?: Caller;
-  }
 }
 
 export async function buildService(options: ServiceOptions): Promise<Service> {
@@ -117,6 +121,12 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
     logger: false,
     bodyLimit: limits.jsonBodyBytes,
     routerOptions: { maxParamLength: 2048 },
+  });
+  app.decorateRequest("caller", null);
+  const routes: RegisteredRoute[] = [];
+  app.addHook("onRoute", (route) => {
+    for (const method of [route.method].flat())
+      routes.push({ method, url: route.url, websocket: route.websocket === true });
   });
   // JSON only: fastify's built-in text/plain parser would turn a text body into a 400 instead of a 415.
   app.removeContentTypeParser("text/plain");
@@ -153,36 +163,6 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
     ),
   );
 
-  // Authentication for everything under /v1 except the OpenAPI document.
-  app.addHook("onRequest", async (request) => {
-    const path = request.url.split("?")[0] ?? "";
-    if (!path.startsWith("/v1/") || path === "/v1/openapi.json") return;
-    if (!bridge && options.idle === "standby")
-      throw new ApiError(503, "unavailable", "standby: another bridge replica is active", { retryAfter: 5 });
-    if (!bridge)
-      throw new ApiError(
-        503,
-        "unavailable",
-        "the Matrix integration is disabled (MATRIX_ENABLED is not true)",
-        {
-          retryAfter: 60,
-        },
-      );
-    const fromQuery =
-      path === "/v1/events" ? new URL(request.url, "http://x").searchParams.get("access_token") : null;
-    const token = bearerOf(request.headers.authorization) ?? fromQuery ?? undefined;
-    if (!token) throw new ApiError(401, "unauthorized", "missing Authorization: Bearer <token>");
-    if (isApiToken(options.apiToken, token)) {
-      request.caller = { kind: "service" };
-      return;
-    }
-    const user = verifyUserToken(options.signingKey, token);
-    if (!user.ok) throw new ApiError(401, "unauthorized", `the token is not valid (${user.reason})`);
-    if (path !== "/v1/events")
-      throw new ApiError(403, "forbidden", "a user token may only open the event stream (/v1/events)");
-    request.caller = { kind: "user", userId: user.userId };
-  });
-
   app.get("/healthz", async () => ({ status: "ok" }));
 
   app.get("/readyz", async (_request, reply) => {
@@ -202,208 +182,247 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
     return metrics.registry.metrics();
   });
 
+  // The OpenAPI document is the only /v1 route outside the authenticated context.
   const document = openApiDocument();
   app.get("/v1/openapi.json", async () => document);
 
-  app.post("/v1/user-tokens", async (request) => {
-    const body = parseInput(userTokenBody, request.body, "body");
-    const expiresAt = Math.floor(Date.now() / 1000) + (body.ttl_seconds ?? limits.userTokenTtlSeconds);
-    return { token: signUserToken(options.signingKey, body.user_id, expiresAt), expires_at: expiresAt };
-  });
-
-  app.post("/v1/conversations", async (request) => {
-    const body = parseInput(createConversationBody, request.body, "body");
-    let conversation: { conversationId: string; roomId: string };
-    if (body.kind === "dm") {
-      if (body.members.length !== 2 || body.members[0] === body.members[1])
-        throw new ApiError(400, "invalid_request", "members: a dm has exactly 2 different members", {
-          field: "members",
+  // Every other /v1 route, HTTP and WebSocket, is registered in this encapsulated context: its hooks run for the
+  // routes it matched, whatever the URL's spelling (fastify decodes %76 to v before routing).
+  await app.register(async (v1) => {
+    v1.addHook("onRequest", authenticate(options));
+    v1.addHook("onRequest", async () => {
+      if (bridge) return;
+      if (options.idle === "standby")
+        throw new ApiError(503, "unavailable", "standby: another bridge replica is active", {
+          retryAfter: 5,
         });
-      if (body.name !== undefined)
-        throw new ApiError(400, "invalid_request", "name: a dm has no name", { field: "name" });
-      conversation = await live().conversations.ensureDirect(body.conversation_id, [
-        body.members[0] as string,
-        body.members[1] as string,
-      ]);
-    } else {
-      conversation = await live().conversations.ensureGroup(body.conversation_id, {
-        name: body.name ?? body.conversation_id,
-        members: body.members,
-      });
-    }
-    return { conversation_id: conversation.conversationId, room_id: conversation.roomId };
-  });
-
-  app.post("/v1/conversations/:conversation_id/members", async (request, reply) => {
-    const params = parseInput(conversationParams, request.params, "path");
-    const body = parseInput(addMemberBody, request.body, "body");
-    await live().conversations.addMembers(params.conversation_id, [body.user_id]);
-    reply.code(204);
-  });
-
-  app.delete("/v1/conversations/:conversation_id/members/:user_id", async (request, reply) => {
-    const params = parseInput(memberParams, request.params, "path");
-    await live().conversations.removeMembers(params.conversation_id, [params.user_id]);
-    reply.code(204);
-  });
-
-  /** Times a send and counts its failure by kind and error code. */
-  async function send<T>(kind: SendKind, run: () => Promise<T>): Promise<T> {
-    const stop = metrics.sendDuration.startTimer({ kind });
-    try {
-      return await run();
-    } catch (error) {
-      const apiError = toApiError(error);
-      metrics.sendErrors.inc({ kind, code: apiError.code });
-      throw error;
-    } finally {
-      stop();
-    }
-  }
-
-  app.post("/v1/conversations/:conversation_id/messages", async (request) => {
-    const params = parseInput(conversationParams, request.params, "path");
-    const body = parseInput(sendTextBody, request.body, "body");
-    const sent = await send("text", () =>
-      live().messages.sendText({
-        conversationId: params.conversation_id,
-        senderId: body.sender_id,
-        text: body.text,
-        idempotencyKey: body.client_message_id,
-      }),
-    );
-    return {
-      message_id: sent.messageId,
-      conversation_id: params.conversation_id,
-      sender_id: body.sender_id,
-      client_message_id: body.client_message_id,
-      content: { kind: "text", body: body.text },
-    };
-  });
-
-  app.post("/v1/conversations/:conversation_id/audio", async (request) => {
-    const params = parseInput(conversationParams, request.params, "path");
-    const query = parseInput(sendAudioQuery, request.query, "query");
-    const mimetype = (request.headers["content-type"] ?? "").split(";")[0]?.trim() ?? "";
-    if (!/^audio\/[a-z0-9.+-]+$/i.test(mimetype) || !Buffer.isBuffer(request.body))
-      throw new ApiError(415, "unsupported_media_type", "content-type: expected an audio type (audio/...)", {
-        field: "content-type",
-      });
-    const audio = request.body;
-    const sent = await send("audio", () =>
-      live().messages.sendAudio({
-        conversationId: params.conversation_id,
-        senderId: query.sender_id,
-        audio,
-        mimetype,
-        idempotencyKey: query.client_message_id,
-        ...(query.duration_ms === undefined ? {} : { durationMs: query.duration_ms }),
-      }),
-    );
-    return {
-      message_id: sent.messageId,
-      conversation_id: params.conversation_id,
-      sender_id: query.sender_id,
-      client_message_id: query.client_message_id,
-      content: {
-        kind: "audio",
-        body: `audio.${mimetype.split("/")[1]?.replace(/^x-/, "") ?? "bin"}`,
-        url: sent.url ?? "",
-        mimetype,
-        size: audio.byteLength,
-        duration_ms: query.duration_ms ?? null,
-      },
-    };
-  });
-
-  app.patch("/v1/conversations/:conversation_id/messages/:message_id", async (request) => {
-    const params = parseInput(messageParams, request.params, "path");
-    const body = parseInput(editBody, request.body, "body");
-    const key = body.client_message_id ?? `edit.${crypto.randomUUID()}`;
-    const sent = await send("edit", () =>
-      live().messages.edit({
-        conversationId: params.conversation_id,
-        senderId: body.sender_id,
-        messageId: params.message_id,
-        text: body.text,
-        idempotencyKey: key,
-      }),
-    );
-    return {
-      message_id: params.message_id,
-      edit_id: sent.messageId,
-      conversation_id: params.conversation_id,
-      sender_id: body.sender_id,
-      content: { kind: "text", body: body.text },
-    };
-  });
-
-  app.delete("/v1/conversations/:conversation_id/messages/:message_id", async (request) => {
-    const params = parseInput(messageParams, request.params, "path");
-    const body = parseInput(deleteBody, request.body ?? {}, "body");
-    const key = body.client_message_id ?? `delete.${params.message_id}`;
-    const deleted = await send("delete", () =>
-      live().messages.delete({
-        conversationId: params.conversation_id,
-        senderId: body.sender_id,
-        messageId: params.message_id,
-        idempotencyKey: key,
-        ...(body.reason === undefined ? {} : { reason: body.reason }),
-      }),
-    );
-    return { message_id: params.message_id, deletion_id: deleted.redactionId };
-  });
-
-  app.get("/v1/conversations/:conversation_id/messages", async (request) => {
-    const params = parseInput(conversationParams, request.params, "path");
-    const query = parseInput(historyQuery, request.query, "query");
-    const page = await live().messages.history(params.conversation_id, {
-      ...(query.limit === undefined ? {} : { limit: query.limit }),
-      ...(query.before === undefined ? {} : { before: query.before }),
+      throw new ApiError(
+        503,
+        "unavailable",
+        "the Matrix integration is disabled (MATRIX_ENABLED is not true)",
+        {
+          retryAfter: 60,
+        },
+      );
     });
-    return {
-      events: page.events.map((event) => toWireEvent(event)),
-      ...(page.nextCursor ? { next_before: page.nextCursor } : {}),
-    };
-  });
 
-  // The WebSocket: validated before the upgrade (a bad request gets an HTTP error, not a socket).
-  app.get(
-    "/v1/events",
-    {
-      websocket: true,
-      preValidation: async (request: FastifyRequest) => {
-        parseInput(eventsQuery, request.query, "query");
+    v1.post("/v1/user-tokens", async (request) => {
+      serviceCallerOf(request);
+      const body = parseInput(userTokenBody, request.body, "body");
+      const expiresAt = Math.floor(Date.now() / 1000) + (body.ttl_seconds ?? limits.userTokenTtlSeconds);
+      return { token: signUserToken(options.signingKey, body.user_id, expiresAt), expires_at: expiresAt };
+    });
+
+    v1.post("/v1/conversations", async (request) => {
+      serviceCallerOf(request);
+      const body = parseInput(createConversationBody, request.body, "body");
+      let conversation: { conversationId: string; roomId: string };
+      if (body.kind === "dm") {
+        if (body.members.length !== 2 || body.members[0] === body.members[1])
+          throw new ApiError(400, "invalid_request", "members: a dm has exactly 2 different members", {
+            field: "members",
+          });
+        if (body.name !== undefined)
+          throw new ApiError(400, "invalid_request", "name: a dm has no name", { field: "name" });
+        conversation = await live().conversations.ensureDirect(body.conversation_id, [
+          body.members[0] as string,
+          body.members[1] as string,
+        ]);
+      } else {
+        conversation = await live().conversations.ensureGroup(body.conversation_id, {
+          name: body.name ?? body.conversation_id,
+          members: body.members,
+        });
+      }
+      return { conversation_id: conversation.conversationId, room_id: conversation.roomId };
+    });
+
+    v1.post("/v1/conversations/:conversation_id/members", async (request, reply) => {
+      serviceCallerOf(request);
+      const params = parseInput(conversationParams, request.params, "path");
+      const body = parseInput(addMemberBody, request.body, "body");
+      await live().conversations.addMembers(params.conversation_id, [body.user_id]);
+      reply.code(204);
+    });
+
+    v1.delete("/v1/conversations/:conversation_id/members/:user_id", async (request, reply) => {
+      serviceCallerOf(request);
+      const params = parseInput(memberParams, request.params, "path");
+      await live().conversations.removeMembers(params.conversation_id, [params.user_id]);
+      reply.code(204);
+    });
+
+    /** Times a send and counts its failure by kind and error code. */
+    async function send<T>(kind: SendKind, run: () => Promise<T>): Promise<T> {
+      const stop = metrics.sendDuration.startTimer({ kind });
+      try {
+        return await run();
+      } catch (error) {
+        const apiError = toApiError(error);
+        metrics.sendErrors.inc({ kind, code: apiError.code });
+        throw error;
+      } finally {
+        stop();
+      }
+    }
+
+    v1.post("/v1/conversations/:conversation_id/messages", async (request) => {
+      serviceCallerOf(request);
+      const params = parseInput(conversationParams, request.params, "path");
+      const body = parseInput(sendTextBody, request.body, "body");
+      const sent = await send("text", () =>
+        live().messages.sendText({
+          conversationId: params.conversation_id,
+          senderId: body.sender_id,
+          text: body.text,
+          idempotencyKey: body.client_message_id,
+        }),
+      );
+      return {
+        message_id: sent.messageId,
+        conversation_id: params.conversation_id,
+        sender_id: body.sender_id,
+        client_message_id: body.client_message_id,
+        content: { kind: "text", body: body.text },
+      };
+    });
+
+    v1.post("/v1/conversations/:conversation_id/audio", async (request) => {
+      serviceCallerOf(request);
+      const params = parseInput(conversationParams, request.params, "path");
+      const query = parseInput(sendAudioQuery, request.query, "query");
+      const mimetype = (request.headers["content-type"] ?? "").split(";")[0]?.trim() ?? "";
+      if (!/^audio\/[a-z0-9.+-]+$/i.test(mimetype) || !Buffer.isBuffer(request.body))
+        throw new ApiError(
+          415,
+          "unsupported_media_type",
+          "content-type: expected an audio type (audio/...)",
+          {
+            field: "content-type",
+          },
+        );
+      const audio = request.body;
+      const sent = await send("audio", () =>
+        live().messages.sendAudio({
+          conversationId: params.conversation_id,
+          senderId: query.sender_id,
+          audio,
+          mimetype,
+          idempotencyKey: query.client_message_id,
+          ...(query.duration_ms === undefined ? {} : { durationMs: query.duration_ms }),
+        }),
+      );
+      return {
+        message_id: sent.messageId,
+        conversation_id: params.conversation_id,
+        sender_id: query.sender_id,
+        client_message_id: query.client_message_id,
+        content: {
+          kind: "audio",
+          body: `audio.${mimetype.split("/")[1]?.replace(/^x-/, "") ?? "bin"}`,
+          url: sent.url ?? "",
+          mimetype,
+          size: audio.byteLength,
+          duration_ms: query.duration_ms ?? null,
+        },
+      };
+    });
+
+    v1.patch("/v1/conversations/:conversation_id/messages/:message_id", async (request) => {
+      serviceCallerOf(request);
+      const params = parseInput(messageParams, request.params, "path");
+      const body = parseInput(editBody, request.body, "body");
+      const key = body.client_message_id ?? `edit.${crypto.randomUUID()}`;
+      const sent = await send("edit", () =>
+        live().messages.edit({
+          conversationId: params.conversation_id,
+          senderId: body.sender_id,
+          messageId: params.message_id,
+          text: body.text,
+          idempotencyKey: key,
+        }),
+      );
+      return {
+        message_id: params.message_id,
+        edit_id: sent.messageId,
+        conversation_id: params.conversation_id,
+        sender_id: body.sender_id,
+        content: { kind: "text", body: body.text },
+      };
+    });
+
+    v1.delete("/v1/conversations/:conversation_id/messages/:message_id", async (request) => {
+      serviceCallerOf(request);
+      const params = parseInput(messageParams, request.params, "path");
+      const body = parseInput(deleteBody, request.body ?? {}, "body");
+      const key = body.client_message_id ?? `delete.${params.message_id}`;
+      const deleted = await send("delete", () =>
+        live().messages.delete({
+          conversationId: params.conversation_id,
+          senderId: body.sender_id,
+          messageId: params.message_id,
+          idempotencyKey: key,
+          ...(body.reason === undefined ? {} : { reason: body.reason }),
+        }),
+      );
+      return { message_id: params.message_id, deletion_id: deleted.redactionId };
+    });
+
+    v1.get("/v1/conversations/:conversation_id/messages", async (request) => {
+      serviceCallerOf(request);
+      const params = parseInput(conversationParams, request.params, "path");
+      const query = parseInput(historyQuery, request.query, "query");
+      const page = await live().messages.history(params.conversation_id, {
+        ...(query.limit === undefined ? {} : { limit: query.limit }),
+        ...(query.before === undefined ? {} : { before: query.before }),
+      });
+      return {
+        events: page.events.map((event) => toWireEvent(event)),
+        ...(page.nextCursor ? { next_before: page.nextCursor } : {}),
+      };
+    });
+
+    // The WebSocket: validated before the upgrade (a bad request gets an HTTP error, not a socket).
+    v1.get(
+      "/v1/events",
+      {
+        websocket: true,
+        config: { userTokens: true, queryToken: true },
+        preValidation: async (request: FastifyRequest) => {
+          callerOf(request);
+          parseInput(eventsQuery, request.query, "query");
+        },
       },
-    },
-    (socket: WebSocket, request: FastifyRequest) => {
-      const query = parseInput(eventsQuery, request.query, "query");
-      const caller = request.caller ?? { kind: "service" as const };
-      const role = caller.kind;
-      metrics.wsClients.inc({ role });
-      const stream = new EventStream({
-        socket,
-        readAfter: (cursor, limit) => live().store.readAfter(cursor, limit),
-        ...(caller.kind === "user" ? { filter: membershipFilter(live(), caller.userId) } : {}),
-        since: query.since,
-        maxBufferedBytes: limits.wsMaxBufferedBytes,
-        pageSize: limits.wsPageSize,
-        pollIntervalMs: limits.wsPollIntervalMs,
-        logger,
-      });
-      streams.add(stream);
-      const stopPing = keepAlive(socket, limits.wsPingIntervalMs);
-      socket.once("close", () => {
-        streams.delete(stream);
-        stopPing();
-        metrics.wsClients.dec({ role });
-      });
-      void stream.run();
-    },
-  );
+      (socket: WebSocket, request: FastifyRequest) => {
+        const query = parseInput(eventsQuery, request.query, "query");
+        const caller = callerOf(request);
+        const role = caller.kind;
+        metrics.wsClients.inc({ role });
+        const stream = new EventStream({
+          socket,
+          readAfter: (cursor, limit) => live().store.readAfter(cursor, limit),
+          ...(caller.kind === "user" ? { filter: membershipFilter(live(), caller.userId) } : {}),
+          since: query.since,
+          maxBufferedBytes: limits.wsMaxBufferedBytes,
+          pageSize: limits.wsPageSize,
+          pollIntervalMs: limits.wsPollIntervalMs,
+          logger,
+        });
+        streams.add(stream);
+        const stopPing = keepAlive(socket, limits.wsPingIntervalMs);
+        socket.once("close", () => {
+          streams.delete(stream);
+          stopPing();
+          metrics.wsClients.dec({ role });
+        });
+        void stream.run();
+      },
+    );
+  });
 
   return {
     app,
+    routes,
     metrics,
     activate,
     async close() {
