@@ -2,13 +2,20 @@ import pino, { type Logger } from "pino";
 import type { EnabledConfig } from "./config/config.ts";
 import { Conversations } from "./core/conversations.ts";
 import { SERVICE_LOCALPART } from "./core/ids.ts";
+import { Media } from "./core/media.ts";
 import { Messages } from "./core/messages.ts";
 import { SyncLoop, type SyncLoopOptions } from "./core/sync-loop.ts";
 import { MatrixClient } from "./matrix/client.ts";
 import type { RetryPolicy } from "./matrix/retry.ts";
 import { checkServiceUser, GhostRegistry } from "./matrix/users.ts";
 import { PostgresEventStore } from "./store/postgres.ts";
-import type { EventStore, SentLog } from "./store/store.ts";
+import type { EventStore, MediaIndex, SentLog } from "./store/store.ts";
+
+const isMediaIndex = (store: EventStore): store is EventStore & MediaIndex =>
+  typeof (store as Partial<MediaIndex>).mediaConversations === "function" &&
+  typeof (store as Partial<MediaIndex>).recordMedia === "function";
+
+const NO_MEDIA: MediaIndex = { recordMedia: async () => {}, mediaConversations: async () => [] };
 
 const isSentLog = (store: EventStore): store is EventStore & SentLog =>
   typeof (store as Partial<SentLog>).sentEventId === "function" &&
@@ -32,6 +39,8 @@ export interface BridgeOptions {
 export interface Bridge {
   readonly conversations: Conversations;
   readonly messages: Messages;
+  /** Who may read a media item, and its bytes. */
+  readonly media: Media;
   /** The event log: read with a cursor, resume from the last position seen. */
   readonly store: EventStore;
   /** Registers a listener woken after new events are logged (with how many). Returns an unsubscribe function. */
@@ -89,6 +98,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const ghosts = new GhostRegistry(client);
   const conversations = new Conversations({ client, ghosts, serverName: config.serverName, logger });
   const sentLog = isSentLog(store) ? store : undefined;
+  const mediaIndex = isMediaIndex(store) ? store : undefined;
   const messages = new Messages({
     client,
     ghosts,
@@ -96,7 +106,10 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     serverName: config.serverName,
     logger,
     ...(sentLog ? { sentLog } : {}),
+    ...(mediaIndex ? { mediaIndex } : {}),
   });
+  // A store without a media index knows no media: every media item is refused as unknown.
+  const media = new Media({ client, conversations, index: mediaIndex ?? NO_MEDIA });
   const listeners = new Set<(inserted: number) => void>();
   const loop =
     options.sync === false
@@ -120,6 +133,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   return {
     conversations,
     messages,
+    media,
     store,
     onEvents(listener) {
       listeners.add(listener);

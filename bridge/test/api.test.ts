@@ -13,6 +13,7 @@ import {
 import { HomeserverUnreachableError, TokenRejectedError } from "../src/matrix/errors.ts";
 import { startTestStack, type TestStack, testLogger } from "./fixture.ts";
 import { readAll, waitForEvent } from "./log.ts";
+import { gradientPng, onePagePdf, videoMp4 } from "./samples.ts";
 import { sineWav } from "./wav.ts";
 
 const unique = () => randomBytes(4).toString("hex");
@@ -397,6 +398,107 @@ describeWithHarness("bridge API against the real Synapse", () => {
       const filesAfterFirst = await countFiles(stack.synapse.hostPath("media"));
       expect(await bridge.messages.sendAudio(input)).toEqual(first);
       expect(await countFiles(stack.synapse.hostPath("media"))).toBe(filesAfterFirst);
+    });
+
+    it("sends every attachment kind, typed from the bytes, as the sync side sees it, readable by members only", async () => {
+      const id = `dm-${unique()}`;
+      await bridge.conversations.ensureDirect(id, ["Alice", "bob"]);
+      await bridge.conversations.ensureGroup(`other-${id}`, { name: "other", members: ["carol"] });
+      const files = [
+        {
+          data: gradientPng(64, 48),
+          contentType: "image/png",
+          expected: { kind: "image", width: 64, height: 48 },
+        },
+        // The container says nothing of the duration here (no audio track): the caller's value is kept.
+        {
+          data: videoMp4(2000, 320, 240),
+          contentType: "video/mp4",
+          durationMs: 2000,
+          expected: { kind: "video", duration_ms: 2000 },
+        },
+        { data: sineWav(500), contentType: "audio/wav", expected: { kind: "audio", duration_ms: 500 } },
+        {
+          data: onePagePdf("hello"),
+          filename: "hello.pdf",
+          expected: { kind: "file", body: "hello.pdf", mimetype: "application/pdf" },
+        },
+      ];
+      for (const file of files) {
+        const { expected, ...input } = file;
+        const sent = await bridge.messages.sendMedia({
+          conversationId: id,
+          senderId: "bob",
+          idempotencyKey: unique(),
+          ...input,
+        });
+        const event = await waitForEvent(bridge.store, (e) => e.event_id === sent.messageId);
+        if (event.type !== "message.new" || event.content.kind === "text")
+          throw new Error("expected an attachment");
+        // What the send answered is what the sync side logged.
+        expect(event.content).toEqual(sent.content);
+        expect(event.content).toMatchObject({ ...expected, size: file.data.byteLength, url: sent.url });
+        expect(await bridge.media.mayRead(event.content.url, "Alice")).toBe(true);
+        expect(await bridge.media.mayRead(event.content.url, undefined)).toBe(true);
+        expect(await bridge.media.mayRead(event.content.url, "carol")).toBe(false);
+        const response = await bridge.media.open(event.content.url);
+        expect(response.status).toBe(200);
+        expect(new Uint8Array(await response.arrayBuffer())).toEqual(file.data);
+      }
+      expect(await bridge.media.mayRead(`mxc://${stack.serverName}/nosuchmedia`, undefined)).toBe(false);
+    });
+
+    it("a deleted attachment's media is no longer readable; a retried send uploads nothing", async () => {
+      const id = `dm-${unique()}`;
+      await bridge.conversations.ensureDirect(id, ["Alice", "bob"]);
+      const input = {
+        conversationId: id,
+        senderId: "Alice",
+        idempotencyKey: unique(),
+        data: gradientPng(16, 16),
+      };
+      const sent = await bridge.messages.sendMedia(input);
+      const url = sent.url as string;
+      // Readable at once by the sender's conversation, before the sync loop logged it.
+      expect(await bridge.media.mayRead(url, "bob")).toBe(true);
+      expect(await bridge.messages.sendMedia(input)).toEqual(sent);
+      const thumbnail = await bridge.media.openThumbnail(url, "small");
+      expect(thumbnail.status).toBe(200);
+      expect(thumbnail.headers.get("content-type")).toMatch(/^image\//);
+      const deleted = await bridge.messages.delete({
+        conversationId: id,
+        senderId: "Alice",
+        messageId: sent.messageId,
+        idempotencyKey: unique(),
+      });
+      await waitForEvent(bridge.store, (e) => e.event_id === deleted.redactionId);
+      expect(await bridge.media.mayRead(url, "bob")).toBe(false);
+      expect(await bridge.media.mayRead(url, undefined)).toBe(false);
+    });
+
+    it("refuses unsupported files (415) and a type the bytes contradict, before any byte goes out", async () => {
+      const id = `dm-${unique()}`;
+      await bridge.conversations.ensureDirect(id, ["Alice", "bob"]);
+      const before = await countFiles(stack.synapse.hostPath("media"));
+      const send = (data: Uint8Array, contentType?: string) =>
+        bridge.messages.sendMedia({
+          conversationId: id,
+          senderId: "bob",
+          idempotencyKey: unique(),
+          data,
+          ...(contentType ? { contentType } : {}),
+        });
+      await expect(
+        send(new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, ...new Array(60).fill(0)])),
+      ).rejects.toThrow(/mimetype: /);
+      await expect(send(gradientPng(4, 4), "audio/ogg")).rejects.toThrow(
+        /content-type says audio\/ogg but the bytes are image\/png/,
+      );
+      await expect(send(new Uint8Array(256 * 1024 + 1))).rejects.toThrow(
+        /data: is 262145 bytes; the homeserver accepts at most 262144/,
+      );
+      await expect(send(new Uint8Array(0))).rejects.toThrow(/data: is empty/);
+      expect(await countFiles(stack.synapse.hostPath("media"))).toBe(before);
     });
 
     it("rejects malformed sends with the field named", async () => {

@@ -1,4 +1,6 @@
 // The real-Synapse and real-PostgreSQL test harness, shared by the tests of every package and by `npm run local`.
+
+export { CHROMIUM_PATH, chromiumUnavailable, type HeadlessChromium, launchChromium } from "./browser.ts";
 export { cacheDir, chrootPreflight, ensureSynapseChroot, type SynapseChroot } from "./chroot.ts";
 export { HarnessUnavailableError } from "./errors.ts";
 export { type RegisteredUser, registerWithSharedSecret } from "./matrix-admin.ts";

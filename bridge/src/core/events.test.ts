@@ -44,6 +44,76 @@ describe("convertEvent", () => {
     });
   });
 
+  it("keeps images, video and files with their sizes, and drops what Matrix leaves out as null", () => {
+    const content = (msgtype: string, info: Record<string, unknown>) => {
+      const result = convert({
+        ...base,
+        type: "m.room.message",
+        content: { msgtype, body: "f", url: "mxc://nova.test/m", info },
+      });
+      if (result.kind !== "event") throw new Error(`not converted: ${JSON.stringify(result)}`);
+      expect(bridgeEventSchema.parse(result.event)).toEqual(result.event);
+      return result.event.type === "message.new" ? result.event.content : undefined;
+    };
+    const common = { body: "f", url: "mxc://nova.test/m" };
+    expect(content("m.image", { mimetype: "image/png", size: 10, w: 64, h: 48 })).toEqual({
+      kind: "image",
+      ...common,
+      mimetype: "image/png",
+      size: 10,
+      width: 64,
+      height: 48,
+    });
+    expect(content("m.video", { mimetype: "video/mp4", w: 320, h: 240, duration: 2000 })).toEqual({
+      kind: "video",
+      ...common,
+      mimetype: "video/mp4",
+      size: null,
+      width: 320,
+      height: 240,
+      duration_ms: 2000,
+    });
+    expect(content("m.file", {})).toEqual({ kind: "file", ...common, mimetype: null, size: null });
+  });
+
+  it("edits and deletions of an attachment are events like a text's", () => {
+    const edit = convert({
+      ...base,
+      event_id: "$e2",
+      type: "m.room.message",
+      content: {
+        msgtype: "m.image",
+        body: "* new.png",
+        url: "mxc://nova.test/new",
+        "m.new_content": {
+          msgtype: "m.image",
+          body: "new.png",
+          url: "mxc://nova.test/new",
+          info: { w: 2, h: 3 },
+        },
+        "m.relates_to": { rel_type: "m.replace", event_id: "$e1" },
+      },
+    });
+    expect(edit).toMatchObject({
+      kind: "event",
+      event: {
+        type: "message.edited",
+        replaces_message_id: "$e1",
+        content: { kind: "image", url: "mxc://nova.test/new", width: 2, height: 3 },
+      },
+    });
+  });
+
+  it("refuses an attachment without an mxc URI as malformed", () => {
+    expect(
+      convert({
+        ...base,
+        type: "m.room.message",
+        content: { msgtype: "m.image", body: "x", url: "https://x/y" },
+      }),
+    ).toMatchObject({ kind: "malformed" });
+  });
+
   it("turns an m.replace into message.edited with the new content and the replaced id", () => {
     const result = convert({
       ...base,
@@ -90,7 +160,7 @@ describe("convertEvent", () => {
       }).kind,
     ).toBe("ignored");
     expect(
-      convert({ ...base, type: "m.room.message", content: { msgtype: "m.image", body: "x" } }).kind,
+      convert({ ...base, type: "m.room.message", content: { msgtype: "m.location", body: "x" } }).kind,
     ).toBe("ignored");
     expect(convert({ ...base, type: "m.room.message", content: {} })).toEqual({
       kind: "ignored",

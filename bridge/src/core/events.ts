@@ -8,15 +8,37 @@ import { novaUserIdOf } from "./ids.ts";
  * de-duplication key); `message_id` is the message the event is about.
  */
 export const textContentSchema = z.object({ kind: z.literal("text"), body: z.string() });
-export const audioContentSchema = z.object({
-  kind: z.literal("audio"),
+/** What every attachment carries: its name (or caption), its `mxc://` URI, and what the sender declared of it. */
+const attachment = {
   body: z.string(),
   url: z.string().startsWith("mxc://"),
   mimetype: z.string().nullable(),
   size: z.number().int().nonnegative().nullable(),
-  duration_ms: z.number().int().nonnegative().nullable(),
+};
+const dimensions = {
+  width: z.number().int().positive().nullable(),
+  height: z.number().int().positive().nullable(),
+};
+const duration = { duration_ms: z.number().int().nonnegative().nullable() };
+export const imageContentSchema = z.object({ kind: z.literal("image"), ...attachment, ...dimensions });
+export const videoContentSchema = z.object({
+  kind: z.literal("video"),
+  ...attachment,
+  ...dimensions,
+  ...duration,
 });
-export const messageContentSchema = z.discriminatedUnion("kind", [textContentSchema, audioContentSchema]);
+export const audioContentSchema = z.object({ kind: z.literal("audio"), ...attachment, ...duration });
+export const fileContentSchema = z.object({ kind: z.literal("file"), ...attachment });
+export const messageContentSchema = z.discriminatedUnion("kind", [
+  textContentSchema,
+  imageContentSchema,
+  videoContentSchema,
+  audioContentSchema,
+  fileContentSchema,
+]);
+/** The attachment kinds, in the order of their Matrix msgtypes (`m.image`, `m.video`, `m.audio`, `m.file`). */
+export const ATTACHMENT_KINDS = ["image", "video", "audio", "file"] as const;
+export type AttachmentKind = (typeof ATTACHMENT_KINDS)[number];
 
 const base = {
   event_id: z.string(),
@@ -79,19 +101,31 @@ const rawEventSchema = z.object({
 });
 
 const textMessage = z.object({ msgtype: z.literal("m.text"), body: z.string() });
-const audioMessage = z.object({
-  msgtype: z.literal("m.audio"),
-  body: z.string(),
-  url: z.string().startsWith("mxc://"),
-  info: z
-    .object({
-      mimetype: z.string().optional(),
-      size: z.number().int().nonnegative().optional(),
-      duration: z.number().int().nonnegative().optional(),
-    })
-    .optional(),
-});
-const messageSchema = z.discriminatedUnion("msgtype", [textMessage, audioMessage]);
+// Matrix's attachment info (`w`, `h`, `duration` in ms); every field optional, as senders fill what they know.
+const size = z.number().int().nonnegative().optional();
+const mediaMessage = <T extends string>(msgtype: T) =>
+  z.object({
+    msgtype: z.literal(msgtype),
+    body: z.string(),
+    url: z.string().startsWith("mxc://"),
+    info: z
+      .object({
+        mimetype: z.string().optional(),
+        size,
+        w: z.number().int().positive().optional(),
+        h: z.number().int().positive().optional(),
+        duration: size,
+      })
+      .optional(),
+  });
+const messageSchema = z.discriminatedUnion("msgtype", [
+  textMessage,
+  mediaMessage("m.image"),
+  mediaMessage("m.video"),
+  mediaMessage("m.audio"),
+  mediaMessage("m.file"),
+]);
+const KNOWN_MSGTYPES = new Set(["m.text", "m.image", "m.video", "m.audio", "m.file"]);
 const replaceRelation = z.object({
   "m.relates_to": z.object({ rel_type: z.literal("m.replace"), event_id: z.string().startsWith("$") }),
   "m.new_content": messageSchema,
@@ -99,14 +133,25 @@ const replaceRelation = z.object({
 
 function toContent(message: z.infer<typeof messageSchema>): MessageContent {
   if (message.msgtype === "m.text") return { kind: "text", body: message.body };
-  return {
-    kind: "audio",
+  const info = message.info;
+  const common = {
     body: message.body,
     url: message.url,
-    mimetype: message.info?.mimetype ?? null,
-    size: message.info?.size ?? null,
-    duration_ms: message.info?.duration ?? null,
+    mimetype: info?.mimetype ?? null,
+    size: info?.size ?? null,
   };
+  const dims = { width: info?.w ?? null, height: info?.h ?? null };
+  const length = { duration_ms: info?.duration ?? null };
+  switch (message.msgtype) {
+    case "m.image":
+      return { kind: "image", ...common, ...dims };
+    case "m.video":
+      return { kind: "video", ...common, ...dims, ...length };
+    case "m.audio":
+      return { kind: "audio", ...common, ...length };
+    case "m.file":
+      return { kind: "file", ...common };
+  }
 }
 
 const firstIssue = (error: z.ZodError) => {
@@ -163,7 +208,7 @@ export function convertEvent(raw: RawEvent, conversationId: string, serverName: 
   const message = messageSchema.safeParse(event.content);
   if (!message.success) {
     const msgtype = event.content.msgtype;
-    if (typeof msgtype === "string" && msgtype !== "m.text" && msgtype !== "m.audio")
+    if (typeof msgtype === "string" && !KNOWN_MSGTYPES.has(msgtype))
       return { kind: "ignored", reason: `msgtype ${msgtype}` };
     return { kind: "malformed", reason: firstIssue(message.error) };
   }

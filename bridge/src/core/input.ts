@@ -24,7 +24,15 @@ export const inputSchemas = {
     .string({ error: "expected a MIME type" })
     .regex(/^audio\/[a-z0-9.+-]+$/i, { error: "expected an audio MIME type (audio/...)" }),
   durationMs: z.number({ error: "expected a number of milliseconds" }).int().nonnegative().optional(),
-  bytes: z.instanceof(Uint8Array, { error: "expected the audio as a Uint8Array (or Buffer)" }),
+  bytes: z.instanceof(Uint8Array, { error: "expected the file as a Uint8Array (or Buffer)" }),
+  filename: z
+    .string({ error: "expected a file name" })
+    .min(1, { error: "must not be empty" })
+    .max(255, { error: "must be at most 255 characters" })
+    .refine((name) => !/[/\\]/.test(name) && ![...name].some((c) => c.charCodeAt(0) < 0x20), {
+      error: "must not contain slashes or control characters",
+    })
+    .optional(),
   limit: z.number({ error: "expected a number" }).int().min(1).max(1000),
 } as const;
 

@@ -12,10 +12,11 @@ import {
   sendEvent,
 } from "../matrix/rooms.ts";
 import type { GhostRegistry } from "../matrix/users.ts";
-import type { SentLog } from "../store/store.ts";
+import type { MediaIndex, SentLog } from "../store/store.ts";
+import { type Probed, probeAttachment, UnsupportedAttachmentError } from "./attachments.ts";
 import type { Conversations } from "./conversations.ts";
 import { InvalidInputError, MessageNotFoundError, UploadRejectedError } from "./errors.ts";
-import { type BridgeEvent, CLEANUP_MARKER, convertEvent } from "./events.ts";
+import { type BridgeEvent, CLEANUP_MARKER, convertEvent, type MessageContent } from "./events.ts";
 import { conversationAlias, ghostUserId } from "./ids.ts";
 import { asMatrixId, check, inputSchemas } from "./input.ts";
 import { KeyedSerialQueue } from "./send-queue.ts";
@@ -40,14 +41,30 @@ function explainForbidden(error: unknown, input: { conversationId: string; sende
 export interface Sent {
   /** The Matrix event id: the message id that events and history use. */
   messageId: string;
-  /** For audio: the `mxc://` URI of the uploaded file. */
+  /** For attachments: the `mxc://` URI of the uploaded file. */
   url?: string;
+  /** For attachments: the content as events carry it (kind, type and sizes probed from the bytes). */
+  content?: MessageContent;
 }
 
 export interface SendTextInput {
   conversationId: string;
   senderId: string;
   text: string;
+  idempotencyKey: string;
+}
+
+export interface SendMediaInput {
+  conversationId: string;
+  senderId: string;
+  /** The file's bytes: its kind (image, video, audio, file) is decided from them. */
+  data: Uint8Array;
+  /** The Content-Type the caller declared (optional): refused when the bytes say otherwise. */
+  contentType?: string;
+  /** Shown as the message's body; default `<kind>.<ext>`. */
+  filename?: string;
+  /** For audio and video whose container does not say (the bytes win when they do). */
+  durationMs?: number;
   idempotencyKey: string;
 }
 
@@ -89,6 +106,8 @@ export interface HistoryPage {
 export interface MessagesDeps {
   /** Remembers sends beyond Synapse's 30-minute, in-memory transaction cache (optional: without it, only Synapse's). */
   sentLog?: SentLog;
+  /** Records which conversation an uploaded file was sent in, for the media route's access rule. */
+  mediaIndex?: MediaIndex;
   client: MatrixClient;
   ghosts: GhostRegistry;
   conversations: Conversations;
@@ -119,42 +138,59 @@ export class Messages {
     return this.#send(input, { msgtype: "m.text", body: text });
   }
 
-  /** Uploads the audio, then sends `m.audio`. Refuses non-audio and too-large files before any byte goes out. */
-  async sendAudio(input: SendAudioInput): Promise<Sent> {
-    const audio = check("audio", inputSchemas.bytes, input?.audio);
-    const mimetype = input.mimetype;
-    if (!inputSchemas.mimetype.safeParse(mimetype).success)
-      throw new UploadRejectedError("mimetype", "expected an audio MIME type (audio/...)");
+  /**
+   * Uploads a file and sends it as `m.image`, `m.video`, `m.audio` or `m.file`, the kind decided from the bytes.
+   * Refuses empty, too-large (the homeserver's `m.upload.size`) and unsupported files before any byte goes out.
+   */
+  async sendMedia(input: SendMediaInput): Promise<Sent> {
+    const data = check("data", inputSchemas.bytes, input?.data);
     const durationMs = check("durationMs", inputSchemas.durationMs, input.durationMs);
-    const filename = input.filename ?? `audio.${mimetype.split("/")[1]?.replace(/^x-/, "") ?? "bin"}`;
-    if (audio.byteLength === 0) throw new UploadRejectedError("audio", "is empty");
+    const filename = check("filename", inputSchemas.filename, input.filename);
+    if (data.byteLength === 0) throw new UploadRejectedError("data", "is empty");
     const limit = await this.#maxUploadSize();
-    if (limit !== undefined && audio.byteLength > limit)
+    if (limit !== undefined && data.byteLength > limit)
       throw new UploadRejectedError(
-        "audio",
-        `is ${audio.byteLength} bytes; the homeserver accepts at most ${limit}`,
+        "data",
+        `is ${data.byteLength} bytes; the homeserver accepts at most ${limit}`,
       );
+    const probed = await probeAttachment(data, input.contentType).catch((error: unknown) => {
+      if (error instanceof UnsupportedAttachmentError)
+        throw new UploadRejectedError("mimetype", error.message);
+      throw error;
+    });
     const { roomId, senderMatrixId, txnId } = await this.#prepare(input);
-    // A retry of an audio message already sent answers with it, and uploads nothing: a second upload would be an
-    // orphan, and its URI would not be the message's.
+    // A retry of a file already sent answers with it, and uploads nothing: a second upload would be an orphan,
+    // and its URI would not be the message's.
     const earlier = await this.#deps.sentLog?.sentEventId(txnId);
     if (earlier) {
-      const { content } = await getEvent(this.#deps.client, roomId, earlier);
-      const sentUrl = (content as { url?: unknown } | undefined)?.url;
-      return { messageId: earlier, ...(typeof sentUrl === "string" ? { url: sentUrl } : {}) };
+      const raw = await getEvent(this.#deps.client, roomId, earlier);
+      const converted = convertEvent(raw, input.conversationId, this.#deps.serverName);
+      const content =
+        converted.kind === "event" && converted.event.type === "message.new"
+          ? converted.event.content
+          : undefined;
+      return { messageId: earlier, ...(content && "url" in content ? { url: content.url, content } : {}) };
     }
-    const url = await upload(this.#deps.client, audio, mimetype, filename, senderMatrixId);
-    const sent = await this.#send(input, {
-      msgtype: "m.audio",
-      body: filename,
-      url,
-      info: {
-        mimetype,
-        size: audio.byteLength,
-        ...(durationMs === undefined ? {} : { duration: durationMs }),
-      },
+    const body = filename ?? `${probed.kind}.${probed.ext}`;
+    const url = await upload(this.#deps.client, data, probed.mimetype, body, senderMatrixId);
+    const content = attachmentContent(probed, { body, url, size: data.byteLength, durationMs });
+    const sent = await this.#send(input, toMatrixContent(content));
+    await this.#deps.mediaIndex?.recordMedia(url, input.conversationId, sent.messageId);
+    return { ...sent, url, content };
+  }
+
+  /** {@link sendMedia} for audio only (the declared type must be `audio/*`, and so must the bytes). */
+  async sendAudio(input: SendAudioInput): Promise<Sent> {
+    const audio = check("audio", inputSchemas.bytes, input?.audio);
+    if (!inputSchemas.mimetype.safeParse(input.mimetype).success)
+      throw new UploadRejectedError("mimetype", "expected an audio MIME type (audio/...)");
+    const { audio: _audio, mimetype, ...rest } = input;
+    return this.sendMedia({ ...rest, data: audio, contentType: mimetype }).catch((error: unknown) => {
+      // The caller named the field `audio`.
+      if (error instanceof UploadRejectedError && error.field === "data")
+        throw new UploadRejectedError("audio", error.message.slice("data: ".length));
+      throw error;
     });
-    return { ...sent, url };
   }
 
   /** Replaces a text message's content (`m.replace`, with the `* ` fallback for clients without edits). */
@@ -314,4 +350,37 @@ export class Messages {
     });
     return this.#uploadLimit;
   }
+}
+
+type AttachmentContent = Exclude<MessageContent, { kind: "text" }>;
+
+/** The event content of a probed upload (the shape the sync side produces from the Matrix event). */
+function attachmentContent(
+  probed: Probed,
+  sent: { body: string; url: string; size: number; durationMs: number | undefined },
+): AttachmentContent {
+  const common = { body: sent.body, url: sent.url, mimetype: probed.mimetype, size: sent.size };
+  const dims = { width: probed.width ?? null, height: probed.height ?? null };
+  const duration_ms = probed.durationMs ?? sent.durationMs ?? null;
+  switch (probed.kind) {
+    case "image":
+      return { kind: "image", ...common, ...dims };
+    case "video":
+      return { kind: "video", ...common, ...dims, duration_ms };
+    case "audio":
+      return { kind: "audio", ...common, duration_ms };
+    case "file":
+      return { kind: "file", ...common };
+  }
+}
+
+/** The Matrix message for an attachment (`info.w`/`h`/`duration` as the spec names them). */
+function toMatrixContent(content: AttachmentContent): Record<string, unknown> {
+  const info: Record<string, unknown> = {};
+  if (content.mimetype !== null) info.mimetype = content.mimetype;
+  if (content.size !== null) info.size = content.size;
+  if ("width" in content && content.width !== null) info.w = content.width;
+  if ("height" in content && content.height !== null) info.h = content.height;
+  if ("duration_ms" in content && content.duration_ms !== null) info.duration = content.duration_ms;
+  return { msgtype: `m.${content.kind}`, body: content.body, url: content.url, info };
 }

@@ -54,9 +54,13 @@ export class MatrixClient {
   readonly #http: MatrixHttpApi<IHttpOpts & { onlyData: true }>;
   readonly #retry: RetryPolicy;
   readonly #logger: Logger;
+  readonly #homeserverUrl: string;
+  readonly #accessToken: Secret;
 
   constructor(options: MatrixClientOptions) {
     this.serviceUser = options.serviceUser;
+    this.#homeserverUrl = options.homeserverUrl.replace(/\/+$/, "");
+    this.#accessToken = options.accessToken;
     this.#retry = options.retry ?? DEFAULT_RETRY;
     this.#logger = options.logger;
     const serviceUser = options.serviceUser;
@@ -110,6 +114,28 @@ export class MatrixClient {
         await abortableSleep(decision.delayMs, options.signal);
       }
     }
+  }
+
+  /**
+   * A GET whose body is not JSON (media): the homeserver's response as it is, for the caller to stream. One
+   * attempt, no retry (a stream cannot be replayed to the caller); the identity assertion as on every request.
+   */
+  async raw(
+    path: string,
+    options: {
+      prefix: string;
+      query?: Record<string, string>;
+      headers?: Record<string, string>;
+      signal?: AbortSignal;
+    },
+  ): Promise<Response> {
+    const url = new URL(`${this.#homeserverUrl}${options.prefix}${path}`);
+    for (const [key, value] of Object.entries(options.query ?? {})) url.searchParams.set(key, value);
+    url.searchParams.set("user_id", this.serviceUser);
+    return fetch(url, {
+      headers: { ...options.headers, authorization: `Bearer ${this.#accessToken.reveal()}` },
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
   }
 
   get<T>(path: string, options?: RequestOptions): Promise<T> {

@@ -28,4 +28,22 @@ export const MIGRATIONS: readonly string[] = [
      txn_id       text PRIMARY KEY,
      attempted_at timestamptz NOT NULL DEFAULT now()
    );`,
+  // Media -> the conversations it was sent in (the media route's access rule), kept from the event log's commits.
+  // A table of its own rather than a lookup in the log: the log may be pruned, a deleted message's media must stop
+  // being served, and the lookup is by mxc URI (the primary key's leading column). Filled from what is logged.
+  `CREATE TABLE bridge_media (
+     mxc_uri         text NOT NULL,
+     conversation_id text NOT NULL,
+     message_id      text NOT NULL,
+     PRIMARY KEY (mxc_uri, conversation_id, message_id)
+   );
+   CREATE INDEX bridge_media_message ON bridge_media (conversation_id, message_id);
+   INSERT INTO bridge_media (mxc_uri, conversation_id, message_id)
+     SELECT payload->'content'->>'url', conversation_id,
+            coalesce(payload->>'replaces_message_id', payload->>'message_id')
+     FROM bridge_event_log WHERE payload->'content'->>'url' LIKE 'mxc://%'
+     ON CONFLICT DO NOTHING;
+   DELETE FROM bridge_media m USING bridge_event_log d
+     WHERE d.type = 'message.deleted' AND d.conversation_id = m.conversation_id
+       AND d.payload->>'message_id' = m.message_id;`,
 ];

@@ -4,15 +4,16 @@ import { describeWithHarness } from "../../../dev/harness/vitest.ts";
 import type { BridgeEvent } from "../core/events.ts";
 import { PostgresEventStore } from "./postgres.ts";
 
-const message = (n: number, conversation = "c1"): BridgeEvent => ({
-  type: "message.new",
-  event_id: `$e${n}`,
-  message_id: `$e${n}`,
-  conversation_id: conversation,
-  sender_id: "alice",
-  origin_server_ts: 1_700_000_000_000 + n,
-  content: { kind: "text", body: `m${n}` },
-});
+const message = (n: number, conversation = "c1") =>
+  ({
+    type: "message.new",
+    event_id: `$e${n}`,
+    message_id: `$e${n}`,
+    conversation_id: conversation,
+    sender_id: "alice",
+    origin_server_ts: 1_700_000_000_000 + n,
+    content: { kind: "text", body: `m${n}` },
+  }) satisfies BridgeEvent;
 
 describeWithHarness("PostgreSQL event store", () => {
   let postgres: PostgresServer;
@@ -38,7 +39,7 @@ describeWithHarness("PostgreSQL event store", () => {
     await Promise.all(stores.map((store) => store.migrate()));
     await stores[0]?.migrate();
     const { rows } = await postgres.query("SELECT version FROM bridge_schema_version", [], "concurrent");
-    expect(rows.map((row) => row.version).sort()).toEqual([1, 2, 3]);
+    expect(rows.map((row) => row.version).sort()).toEqual([1, 2, 3, 4]);
     await Promise.all(stores.map((store) => store.close()));
   });
 
@@ -94,6 +95,63 @@ describeWithHarness("PostgreSQL event store", () => {
     await expect(store.commitSync([...more, broken], "t3")).rejects.toThrow();
     expect(await store.syncToken()).toBe("t2");
     expect(await store.readAfter(logged.at(-1)?.position, 10)).toEqual([]);
+    await store.close();
+  });
+
+  it("indexes media by mxc URI from the events it logs, and forgets a deleted message's media", async () => {
+    const store = await fresh();
+    const image = (n: number, url: string, conversation = "c1"): BridgeEvent => ({
+      ...message(n, conversation),
+      content: { kind: "image", body: "p.png", url, mimetype: "image/png", size: 1, width: 1, height: 1 },
+    });
+    const deleted = (n: number, target: number, conversation = "c1"): BridgeEvent => ({
+      type: "message.deleted",
+      event_id: `$d${n}`,
+      message_id: `$e${target}`,
+      conversation_id: conversation,
+      sender_id: "alice",
+      origin_server_ts: 1,
+      reason: null,
+    });
+    // The same file sent in two conversations; a message sent and deleted in one sync.
+    await store.commitSync([image(1, "mxc://s/a"), image(2, "mxc://s/a", "c2"), image(3, "mxc://s/b")], "t1");
+    await store.commitSync([image(4, "mxc://s/c"), deleted(4, 4)], "t2");
+    expect((await store.mediaConversations("mxc://s/a")).sort()).toEqual(["c1", "c2"]);
+    expect(await store.mediaConversations("mxc://s/c")).toEqual([]);
+    expect(await store.mediaConversations("mxc://s/unknown")).toEqual([]);
+    // Deleting one of the messages leaves the other conversation's.
+    await store.commitSync([deleted(5, 1)], "t3");
+    expect(await store.mediaConversations("mxc://s/a")).toEqual(["c2"]);
+    // A replayed page (a back-fill after a crash) does not bring a deleted message's media back.
+    await store.commitSync([image(1, "mxc://s/a")], undefined);
+    expect(await store.mediaConversations("mxc://s/a")).toEqual(["c2"]);
+    // The bridge's own send records it before the sync loop sees it.
+    await store.recordMedia("mxc://s/d", "c3", "$e9");
+    expect(await store.mediaConversations("mxc://s/d")).toEqual(["c3"]);
+    await store.close();
+  });
+
+  it("migration 4 indexes the media already in a log", async () => {
+    await postgres.createDatabase("upgrade");
+    const store = new PostgresEventStore(postgres.url("upgrade"));
+    await store.migrate();
+    const audio: BridgeEvent = {
+      ...message(1),
+      content: {
+        kind: "audio",
+        body: "a",
+        url: "mxc://s/old",
+        mimetype: null,
+        size: null,
+        duration_ms: null,
+      },
+    };
+    await store.commitSync([audio], "t1");
+    // As a database of version 3 would hold it: the log without the index.
+    await postgres.query("DROP TABLE bridge_media", [], "upgrade");
+    await postgres.query("DELETE FROM bridge_schema_version WHERE version = 4", [], "upgrade");
+    await store.migrate();
+    expect(await store.mediaConversations("mxc://s/old")).toEqual(["c1"]);
     await store.close();
   });
 

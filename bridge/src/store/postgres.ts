@@ -1,7 +1,7 @@
 import pg from "pg";
 import { type BridgeEvent, bridgeEventSchema } from "../core/events.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import type { EventStore, LoggedEvent, SentLog } from "./store.ts";
+import type { EventStore, LoggedEvent, MediaIndex, SentLog } from "./store.ts";
 
 /** Events per INSERT statement within a commit. */
 const INSERT_CHUNK = 500;
@@ -9,7 +9,7 @@ const INSERT_CHUNK = 500;
 /** Serializes migrations across processes (an arbitrary constant key). */
 const MIGRATION_LOCK = 4_716_001;
 
-export class PostgresEventStore implements EventStore, SentLog {
+export class PostgresEventStore implements EventStore, SentLog, MediaIndex {
   readonly #pool: pg.Pool;
 
   /** `connection`: a `postgres://` URL (a secret: it holds the password) or pool settings. */
@@ -63,15 +63,23 @@ export class PostgresEventStore implements EventStore, SentLog {
       // One multi-row INSERT per chunk (a restart can bring thousands of rooms' events in one sync: the statement's
       // JSON stays small); WITH ORDINALITY keeps the given order in the positions. One transaction for all.
       for (let from = 0; from < events.length; from += INSERT_CHUNK) {
-        const result = await client.query(
+        const chunk = events.slice(from, from + INSERT_CHUNK);
+        const result = await client.query<{ event_id: string }>(
           `INSERT INTO bridge_event_log (event_id, conversation_id, type, payload)
            SELECT e.payload->>'event_id', e.payload->>'conversation_id', e.payload->>'type', e.payload
            FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(payload, n)
            ORDER BY e.n
-           ON CONFLICT (event_id) DO NOTHING`,
-          [JSON.stringify(events.slice(from, from + INSERT_CHUNK))],
+           ON CONFLICT (event_id) DO NOTHING
+           RETURNING event_id`,
+          [JSON.stringify(chunk)],
         );
         inserted += result.rowCount ?? 0;
+        // Only what is new here: a replayed page must not bring back the media of a message deleted since.
+        const fresh = new Set(result.rows.map((row) => row.event_id));
+        await indexMedia(
+          client,
+          chunk.filter((event) => fresh.has(event.event_id)),
+        );
       }
       if (nextBatch !== undefined)
         await client.query(
@@ -126,7 +134,51 @@ export class PostgresEventStore implements EventStore, SentLog {
     return rows.length === 0;
   }
 
+  async recordMedia(mxcUri: string, conversationId: string, messageId: string): Promise<void> {
+    await this.#pool.query(
+      `INSERT INTO bridge_media (mxc_uri, conversation_id, message_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+      [mxcUri, conversationId, messageId],
+    );
+  }
+
+  async mediaConversations(mxcUri: string): Promise<string[]> {
+    const { rows } = await this.#pool.query<{ conversation_id: string }>(
+      "SELECT DISTINCT conversation_id FROM bridge_media WHERE mxc_uri = $1",
+      [mxcUri],
+    );
+    return rows.map((row) => row.conversation_id);
+  }
+
   async close(): Promise<void> {
     await this.#pool.end();
   }
+}
+
+/** Keeps `bridge_media` in step with newly logged events: attachments recorded, deleted messages' media dropped. */
+async function indexMedia(client: pg.PoolClient, events: readonly BridgeEvent[]): Promise<void> {
+  const rows: { mxc: string; conversation: string; message: string }[] = [];
+  const deleted: { conversation: string; message: string }[] = [];
+  for (const event of events) {
+    if (event.type === "message.deleted")
+      deleted.push({ conversation: event.conversation_id, message: event.message_id });
+    else if (event.content.kind !== "text")
+      rows.push({
+        mxc: event.content.url,
+        conversation: event.conversation_id,
+        message: event.type === "message.edited" ? event.replaces_message_id : event.message_id,
+      });
+  }
+  // Recorded before the deletions: a message sent and deleted within one sync ends up forgotten.
+  if (rows.length > 0)
+    await client.query(
+      `INSERT INTO bridge_media (mxc_uri, conversation_id, message_id)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`,
+      [rows.map((r) => r.mxc), rows.map((r) => r.conversation), rows.map((r) => r.message)],
+    );
+  if (deleted.length > 0)
+    await client.query(
+      `DELETE FROM bridge_media m USING unnest($1::text[], $2::text[]) AS d(conversation_id, message_id)
+       WHERE m.conversation_id = d.conversation_id AND m.message_id = d.message_id`,
+      [deleted.map((d) => d.conversation), deleted.map((d) => d.message)],
+    );
 }

@@ -36,3 +36,15 @@ export interface SentLog {
   /** Records that a send with this transaction id is about to go out; true when one was attempted before. */
   recordAttempt?(txnId: string): Promise<boolean>;
 }
+
+/**
+ * Which conversations a media item was sent in: the media route's access rule (a member of one of them may fetch
+ * it). Filled from the event log's commits (in the same transaction) and by the bridge's own sends (so the sender
+ * can fetch it before the sync loop has seen it); a deleted message's media is forgotten.
+ */
+export interface MediaIndex {
+  /** Records that `mxcUri` was sent in `conversationId` as (or, for an edit, in) message `messageId`. */
+  recordMedia(mxcUri: string, conversationId: string, messageId: string): Promise<void>;
+  /** The conversations the media item is in (none: unknown, or every message carrying it was deleted). */
+  mediaConversations(mxcUri: string): Promise<string[]>;
+}
