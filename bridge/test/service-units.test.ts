@@ -10,9 +10,9 @@ import {
   UploadRejectedError,
 } from "../src/core/errors.ts";
 import type { BridgeEvent } from "../src/core/events.ts";
-import { callerOf } from "../src/service/auth.ts";
 import { type ApiError, parseInput, toApiError } from "../src/service/errors.ts";
 import { syncLagSeconds } from "../src/service/metrics.ts";
+import { callerOf } from "../src/service/plugins/auth.ts";
 import { createConversationBody, toWireEvent } from "../src/service/schemas.ts";
 import { bearerOf, isApiToken, signUserToken, verifyUserToken } from "../src/service/tokens.ts";
 

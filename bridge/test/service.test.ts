@@ -490,6 +490,8 @@ describeWithHarness("bridge service (HTTP + WebSocket) against the real Synapse"
         const scraped = await call(second.metricsUrl ?? "", "GET", "/metrics");
         expect(scraped.body).toMatch(/^nova_bridge_sync_lag_seconds /m);
         expect((await call(second.metricsUrl ?? "", "GET", "/v1/openapi.json")).status).toBe(404);
+        // With a metrics port, the API's port does not serve them.
+        expect((await call(second.url, "GET", "/metrics")).status).toBe(404);
         const refused = await call(second.url, "GET", "/v1/conversations/x/messages", { token: API_TOKEN });
         expect(refused.status).toBe(503);
         expect(refused.headers.get("retry-after")).toBe("5");

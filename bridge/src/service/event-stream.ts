@@ -26,6 +26,7 @@ export interface StreamOptions {
 /** Close codes (4000-4999 are the application's). */
 export const CLOSE_SLOW_CONSUMER = 4008;
 export const CLOSE_GOING_AWAY = 1001;
+export const CLOSE_POLICY_VIOLATION = 1008;
 export const CLOSE_INTERNAL = 1011;
 
 export class EventStream {

@@ -2,6 +2,7 @@
 // nova_bridge_send_errors_total by these exact names (infra/observability/metrics.ts).
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { SyncStatus } from "../bridge.ts";
+import { toApiError } from "./errors.ts";
 
 export type SendKind = "text" | "audio" | "edit" | "delete";
 
@@ -57,5 +58,22 @@ export class ServiceMetrics {
       registers,
     });
     for (const role of ["service", "user"]) this.wsClients.set({ role }, 0);
+  }
+}
+
+/** Times a send and counts its failure by kind and error code. */
+export async function timedSend<T>(
+  metrics: ServiceMetrics,
+  kind: SendKind,
+  run: () => Promise<T>,
+): Promise<T> {
+  const stop = metrics.sendDuration.startTimer({ kind });
+  try {
+    return await run();
+  } catch (error) {
+    metrics.sendErrors.inc({ kind, code: toApiError(error).code });
+    throw error;
+  } finally {
+    stop();
   }
 }

@@ -8,6 +8,7 @@ import { type Bridge, startBridge } from "../bridge.ts";
 import type { BridgeConfig } from "../config/config.ts";
 import type { Secret } from "../config/secret.ts";
 import { buildService, type Service, type ServiceLimits } from "./app.ts";
+import { metricsRoutes } from "./plugins/health.ts";
 import { acquireSyncLock, type SyncLock } from "./sync-lock.ts";
 
 export interface RunOptions {
@@ -41,6 +42,7 @@ export interface RunningService {
 export async function runService(options: RunOptions): Promise<RunningService> {
   const { config, logger } = options;
   const base = {
+    metricsOnApiPort: options.metricsPort === undefined,
     apiToken: options.apiToken,
     signingKey: options.signingKey,
     logger,
@@ -115,10 +117,7 @@ export async function runService(options: RunOptions): Promise<RunningService> {
 
 async function serveMetrics(service: Service, host: string, port: number): Promise<FastifyInstance> {
   const app = Fastify({ logger: false });
-  app.get("/metrics", async (_request, reply) => {
-    reply.header("content-type", service.metrics.registry.contentType);
-    return service.metrics.registry.metrics();
-  });
+  await app.register(metricsRoutes, { metrics: service.metrics });
   await app.listen({ host, port });
   return app;
 }

@@ -112,6 +112,15 @@ export const messageResponse = z.object({
   client_message_id: z.string(),
   content: messageContentSchema,
 });
+export const editResponse = z.object({
+  /** The message the edit changed. */
+  message_id: z.string(),
+  /** The edit's own id. */
+  edit_id: z.string(),
+  conversation_id: z.string(),
+  sender_id: z.string(),
+  content: messageContentSchema,
+});
 export const deletedResponse = z.object({ message_id: z.string(), deletion_id: z.string() });
 export const historyResponse = z.object({
   events: z.array(wireEventSchema),

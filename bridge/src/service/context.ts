@@ -1,0 +1,70 @@
+// What the service's plugins share: the active bridge (or why there is none), the limits, metrics and logger.
+import type { Logger } from "pino";
+import type { Bridge } from "../bridge.ts";
+import type { Secret } from "../config/secret.ts";
+import { ApiError } from "./errors.ts";
+import type { ServiceMetrics } from "./metrics.ts";
+
+export interface ServiceLimits {
+  /** JSON request bodies. */
+  jsonBodyBytes: number;
+  /** Audio uploads (the homeserver's own limit is checked too). */
+  audioBodyBytes: number;
+  /** A WebSocket client whose unsent data exceeds this is closed (it resumes by cursor). */
+  wsMaxBufferedBytes: number;
+  /** Server pings; a client that missed the previous pong is dropped. */
+  wsPingIntervalMs: number;
+  /** Events read from the log per page. */
+  wsPageSize: number;
+  /** Poll of the log under the wake-ups. */
+  wsPollIntervalMs: number;
+  /** /readyz fails when the sync loop trails by more than this. */
+  readyMaxLagSeconds: number;
+  /** Default lifetime of user tokens minted by POST /v1/user-tokens. */
+  userTokenTtlSeconds: number;
+}
+
+export const DEFAULT_LIMITS: ServiceLimits = {
+  jsonBodyBytes: 256 * 1024,
+  audioBodyBytes: 20 * 1024 * 1024,
+  wsMaxBufferedBytes: 4 * 1024 * 1024,
+  wsPingIntervalMs: 25_000,
+  wsPageSize: 200,
+  wsPollIntervalMs: 2_000,
+  readyMaxLagSeconds: 60,
+  userTokenTtlSeconds: 900,
+};
+
+/** Why there is no bridge: MATRIX_ENABLED is not true, or another replica holds the sync lock. */
+export type IdleReason = "disabled" | "standby";
+
+export interface ServiceContext {
+  limits: ServiceLimits;
+  metrics: ServiceMetrics;
+  logger: Logger;
+  apiToken: Secret;
+  signingKey: Secret;
+  /** The active bridge, or undefined while idle. */
+  bridge(): Bridge | undefined;
+  /** The homeserver's URL (readiness checks it). */
+  homeserverUrl(): string | undefined;
+  idle: IdleReason | undefined;
+  /** Calls `listener` whenever the sync loop logged new events; returns the unsubscribe function. */
+  onLogged(listener: () => void): () => void;
+}
+
+/** The active bridge, or the 503 that says why there is none (with how long to wait). */
+export function liveBridge(context: ServiceContext): Bridge {
+  const bridge = context.bridge();
+  if (bridge) return bridge;
+  if (context.idle === "disabled")
+    throw new ApiError(
+      503,
+      "unavailable",
+      "the Matrix integration is disabled (MATRIX_ENABLED is not true)",
+      {
+        retryAfter: 60,
+      },
+    );
+  throw new ApiError(503, "unavailable", "standby: another bridge replica is active", { retryAfter: 5 });
+}

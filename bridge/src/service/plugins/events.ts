@@ -1,0 +1,98 @@
+// The event stream: a WebSocket per client (a service token sees every event, a user token only its conversations').
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import type { WebSocket } from "ws";
+import type { Bridge } from "../../bridge.ts";
+import { ConversationNotFoundError } from "../../core/errors.ts";
+import type { LoggedEvent } from "../../store/store.ts";
+import { liveBridge, type ServiceContext } from "../context.ts";
+import { parseInput } from "../errors.ts";
+import { CLOSE_POLICY_VIOLATION, EventStream } from "../event-stream.ts";
+import { eventsQuery } from "../schemas.ts";
+import { callerOf } from "./auth.ts";
+
+export const eventRoutes: FastifyPluginAsync<ServiceContext> = async (app, context) => {
+  const { limits, metrics, logger } = context;
+  const streams = new Set<EventStream>();
+  const unsubscribe = context.onLogged(() => {
+    for (const stream of streams) stream.notify();
+  });
+  app.addHook("onClose", async () => unsubscribe());
+
+  // Validated before the upgrade: a bad request gets an HTTP error, not a socket.
+  app.get(
+    "/events",
+    {
+      websocket: true,
+      config: { userTokens: true, queryToken: true },
+      preValidation: async (request: FastifyRequest) => {
+        callerOf(request);
+        parseInput(eventsQuery, request.query, "query");
+      },
+    },
+    (socket: WebSocket, request: FastifyRequest) => {
+      let caller: ReturnType<typeof callerOf>;
+      try {
+        caller = callerOf(request);
+      } catch {
+        socket.close(CLOSE_POLICY_VIOLATION, "unauthorized");
+        return;
+      }
+      const query = parseInput(eventsQuery, request.query, "query");
+      const bridge = liveBridge(context);
+      const role = caller.kind;
+      metrics.wsClients.inc({ role });
+      const stream = new EventStream({
+        socket,
+        readAfter: (cursor, limit) => bridge.store.readAfter(cursor, limit),
+        ...(caller.kind === "user" ? { filter: membershipFilter(bridge, caller.userId) } : {}),
+        since: query.since,
+        maxBufferedBytes: limits.wsMaxBufferedBytes,
+        pageSize: limits.wsPageSize,
+        pollIntervalMs: limits.wsPollIntervalMs,
+        logger,
+      });
+      streams.add(stream);
+      const stopPing = keepAlive(socket, limits.wsPingIntervalMs);
+      socket.once("close", () => {
+        streams.delete(stream);
+        stopPing();
+        metrics.wsClients.dec({ role });
+      });
+      void stream.run();
+    },
+  );
+};
+
+/** Drops a client that did not answer the previous ping (a dead peer behind a load balancer). */
+function keepAlive(socket: WebSocket, intervalMs: number): () => void {
+  let alive = true;
+  socket.on("pong", () => {
+    alive = true;
+  });
+  const timer = setInterval(() => {
+    if (!alive) {
+      socket.terminate();
+      return;
+    }
+    alive = false;
+    socket.ping();
+  }, intervalMs);
+  return () => clearInterval(timer);
+}
+
+/** The events of conversations the user is a member of now (checked per page, at delivery time). */
+function membershipFilter(bridge: Bridge, userId: string) {
+  return async (events: LoggedEvent[]): Promise<LoggedEvent[]> => {
+    const conversations = [...new Set(events.map((e) => e.event.conversation_id))];
+    const allowed = new Set<string>();
+    for (const conversationId of conversations) {
+      try {
+        if ((await bridge.conversations.members(conversationId)).includes(userId))
+          allowed.add(conversationId);
+      } catch (error) {
+        if (!(error instanceof ConversationNotFoundError)) throw error;
+      }
+    }
+    return events.filter((e) => allowed.has(e.event.conversation_id));
+  };
+}

@@ -1,0 +1,111 @@
+// Text messages: send, edit, delete, history (service token only).
+import type { FastifyPluginAsync } from "fastify";
+import type { z } from "zod";
+import { liveBridge, type ServiceContext } from "../context.ts";
+import { parseInput } from "../errors.ts";
+import { timedSend } from "../metrics.ts";
+import {
+  conversationParams,
+  deleteBody,
+  type deletedResponse,
+  editBody,
+  type editResponse,
+  historyQuery,
+  type historyResponse,
+  messageParams,
+  type messageResponse,
+  sendTextBody,
+  toWireEvent,
+} from "../schemas.ts";
+import { serviceCallerOf } from "./auth.ts";
+
+export const messageRoutes: FastifyPluginAsync<ServiceContext> = async (app, context) => {
+  const { metrics } = context;
+
+  app.post(
+    "/conversations/:conversation_id/messages",
+    async (request): Promise<z.infer<typeof messageResponse>> => {
+      serviceCallerOf(request);
+      const params = parseInput(conversationParams, request.params, "path");
+      const body = parseInput(sendTextBody, request.body, "body");
+      const sent = await timedSend(metrics, "text", () =>
+        liveBridge(context).messages.sendText({
+          conversationId: params.conversation_id,
+          senderId: body.sender_id,
+          text: body.text,
+          idempotencyKey: body.client_message_id,
+        }),
+      );
+      return {
+        message_id: sent.messageId,
+        conversation_id: params.conversation_id,
+        sender_id: body.sender_id,
+        client_message_id: body.client_message_id,
+        content: { kind: "text", body: body.text },
+      };
+    },
+  );
+
+  app.patch(
+    "/conversations/:conversation_id/messages/:message_id",
+    async (request): Promise<z.infer<typeof editResponse>> => {
+      serviceCallerOf(request);
+      const params = parseInput(messageParams, request.params, "path");
+      const body = parseInput(editBody, request.body, "body");
+      const key = body.client_message_id ?? `edit.${crypto.randomUUID()}`;
+      const sent = await timedSend(metrics, "edit", () =>
+        liveBridge(context).messages.edit({
+          conversationId: params.conversation_id,
+          senderId: body.sender_id,
+          messageId: params.message_id,
+          text: body.text,
+          idempotencyKey: key,
+        }),
+      );
+      return {
+        message_id: params.message_id,
+        edit_id: sent.messageId,
+        conversation_id: params.conversation_id,
+        sender_id: body.sender_id,
+        content: { kind: "text", body: body.text },
+      };
+    },
+  );
+
+  app.delete(
+    "/conversations/:conversation_id/messages/:message_id",
+    async (request): Promise<z.infer<typeof deletedResponse>> => {
+      serviceCallerOf(request);
+      const params = parseInput(messageParams, request.params, "path");
+      const body = parseInput(deleteBody, request.body ?? {}, "body");
+      const key = body.client_message_id ?? `delete.${params.message_id}`;
+      const deleted = await timedSend(metrics, "delete", () =>
+        liveBridge(context).messages.delete({
+          conversationId: params.conversation_id,
+          senderId: body.sender_id,
+          messageId: params.message_id,
+          idempotencyKey: key,
+          ...(body.reason === undefined ? {} : { reason: body.reason }),
+        }),
+      );
+      return { message_id: params.message_id, deletion_id: deleted.redactionId };
+    },
+  );
+
+  app.get(
+    "/conversations/:conversation_id/messages",
+    async (request): Promise<z.infer<typeof historyResponse>> => {
+      serviceCallerOf(request);
+      const params = parseInput(conversationParams, request.params, "path");
+      const query = parseInput(historyQuery, request.query, "query");
+      const page = await liveBridge(context).messages.history(params.conversation_id, {
+        ...(query.limit === undefined ? {} : { limit: query.limit }),
+        ...(query.before === undefined ? {} : { before: query.before }),
+      });
+      return {
+        events: page.events.map((event) => toWireEvent(event)),
+        ...(page.nextCursor ? { next_before: page.nextCursor } : {}),
+      };
+    },
+  );
+};
