@@ -200,6 +200,7 @@ const bridge = config.bridge
       },
       chatServiceConfigMap: CHAT_SERVICE_CONFIG_MAP,
       chatServiceTokenSecret: CHAT_SERVICE_TOKEN_SECRET,
+      maxUploadSize: config.synapse.maxUploadSize,
       dependsOn: [database.setupJob, synapse, chatService],
     })
   : undefined;

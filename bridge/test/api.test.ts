@@ -165,6 +165,11 @@ describeWithHarness("bridge API against the real Synapse", () => {
         group.roomId,
       );
       expect(await bridge.conversations.members(id)).toEqual(["ann", "cat", "dan"]);
+      // A member's conversations are the rooms their ghost joined; a removed member's are not.
+      const ids = async (user: string) => (await bridge.conversations.of(user)).map((c) => c.conversationId);
+      expect(await ids("cat")).toContain(id);
+      expect(await ids("ben")).not.toContain(id);
+      expect(await ids(`never-seen-${unique()}`)).toEqual([]);
     });
 
     it("rejects malformed input with the field named, and unknown conversations", async () => {

@@ -29,6 +29,8 @@ export interface BridgeDeployArgs {
   /** realtime-chat-service's ConfigMap and token Secret: the bridge reads the same MATRIX_* settings. */
   chatServiceConfigMap: string;
   chatServiceTokenSecret: string;
+  /** Synapse's `max_upload_size` (the stack's `synapse.maxUploadSize`): the bridge accepts uploads up to it. */
+  maxUploadSize: string;
   /** Resources to exist first (Synapse, its database setup Job, the chat-service wiring). */
   dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
@@ -149,6 +151,8 @@ export class BridgeDeploy extends pulumi.ComponentResource {
       chatServiceConfigMap: args.chatServiceConfigMap,
       chatServiceTokenSecret: args.chatServiceTokenSecret,
       databaseTls: tls,
+      maxUploadSize: args.maxUploadSize,
+      devPages: config.devPages,
     });
     new k8s.apps.v1.Deployment(
       `${name}-deployment`,

@@ -23,6 +23,7 @@ import {
   bridgeServiceSpec,
   mebibytes,
   nodeHeapOptions,
+  uploadBytes,
 } from "./spec.ts";
 
 const config = bridgeDeployConfigSchema.parse({
@@ -34,6 +35,8 @@ const podInput = (databaseTls: boolean) => ({
   chatServiceConfigMap: CHAT_SERVICE_CONFIG_MAP,
   chatServiceTokenSecret: CHAT_SERVICE_TOKEN_SECRET,
   databaseTls,
+  maxUploadSize: "50M",
+  devPages: false,
 });
 const object = (apiVersion: string, kind: string, name: string, spec: unknown) => ({
   apiVersion,
@@ -121,6 +124,28 @@ describe("bridge Kubernetes objects", () => {
     });
     // No secret value is in the pod spec: everything secret comes through envFrom.
     expect(JSON.stringify(pod)).not.toMatch(/password|token=/i);
+  });
+
+  it("accepts uploads up to Synapse's max_upload_size (read as Synapse reads it) and sets the pages switch", () => {
+    const env = (input: ReturnType<typeof podInput>) =>
+      Object.fromEntries(
+        (
+          (bridgePodSpec(input).containers as unknown[])[0] as { env: { name: string; value: string }[] }
+        ).env.map((e) => [e.name, e.value]),
+      );
+    expect(env(podInput(false))).toMatchObject({
+      BRIDGE_MAX_UPLOAD_BYTES: "52428800",
+      BRIDGE_DEV_PAGES: "false",
+    });
+    expect(env({ ...podInput(false), maxUploadSize: "2G", devPages: true })).toMatchObject({
+      BRIDGE_MAX_UPLOAD_BYTES: String(2 * 2 ** 30),
+      BRIDGE_DEV_PAGES: "true",
+    });
+    // Off unless a stack sets it (prod does not).
+    expect(bridgeDeployConfigSchema.parse({ image: config.image }).devPages).toBe(false);
+    expect(uploadBytes("512K")).toBe(512 * 1024);
+    expect(uploadBytes("1000")).toBe(1000);
+    expect(() => uploadBytes("50MB")).toThrow(/synapse.maxUploadSize "50MB": expected a size such as 50M/);
   });
 
   it("reads memory limits in any Kubernetes unit and sizes the heap from them", () => {

@@ -2,7 +2,7 @@
 // Deployment, Service, and the pod of its database setup Job (the same idempotent psql script as Synapse's).
 import type * as k8s from "@pulumi/kubernetes";
 import { z } from "zod";
-import { quantityBytes } from "../config/quantity.ts";
+import { quantityBytes, synapseSizeBytes } from "../config/quantity.ts";
 import { CLOUD_SQL_ADMIN_USER, PSQL_IMAGE, SETUP_CONTAINER, SETUP_SECRET } from "../database/index.ts";
 import { psqlArgs, VERIFIER_ENV } from "../database/sql.ts";
 
@@ -35,6 +35,14 @@ export const DEFAULT_BRIDGE_RESOURCES = {
 export function nodeHeapOptions(memoryLimit: string): string {
   const oldSpaceMiB = Math.max(64, Math.floor(mebibytes(memoryLimit) / 4));
   return `--max-semi-space-size=2 --max-old-space-size=${oldSpaceMiB}`;
+}
+
+/** Synapse's upload limit in bytes, for the bridge's own body limit. */
+export function uploadBytes(maxUploadSize: string): number {
+  const bytes = synapseSizeBytes(maxUploadSize);
+  if (Number.isNaN(bytes))
+    throw new Error(`synapse.maxUploadSize "${maxUploadSize}": expected a size such as 50M`);
+  return bytes;
 }
 
 /** A Kubernetes memory quantity (`512Mi`, `1Gi`, `600M`, bytes) in MiB. */
@@ -76,6 +84,12 @@ export const bridgeDeployConfigSchema = z.strictObject({
         .regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "expected a lowercase Postgres identifier" }),
     })
     .default({ name: "nova_bridge", user: "nova_bridge" }),
+  /**
+   * The API reference at `/v1/docs` and the console page at `/console` (BRIDGE_DEV_PAGES). Both only read the
+   * public API with a token the visitor brings, but they show the API's shape to whoever reaches the bridge: on for
+   * staging, off unless set (prod).
+   */
+  devPages: z.boolean().default(false),
   /** `keepers` per generated secret: change one to rotate it. */
   rotation: z
     .strictObject({
@@ -124,6 +138,9 @@ export interface BridgePodInput {
   chatServiceTokenSecret: string;
   /** Cloud SQL: mount the server CA from the Synapse database's setup Secret. */
   databaseTls: boolean;
+  /** Synapse's `max_upload_size` (`50M`): the bridge's upload body limit is the same, so the two agree. */
+  maxUploadSize: string;
+  devPages: boolean;
 }
 
 /** The single active replica: Recreate (never two pods at once), and the bridge's advisory lock behind it. */
@@ -169,6 +186,8 @@ export function bridgePodSpec(input: BridgePodInput): PodSpec {
           { name: "BRIDGE_PORT", value: String(BRIDGE_PORT) },
           { name: "BRIDGE_METRICS_PORT", value: String(BRIDGE_METRICS_PORT) },
           { name: "NODE_OPTIONS", value: nodeHeapOptions(input.resources.limits.memory) },
+          { name: "BRIDGE_MAX_UPLOAD_BYTES", value: String(uploadBytes(input.maxUploadSize)) },
+          { name: "BRIDGE_DEV_PAGES", value: String(input.devPages) },
         ],
         ports: [
           { name: BRIDGE_PORT_NAME, containerPort: BRIDGE_PORT, protocol: "TCP" },

@@ -2,6 +2,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { stackOutputsSchema } from "../outputs.ts";
 import { runStack, type StackRun } from "../render/run.ts";
+import { CONFIG_MAP_NAME } from "../synapse/deployment-spec.ts";
 import { findObject, kubernetesObjects } from "../testing/stack-invariants.ts";
 import { BRIDGE_DB_SETUP_NAME, BRIDGE_NAME, BRIDGE_SECRET } from "./spec.ts";
 
@@ -71,5 +72,25 @@ describe("the bridge in the staging stack", () => {
         .BRIDGE_DATABASE_URL ?? "",
     ).password;
     expect(job).not.toContain(password);
+  });
+});
+
+describe("the bridge's upload limit and pages switch in staging", () => {
+  const env = (stack: StackRun) => {
+    const deployment = findObject<{
+      spec: { template: { spec: { containers: { env: { name: string; value: string }[] }[] } } };
+    }>(stack, "Deployment", BRIDGE_NAME);
+    return Object.fromEntries(
+      (deployment.spec.template.spec.containers[0]?.env ?? []).map((e) => [e.name, e.value]),
+    );
+  };
+
+  it("staging: uploads up to Synapse's max_upload_size (50M), docs and console on", () => {
+    expect(env(run)).toMatchObject({
+      BRIDGE_MAX_UPLOAD_BYTES: String(50 * 2 ** 20),
+      BRIDGE_DEV_PAGES: "true",
+    });
+    const synapseConfig = findObject<{ data: Record<string, string> }>(run, "ConfigMap", CONFIG_MAP_NAME);
+    expect(JSON.stringify(synapseConfig.data)).toMatch(/max_upload_size: 50M/);
   });
 });

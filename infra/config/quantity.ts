@@ -13,6 +13,18 @@ const QUANTITY_UNITS: Record<string, number> = {
   Ti: 2 ** 40,
 };
 
+const SYNAPSE_SIZE_UNITS: Record<string, number> = { "": 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+
+/**
+ * A Synapse size (`max_upload_size: 50M`) in bytes, as Synapse's `parse_size` reads it: K, M, G and T are binary
+ * multiples. NaN when it is not one.
+ */
+export function synapseSizeBytes(value: unknown): number {
+  const match = /^(\d+)([KMGT]?)$/.exec(String(value));
+  const unit = match ? SYNAPSE_SIZE_UNITS[match[2] ?? ""] : undefined;
+  return match && unit !== undefined ? Number(match[1]) * unit : Number.NaN;
+}
+
 /** A Kubernetes quantity (`10Gi`, `500M`) in bytes; NaN when it is not one. */
 export function quantityBytes(value: unknown): number {
   const match = /^(\d+(?:\.\d+)?)([kMGT]i?|)$/.exec(String(value));

@@ -1,12 +1,14 @@
+import pMap from "p-map";
 import type { Logger } from "pino";
 import type { MatrixClient } from "../matrix/client.ts";
-import { errcodeOf } from "../matrix/errors.ts";
+import { errcodeOf, statusOf } from "../matrix/errors.ts";
 import {
   createRoom,
   getStateEvent,
   invite,
   join,
   joinedMembers,
+  joinedRooms,
   kick,
   resolveAlias,
 } from "../matrix/rooms.ts";
@@ -146,6 +148,25 @@ export class Conversations {
       .map((userId) => novaUserIdOf(userId, this.#deps.serverName))
       .filter((id): id is string => id !== undefined)
       .sort();
+  }
+
+  /**
+   * The conversations a Nova user is a member of now (the rooms their ghost has joined), sorted by id. A user
+   * whose ghost was never registered is in none.
+   */
+  async of(userId: string): Promise<Conversation[]> {
+    check("userId", inputSchemas.userId, userId);
+    const ghost = asMatrixId("userId", () => ghostUserId(userId, this.#deps.serverName));
+    const rooms = await joinedRooms(this.#deps.client, ghost).catch((error: unknown) => {
+      // A ghost that does not exist yet (never a member of anything): 403 "not registered" or 401.
+      const status = statusOf(error);
+      if (status === 401 || status === 403) return [] as string[];
+      throw error;
+    });
+    const found = await pMap(rooms, (roomId) => this.byRoom(roomId), { concurrency: 8 });
+    return found
+      .filter((conversation): conversation is Conversation => conversation !== undefined)
+      .sort((a, b) => a.conversationId.localeCompare(b.conversationId));
   }
 
   /** The conversation's room; throws {@link ConversationNotFoundError} when it was never ensured. */

@@ -52,6 +52,12 @@ export async function joinedMembers(client: MatrixClient, roomId: string): Promi
   return Object.keys(joined);
 }
 
+/** The rooms a user (a ghost, asserted) has joined. */
+export async function joinedRooms(client: MatrixClient, asUser: string): Promise<string[]> {
+  const { joined_rooms } = await client.get<{ joined_rooms: string[] }>("/joined_rooms", { as: asUser });
+  return joined_rooms;
+}
+
 export async function invite(client: MatrixClient, roomId: string, userId: string, isDirect = false) {
   try {
     await client.post(`/rooms/${seg(roomId)}/invite`, {

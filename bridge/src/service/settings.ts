@@ -11,6 +11,10 @@ export interface ServiceSettings {
   port: number;
   metricsPort: number | undefined;
   syncPollMs: number | undefined;
+  /** Upload bodies (BRIDGE_MAX_UPLOAD_BYTES): the Deployment sets Synapse's `max_upload_size`, so the two agree. */
+  maxUploadBytes: number | undefined;
+  /** The API reference at /v1/docs and the console at /console (BRIDGE_DEV_PAGES=true). */
+  devPages: boolean;
 }
 
 const secret = z
@@ -33,6 +37,15 @@ const schema = z.object({
     .regex(/^\d+$/, { error: "expected milliseconds" })
     .transform(Number)
     .optional(),
+  BRIDGE_MAX_UPLOAD_BYTES: z
+    .string()
+    .regex(/^[1-9]\d{0,12}$/, { error: "expected a number of bytes, such as 52428800 (50 MiB)" })
+    .transform(Number)
+    .optional(),
+  BRIDGE_DEV_PAGES: z
+    .enum(["true", "false"], { error: 'expected "true" or "false"' })
+    .default("false")
+    .transform((value) => value === "true"),
 });
 
 export function serviceSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceSettings {
@@ -52,5 +65,7 @@ export function serviceSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Se
     port: value.BRIDGE_PORT,
     metricsPort: value.BRIDGE_METRICS_PORT,
     syncPollMs: value.BRIDGE_SYNC_POLL_MS,
+    maxUploadBytes: value.BRIDGE_MAX_UPLOAD_BYTES,
+    devPages: value.BRIDGE_DEV_PAGES,
   };
 }
