@@ -1,5 +1,5 @@
 // The Pulumi program: Nova's Synapse for one stack (staging or prod), read top to bottom like the architecture.
-//   config -> generated secrets -> namespace -> database (+ setup Job) -> Synapse -> (prod) public Ingress
+//   config -> the stack's cluster -> generated secrets -> namespace -> database (+ setup Job) -> Synapse -> (prod) public Ingress
 //   -> realtime-chat-service's ConfigMap and Secret -> (when configured) monitoring, backups, the bridge,
 //   network isolation -> stack outputs
 import * as pulumi from "@pulumi/pulumi";
@@ -18,6 +18,7 @@ import {
   CHAT_SERVICE_TOKEN_SECRET,
   ChatServiceWiring,
 } from "./chat-service/index.ts";
+import { clusterProvider } from "./cluster/index.ts";
 import { loadConfig } from "./config/load.ts";
 import type { NetworkConfig } from "./config/schema.ts";
 import { DATABASE_SETUP_LABELS, SynapseDatabase } from "./database/index.ts";
@@ -36,19 +37,32 @@ import { DEVICE_NAME, serviceUserId } from "./synapse/naming.ts";
 
 const config = loadConfig();
 
-const secrets = new GeneratedSecrets("matrix", {
-  rotation: config.rotation,
-  databaseAdminPassword: config.database.kind === "cloudsql",
-});
+// Kubernetes objects go to the stack's own cluster only (the program stops when the kube context points elsewhere).
+// Every component gets this provider: pass `onCluster` to each new one (infra/cluster/provider.test.ts checks).
+const onCluster = { providers: [clusterProvider("cluster", config.cluster)] };
 
-const appNamespace = new AppNamespace("matrix", { name: config.namespace, create: config.createNamespace });
+const secrets = new GeneratedSecrets(
+  "matrix",
+  { rotation: config.rotation, databaseAdminPassword: config.database.kind === "cloudsql" },
+  onCluster,
+);
 
-const database = new SynapseDatabase("synapse-db", {
-  namespace: appNamespace.name,
-  config: config.database,
-  password: secrets.databasePassword,
-  ...(secrets.databaseAdminPassword ? { adminPassword: secrets.databaseAdminPassword } : {}),
-});
+const appNamespace = new AppNamespace(
+  "matrix",
+  { name: config.namespace, create: config.createNamespace },
+  onCluster,
+);
+
+const database = new SynapseDatabase(
+  "synapse-db",
+  {
+    namespace: appNamespace.name,
+    config: config.database,
+    password: secrets.databasePassword,
+    ...(secrets.databaseAdminPassword ? { adminPassword: secrets.databaseAdminPassword } : {}),
+  },
+  onCluster,
+);
 
 // Ingress isolation: a default deny, then who may reach Synapse, the bridge and (staging) the namespace's Postgres.
 // Declared before Synapse: its pod names the PriorityClass created here.
@@ -56,64 +70,72 @@ const isolation = config.network ? isolationFor(config.network) : undefined;
 function isolationFor(network: NetworkConfig): Network {
   const chatService = { podSelector: network.chatServiceSelector };
   const withBridge = config.bridge !== undefined;
-  return new Network("isolation", {
-    namespace: appNamespace.name,
-    labels: { "app.kubernetes.io/part-of": "nova-matrix" },
-    defaultDenySelector: network.defaultDenySelector,
-    synapse: {
-      ...SYNAPSE_ENDPOINTS,
-      clients: [chatService, ...(withBridge ? [{ podSelector: BRIDGE_LABELS }] : [])],
-      loadBalancerRanges: config.ingress ? [...GCLB_RANGES] : [],
+  return new Network(
+    "isolation",
+    {
+      namespace: appNamespace.name,
+      labels: { "app.kubernetes.io/part-of": "nova-matrix" },
+      defaultDenySelector: network.defaultDenySelector,
+      synapse: {
+        ...SYNAPSE_ENDPOINTS,
+        clients: [chatService, ...(withBridge ? [{ podSelector: BRIDGE_LABELS }] : [])],
+        loadBalancerRanges: config.ingress ? [...GCLB_RANGES] : [],
+      },
+      scrapers: network.scrapers,
+      ...(withBridge
+        ? {
+            bridge: {
+              podSelector: BRIDGE_LABELS,
+              port: BRIDGE_PORT,
+              metricsPort: BRIDGE_METRICS_PORT,
+              clients: [chatService],
+            },
+          }
+        : {}),
+      ...(network.postgres
+        ? {
+            postgres: {
+              podSelector: network.postgres.podSelector,
+              port: config.database.kind === "in-cluster" ? config.database.port : 5432,
+              clients: [
+                SYNAPSE_LABELS,
+                DATABASE_SETUP_LABELS,
+                ...(withBridge ? [BRIDGE_LABELS, BRIDGE_DB_SETUP_LABELS] : []),
+                ...(config.backup ? [{ "app.kubernetes.io/component": DATABASE_BACKUP_JOB }] : []),
+                ...network.postgres.otherClients,
+              ].map((podSelector) => ({ podSelector })),
+            },
+          }
+        : {}),
     },
-    scrapers: network.scrapers,
-    ...(withBridge
-      ? {
-          bridge: {
-            podSelector: BRIDGE_LABELS,
-            port: BRIDGE_PORT,
-            metricsPort: BRIDGE_METRICS_PORT,
-            clients: [chatService],
-          },
-        }
-      : {}),
-    ...(network.postgres
-      ? {
-          postgres: {
-            podSelector: network.postgres.podSelector,
-            port: config.database.kind === "in-cluster" ? config.database.port : 5432,
-            clients: [
-              SYNAPSE_LABELS,
-              DATABASE_SETUP_LABELS,
-              ...(withBridge ? [BRIDGE_LABELS, BRIDGE_DB_SETUP_LABELS] : []),
-              ...(config.backup ? [{ "app.kubernetes.io/component": DATABASE_BACKUP_JOB }] : []),
-              ...network.postgres.otherClients,
-            ].map((podSelector) => ({ podSelector })),
-          },
-        }
-      : {}),
-  });
+    onCluster,
+  );
 }
 
-const synapse = new Synapse("synapse", {
-  namespace: appNamespace.name,
-  serverName: config.serverName,
-  publicBaseUrl: config.ingress ? publicUrlOf(config.ingress.host) : undefined,
-  settings: config.synapse,
-  database: {
-    host: database.host,
-    port: database.port,
-    name: database.name,
-    user: database.user,
-    password: secrets.databasePassword,
-    sslMode: database.sslMode,
-    caCert: database.caCert,
+const synapse = new Synapse(
+  "synapse",
+  {
+    namespace: appNamespace.name,
+    serverName: config.serverName,
+    publicBaseUrl: config.ingress ? publicUrlOf(config.ingress.host) : undefined,
+    settings: config.synapse,
+    database: {
+      host: database.host,
+      port: database.port,
+      name: database.name,
+      user: database.user,
+      password: secrets.databasePassword,
+      sslMode: database.sslMode,
+      caCert: database.caCert,
+    },
+    secrets,
+    behindLoadBalancer: config.ingress !== undefined,
+    ...(config.ingress ? { serviceAnnotations: serviceAnnotationsForIngress() } : {}),
+    ...(isolation ? { priorityClassName: SYNAPSE_PRIORITY_CLASS } : {}),
+    dependsOn: [database.setupJob, ...(isolation ? [isolation] : [])],
   },
-  secrets,
-  behindLoadBalancer: config.ingress !== undefined,
-  ...(config.ingress ? { serviceAnnotations: serviceAnnotationsForIngress() } : {}),
-  ...(isolation ? { priorityClassName: SYNAPSE_PRIORITY_CLASS } : {}),
-  dependsOn: [database.setupJob, ...(isolation ? [isolation] : [])],
-});
+  onCluster,
+);
 
 const ingress = config.ingress
   ? new PublicIngress(
@@ -124,22 +146,26 @@ const ingress = config.ingress
         service: { name: synapse.serviceName, portName: CLIENT_PORT_NAME, port: CLIENT_PORT },
         dnsManagedZone: config.ingress.dnsManagedZone,
       },
-      { dependsOn: [synapse] },
+      { ...onCluster, dependsOn: [synapse] },
     )
   : undefined;
 
 const serviceUserIdOfStack = serviceUserId(config.serverName);
-const chatService = new ChatServiceWiring("realtime-chat-service", {
-  namespace: appNamespace.name,
-  config: {
-    enabled: config.matrixEnabled,
-    homeserverUrl: synapse.clientUrl,
-    serviceUser: serviceUserIdOfStack,
-    deviceName: DEVICE_NAME,
-    serverName: config.serverName,
+const chatService = new ChatServiceWiring(
+  "realtime-chat-service",
+  {
+    namespace: appNamespace.name,
+    config: {
+      enabled: config.matrixEnabled,
+      homeserverUrl: synapse.clientUrl,
+      serviceUser: serviceUserIdOfStack,
+      deviceName: DEVICE_NAME,
+      serverName: config.serverName,
+    },
+    accessToken: secrets.asToken,
   },
-  accessToken: secrets.asToken,
-});
+  onCluster,
+);
 
 if (config.observability) {
   const monitoring = config.observability;
@@ -155,7 +181,7 @@ if (config.observability) {
       runbookBaseUrl: monitoring.runbookBaseUrl,
       grafanaDashboard: monitoring.grafanaDashboard,
     },
-    { dependsOn: [synapse] },
+    { ...onCluster, dependsOn: [synapse] },
   );
 }
 
@@ -181,28 +207,32 @@ if (config.backup && config.database.kind === "in-cluster") {
       ...(backup.databaseSchedule ? { databaseSchedule: backup.databaseSchedule } : {}),
       ...(backup.mediaSchedule ? { mediaSchedule: backup.mediaSchedule } : {}),
     },
-    { dependsOn: [database.setupJob, synapse] },
+    { ...onCluster, dependsOn: [database.setupJob, synapse] },
   );
 }
 
 // The bridge service next to Synapse, reading the same MATRIX_* settings as realtime-chat-service.
 const bridge = config.bridge
-  ? new BridgeDeploy("bridge", {
-      namespace: appNamespace.name,
-      config: config.bridge,
-      database: {
-        host: database.host,
-        port: database.port,
-        admin:
-          config.database.kind === "in-cluster"
-            ? { kind: "in-cluster", secret: config.database.adminSecret }
-            : { kind: "cloudsql" },
+  ? new BridgeDeploy(
+      "bridge",
+      {
+        namespace: appNamespace.name,
+        config: config.bridge,
+        database: {
+          host: database.host,
+          port: database.port,
+          admin:
+            config.database.kind === "in-cluster"
+              ? { kind: "in-cluster", secret: config.database.adminSecret }
+              : { kind: "cloudsql" },
+        },
+        chatServiceConfigMap: CHAT_SERVICE_CONFIG_MAP,
+        chatServiceTokenSecret: CHAT_SERVICE_TOKEN_SECRET,
+        maxUploadSize: config.synapse.maxUploadSize,
+        dependsOn: [database.setupJob, synapse, chatService],
       },
-      chatServiceConfigMap: CHAT_SERVICE_CONFIG_MAP,
-      chatServiceTokenSecret: CHAT_SERVICE_TOKEN_SECRET,
-      maxUploadSize: config.synapse.maxUploadSize,
-      dependsOn: [database.setupJob, synapse, chatService],
-    })
+      onCluster,
+    )
   : undefined;
 
 // Stack outputs (infra/outputs.ts is their schema). The access token is the appservice's as_token, a secret.

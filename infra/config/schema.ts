@@ -27,6 +27,9 @@ const storageQuantity = z
   .string()
   .regex(/^[0-9]+(Mi|Gi|Ti)$/, "expected a storage size in Mi, Gi or Ti, such as 10Gi");
 const port = z.number().int().min(1).max(65535);
+const gcpProjectId = z
+  .string()
+  .regex(/^[a-z][-a-z0-9]{4,28}[a-z0-9]$/, "expected a GCP project ID such as nova-staging-123");
 const sqlIdentifier = z
   .string()
   .regex(/^[a-z_][a-z0-9_]{0,62}$/, "expected a lower-case SQL identifier such as synapse");
@@ -100,6 +103,23 @@ const ingress = z.strictObject({
   dnsManagedZone: dnsLabel.optional(),
 });
 
+/** The GKE cluster the stack deploys to (infra/cluster): the program refuses a kube context that points elsewhere. */
+const cluster = z.strictObject({
+  project: gcpProjectId,
+  location: z
+    .string()
+    .regex(
+      /^[a-z]+-[a-z]+[0-9]+(-[a-z])?$/,
+      "expected a GCP region or zone such as europe-west1 or europe-west1-b",
+    ),
+  name: z
+    .string()
+    .regex(
+      /^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/,
+      "expected a GKE cluster name such as nova-prod (a-z, 0-9, '-')",
+    ),
+});
+
 /** Monitoring (infra/observability): absent = none. */
 const observability = z.strictObject({
   /** Which scraper the cluster runs: GKE's managed Prometheus (`gmp`), the Prometheus Operator, both or none. */
@@ -131,9 +151,7 @@ const observability = z.strictObject({
 /** Backups of the in-cluster database and the media volume to GCS (infra/backup): absent = none. */
 const backup = z.strictObject({
   /** The GCP project of the cluster and the bucket (Workload Identity pool `<project>.svc.id.goog`). */
-  project: z
-    .string()
-    .regex(/^[a-z][-a-z0-9]{4,28}[a-z0-9]$/, "expected a GCP project ID such as nova-staging-123"),
+  project: gcpProjectId,
   bucket: z.strictObject({
     name: z
       .string()
@@ -180,6 +198,7 @@ const rotation = z
 export const stackConfigSchema = z
   .strictObject({
     serverName: dnsName,
+    cluster,
     namespace: dnsLabel,
     /** false: the namespace exists already (staging's holds Postgres and the backend). */
     createNamespace: z.boolean().default(false),
@@ -229,6 +248,7 @@ export type RotationConfig = z.infer<typeof rotation>;
 export type ObservabilityConfig = z.infer<typeof observability>;
 export type BackupConfig = z.infer<typeof backup>;
 export type NetworkConfig = z.infer<typeof network>;
+export type ClusterConfig = z.infer<typeof cluster>;
 
 export class ConfigError extends Error {
   override name = "ConfigError";

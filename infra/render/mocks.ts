@@ -2,11 +2,15 @@
 // offline run is reproducible byte for byte. Every generated secret value is remembered for redaction.
 import { createHash } from "node:crypto";
 import type * as pulumi from "@pulumi/pulumi";
+import { stringify } from "yaml";
+import { type ClusterRef, gkeContextName } from "../cluster/context.ts";
 
 export interface RecordedResource {
   type: string;
   name: string;
   inputs: Record<string, unknown>;
+  /** The provider reference (`<provider URN>::<id>`) for resources registered with an explicit provider. */
+  provider?: string;
 }
 
 const digest = (seed: string) => createHash("sha256").update(seed).digest();
@@ -46,17 +50,41 @@ export const MOCK_STATIC_IP = "203.0.113.10";
 export const MOCK_CA_CERT =
   "-----BEGIN CERTIFICATE-----\nTU9DSyBDTE9VRCBTUUwgU0VSVkVSIENB\n-----END CERTIFICATE-----\n";
 
+/** The kubeconfig google-github-actions/get-gke-credentials writes for a cluster (no credential: nothing connects). */
+export function mockKubeconfig(cluster: ClusterRef): string {
+  const context = gkeContextName(cluster);
+  return stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: cluster.name, cluster: { server: "https://203.0.113.20" } }],
+    contexts: [{ name: context, context: { cluster: cluster.name, user: cluster.name } }],
+    "current-context": context,
+    users: [{ name: cluster.name, user: {} }],
+  });
+}
+
 export class RecordingMocks implements pulumi.runtime.Mocks {
   readonly resources: RecordedResource[] = [];
   /** Every value a random resource produced (the secrets to redact). */
   readonly secretValues = new Set<string>();
+  /** The kubeconfig file the run points KUBECONFIG at. */
+  kubeconfigPath: string | undefined;
 
   newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
     const inputs = unwrapSecrets(args.inputs ?? {}, (text) => this.secretValues.add(text)) as Record<
       string,
       unknown
     >;
-    if (args.custom !== false) this.resources.push({ type: args.type, name: args.name, inputs });
+    // The Kubernetes provider takes $KUBECONFIG's path (a temporary file here): record the variable, not the path.
+    if (args.type === "pulumi:providers:kubernetes" && inputs.kubeconfig === this.kubeconfigPath)
+      inputs.kubeconfig = "$KUBECONFIG";
+    if (args.custom !== false)
+      this.resources.push({
+        type: args.type,
+        name: args.name,
+        inputs,
+        ...(args.provider ? { provider: args.provider } : {}),
+      });
     return { id: `${args.name}-id`, state: { ...inputs, ...this.computed(args.type, args.name, inputs) } };
   }
 

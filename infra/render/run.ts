@@ -1,9 +1,12 @@
 // Runs the real program (infra/index.ts) under Pulumi's mock runtime with a stack file's config. One stack per
 // process: the mock runtime is process-wide state.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+import type { ClusterRef } from "../cluster/context.ts";
 import { PROJECT } from "../config/schema.ts";
-import { type RecordedResource, RecordingMocks } from "./mocks.ts";
+import { mockKubeconfig, type RecordedResource, RecordingMocks } from "./mocks.ts";
 import { readStackConfig } from "./stack-file.ts";
 
 export const PROJECT_DIR = resolve(import.meta.dirname, "../..");
@@ -67,13 +70,54 @@ const resolveOutput = (value: unknown): Promise<unknown> =>
     ? new Promise((done) => (value as pulumi.Output<unknown>).apply((resolved) => done(resolved)))
     : Promise.resolve(value);
 
-export async function runStack(stack: string, config?: Record<string, string>): Promise<StackRun> {
+export interface RunOptions {
+  /**
+   * The kubeconfig the program finds in KUBECONFIG. Default: what the workflow's get-gke-credentials step writes
+   * for the stack's own cluster (`nova-matrix:cluster`).
+   */
+  kubeconfig?: string;
+}
+
+/** Points KUBECONFIG at a file with `text` (or the stack's cluster); returns the clean-up. */
+function useKubeconfig(
+  config: Record<string, string>,
+  text: string | undefined,
+  mocks: RecordingMocks,
+): () => void {
+  const cluster = config[`${PROJECT}:cluster`];
+  const content = text ?? (cluster ? mockKubeconfig(JSON.parse(cluster) as ClusterRef) : undefined);
+  if (content === undefined) return () => {};
+  const dir = mkdtempSync(join(tmpdir(), "nova-kubeconfig-"));
+  mocks.kubeconfigPath = join(dir, "config");
+  writeFileSync(mocks.kubeconfigPath, content, { mode: 0o600 });
+  const previous = process.env.KUBECONFIG;
+  process.env.KUBECONFIG = mocks.kubeconfigPath;
+  return () => {
+    if (previous === undefined) delete process.env.KUBECONFIG;
+    else process.env.KUBECONFIG = previous;
+    rmSync(dir, { recursive: true, force: true });
+  };
+}
+
+export async function runStack(
+  stack: string,
+  config?: Record<string, string>,
+  options: RunOptions = {},
+): Promise<StackRun> {
   const mocks = new RecordingMocks();
-  pulumi.runtime.setAllConfig(config ?? (await readStackConfig(PROJECT_DIR, stack)));
+  const allConfig = config ?? (await readStackConfig(PROJECT_DIR, stack));
+  pulumi.runtime.setAllConfig(allConfig);
   await pulumi.runtime.setMocks(mocks, PROJECT, stack, false);
+  const restoreKubeconfig = useKubeconfig(allConfig, options.kubeconfig, mocks);
   const registrations: Registration[] = [];
   recordRegistrations(registrations);
-  const program = (await import(join(PROJECT_DIR, "infra/index.ts"))) as Record<string, unknown>;
+  let program: Record<string, unknown>;
+  try {
+    program = (await import(join(PROJECT_DIR, "infra/index.ts"))) as Record<string, unknown>;
+  } finally {
+    // The program reads the kubeconfig while it loads (infra/cluster); nothing reads it afterwards.
+    restoreKubeconfig();
+  }
   const outputs: Record<string, unknown> = {};
   const secretOutputs = new Set<string>();
   for (const [key, value] of Object.entries(program)) {
