@@ -25,6 +25,15 @@ export const DEPLOY_PROJECT_ROLES = [
 /** The preview identity only reads (a preview changes nothing). */
 export const PREVIEW_PROJECT_ROLES = ["roles/viewer", "roles/container.viewer"] as const;
 
+/** The key ring that holds one key per stack. */
+export const KEY_RING = "pulumi";
+/** The KMS key that encrypts a stack's secrets. */
+export const stackKeyName = (stack: string) => `pulumi-${stack}`;
+
+/** A stack's secrets provider (`secretsprovider:` of its stack file): its key in the bootstrap's key ring. */
+export const secretsProviderUrl = (project: string, region: string, stack: string) =>
+  `gcpkms://projects/${project}/locations/${region}/keyRings/${KEY_RING}/cryptoKeys/${stackKeyName(stack)}`;
+
 export function bootstrapPlan(input: BootstrapInput) {
   if (!/^[\w.-]+\/[\w.-]+$/.test(input.repository)) {
     throw new Error(`repository must be "owner/name" as GitHub spells it, got "${input.repository}"`);
@@ -44,11 +53,11 @@ export function bootstrapPlan(input: BootstrapInput) {
         { action: { type: "Delete" }, condition: { daysSinceNoncurrentTime: 90, withState: "ARCHIVED" } },
       ],
     },
-    keyRing: { name: "pulumi", location: input.region },
+    keyRing: { name: KEY_RING, location: input.region },
     /** One key per stack, rotated every 90 days; `gcpkms://<id>` is the stack's secrets provider. */
     keys: input.stacks.map((stack) => ({
       stack,
-      name: `pulumi-${stack}`,
+      name: stackKeyName(stack),
       rotationPeriod: `${90 * 24 * 3600}s`,
     })),
     pool: { id: pool, displayName: "GitHub Actions" },

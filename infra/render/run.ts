@@ -1,5 +1,5 @@
-// Runs the real program (infra/index.ts) under Pulumi's mock runtime with a stack file's config. One stack per
-// process: the mock runtime is process-wide state.
+// Runs the real program (its entry point infra/main.js, which loads infra/index.ts) under Pulumi's mock runtime
+// with a stack file's config. One stack per process: the mock runtime is process-wide state.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -113,7 +113,9 @@ export async function runStack(
   recordRegistrations(registrations);
   let program: Record<string, unknown>;
   try {
-    program = (await import(join(PROJECT_DIR, "infra/index.ts"))) as Record<string, unknown>;
+    // Through the entry point Pulumi runs (infra/package.json "main"), so the render covers it too.
+    const entry = (await import(join(PROJECT_DIR, "infra/main.js"))) as typeof import("../main.js");
+    program = entry.default();
   } finally {
     // The program reads the kubeconfig while it loads (infra/cluster); nothing reads it afterwards.
     restoreKubeconfig();
