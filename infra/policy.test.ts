@@ -1,26 +1,30 @@
-// The deployment policy (infra/testing/policy.ts) over every rendered object of both stacks, with and without the
-// optional monitoring and backups (their CronJobs only render when configured); then each rule against a hand-made
-// bad object, so every rule is shown to fail when it should.
-import { execFileSync } from "node:child_process";
+// The deployment policy (infra/testing/policy.ts) over every rendered object of both stacks, as shipped and with
+// the operator's scrape objects too (`scrapeStyle: both`); then each rule against a hand-made bad object, so every
+// rule is shown to fail when it should.
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RecordedResource } from "./render/mocks.ts";
+import { parse, stringify } from "yaml";
 import { PROJECT_DIR } from "./render/run.ts";
 import { hasPodSpec, imageTag, type PolicyObject, policyViolations } from "./testing/policy.ts";
+import { runStackInChild } from "./testing/stack-process.ts";
 
-const MONITORING = `  nova-matrix:observability:
-    scrapeStyle: both
-    grafanaDashboard: true
-    runbookBaseUrl: https://github.com/nova/nova-matrix/blob/main/docs/runbooks.md
-`;
-// Backups (CronJobs) are for the in-cluster database (staging); prod relies on Cloud SQL backups and refuses them.
-const BACKUPS = `  nova-matrix:backup:
-    project: nova-policy-123
-    bucket: { name: nova-policy-matrix-backups, location: EUROPE-WEST1 }
-`;
-const OPTIONAL_FEATURES: Record<string, string> = { staging: MONITORING + BACKUPS, prod: MONITORING };
+/** Config changed on top of the stack file, per variant. */
+const VARIANTS: Record<string, Record<string, (value: unknown) => unknown>> = {
+  shipped: {},
+  "every scrape style": {
+    "nova-matrix:observability": (value) => ({ ...(value as object), scrapeStyle: "both" }),
+  },
+};
+// Backups (CronJobs) are for the in-cluster database (staging) until the stack files configure them.
+const STAGING_BACKUPS = {
+  "nova-matrix:backup": (value: unknown) =>
+    value ?? {
+      project: "nova-policy-123",
+      bucket: { name: "nova-policy-matrix-backups", location: "EUROPE-WEST1" },
+    },
+};
 
 let workDir: string;
 beforeAll(async () => {
@@ -30,42 +34,34 @@ afterAll(async () => {
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });
 
-async function renderObjects(stack: string, withOptional: boolean) {
-  const args = [join(PROJECT_DIR, "infra/testing/run-stack-json.ts"), stack];
-  if (withOptional) {
-    const file = join(workDir, `Pulumi.${stack}-full.yaml`);
-    const base = await readFile(join(PROJECT_DIR, `Pulumi.${stack}.yaml`), "utf8");
-    await writeFile(file, `${base}${OPTIONAL_FEATURES[stack] ?? ""}`);
-    args.push(file);
-  }
-  const run = JSON.parse(
-    execFileSync(process.execPath, args, { cwd: PROJECT_DIR, encoding: "utf8", maxBuffer: 64 << 20 }),
-  ) as { resources: RecordedResource[]; secretValues: string[] };
-  return {
-    objects: run.resources
-      .filter((r) => r.type.startsWith("kubernetes:"))
-      .map((r) => r.inputs as PolicyObject),
-    secretValues: new Set(run.secretValues),
+async function renderObjects(stack: string, variant: string) {
+  const file = join(workDir, `Pulumi.${stack}-${variant.replaceAll(" ", "-")}.yaml`);
+  const stackFile = parse(await readFile(join(PROJECT_DIR, `Pulumi.${stack}.yaml`), "utf8")) as {
+    config: Record<string, unknown>;
   };
+  const changes = { ...VARIANTS[variant], ...(stack === "staging" ? STAGING_BACKUPS : {}) };
+  for (const [key, change] of Object.entries(changes)) stackFile.config[key] = change(stackFile.config[key]);
+  await writeFile(file, stringify(stackFile));
+  const run = await runStackInChild(stack, file);
+  return { objects: run.objects as PolicyObject[], secretValues: run.secretValues };
 }
 
 describe.each([
-  ["staging", false],
-  ["prod", false],
-  ["staging", true],
-  ["prod", true],
-])("stack %s (optional monitoring and backups configured: %s)", (stack, withOptional) => {
+  ["staging", "shipped"],
+  ["prod", "shipped"],
+  ["staging", "every scrape style"],
+  ["prod", "every scrape style"],
+])("stack %s (%s)", (stack, variant) => {
   it("passes every rule, on every rendered object", async () => {
-    const { objects, secretValues } = await renderObjects(stack, withOptional);
+    const { objects, secretValues } = await renderObjects(stack, variant);
     expect(secretValues.size).toBeGreaterThan(5);
     const kinds = new Set(objects.filter(hasPodSpec).map((o) => o.kind));
     expect([...kinds]).toEqual(
-      expect.arrayContaining([
-        "Deployment",
-        "Job",
-        ...(withOptional && stack === "staging" ? ["CronJob"] : []),
-      ]),
+      expect.arrayContaining(["Deployment", "Job", ...(stack === "staging" ? ["CronJob"] : [])]),
     );
+    const all = new Set(objects.map((o) => o.kind));
+    for (const kind of ["PodMonitoring", "Rules", "ClusterRules"]) expect(all.has(kind), kind).toBe(true);
+    if (variant === "every scrape style") expect(all.has("PrometheusRule")).toBe(true);
     if (stack === "prod") expect(objects.map((o) => o.kind)).toContain("Ingress");
     expect(policyViolations(objects, secretValues)).toEqual([]);
   });

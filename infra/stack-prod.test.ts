@@ -22,6 +22,7 @@ import {
   expectDatabaseJob,
   expectHardenedSynapse,
   expectNoSecretLeaks,
+  expectOperationsOn,
   expectOutputs,
   expectRestrictedPods,
   expectValidKubernetesObjects,
@@ -46,6 +47,10 @@ describe("prod stack under mocks", () => {
     expectValidKubernetesObjects(run, "nova-prod");
     const namespace = findObject(run, "Namespace", "nova-prod");
     expect(namespace.metadata.labels?.["pod-security.kubernetes.io/enforce"]).toBe("restricted");
+  });
+
+  it("ships with monitoring on: scrape objects and alert rules", () => {
+    expectOperationsOn(run);
   });
 
   it("leaks no secret into a ConfigMap, an annotation or a plain output", () => {

@@ -18,6 +18,7 @@ import {
   expectDatabaseJob,
   expectHardenedSynapse,
   expectNoSecretLeaks,
+  expectOperationsOn,
   expectOutputs,
   expectRestrictedPods,
   expectValidKubernetesObjects,
@@ -33,6 +34,10 @@ beforeAll(async () => {
 describe("staging stack under mocks", () => {
   it("validates every Kubernetes object against the API schemas, strictly", () => {
     expectValidKubernetesObjects(run, "nova-staging");
+  });
+
+  it("ships with monitoring on: scrape objects and alert rules", () => {
+    expectOperationsOn(run);
   });
 
   it("leaks no secret into a ConfigMap, an annotation or a plain output", () => {

@@ -1,21 +1,11 @@
 // The bridge's rules and dashboard against the bridge's REAL metrics registry (the one its service serves at
 // /metrics, bridge/src/service/metrics.ts): every nova_bridge_* name they read must be exposed, and promtool must
 // fire the bridge alerts on the label sets the bridge actually writes.
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ServiceMetrics } from "../../bridge/src/service/metrics.ts";
-import { dashboardQueries } from "./dashboard.ts";
+import { type RenderedMonitoring, renderedMonitoring } from "../testing/rendered-monitoring.ts";
 import { BRIDGE_METRICS, metricNamesIn } from "./metrics.ts";
 import { promtoolCheckAndTest } from "./promtool.ts";
-import { type AlertRuleInput, alertRuleGroups } from "./rules.ts";
-
-const input: AlertRuleInput = {
-  synapseJob: "matrix-synapse",
-  bridgeJob: "nova-matrix-bridge",
-  namespace: "nova-staging",
-  synapseDeployment: "matrix-synapse",
-  mediaClaim: "matrix-synapse-data",
-  runbookBaseUrl: "https://example.invalid/runbooks.md",
-};
 
 /** A bridge whose sync loop last committed 10 minutes ago and whose sends to Synapse have started failing. */
 async function exposition(): Promise<{ name: string; labels: string }[]> {
@@ -39,11 +29,17 @@ async function exposition(): Promise<{ name: string; labels: string }[]> {
 }
 
 describe("alert rules and dashboard against the bridge's real metrics registry", () => {
+  // What the staging stack renders (prod renders the same rules for its own namespace; rules.test.ts checks both).
+  let rendered: RenderedMonitoring;
+  beforeAll(async () => {
+    rendered = await renderedMonitoring("staging");
+  });
+
   it("exposes every bridge metric a rule or the dashboard reads", async () => {
     const exposed = new Set((await exposition()).map((sample) => sample.name));
     const used = [
-      ...alertRuleGroups(input).flatMap((group) => group.rules.flatMap((rule) => metricNamesIn(rule.expr))),
-      ...Object.values(dashboardQueries(input)).flatMap(metricNamesIn),
+      ...rendered.groups.flatMap((group) => group.rules.flatMap((rule) => metricNamesIn(rule.expr))),
+      ...rendered.dashboardQueries.flatMap(metricNamesIn),
     ].filter((name) => name.startsWith("nova_bridge_"));
     expect(used.length).toBeGreaterThanOrEqual(3);
     expect(used.filter((name) => !exposed.has(name))).toEqual([]);
@@ -52,7 +48,7 @@ describe("alert rules and dashboard against the bridge's real metrics registry",
 
   it("fire BridgeSyncLagging and BridgeSendErrors on the bridge's real label sets", async () => {
     const samples = await exposition();
-    const groups = alertRuleGroups(input);
+    const { groups } = rendered;
     const rule = (name: string) => {
       const found = groups.flatMap((g) => g.rules).find((r) => r.alert === name);
       if (!found) throw new Error(name);
@@ -62,7 +58,7 @@ describe("alert rules and dashboard against the bridge's real metrics registry",
       samples
         .filter((sample) => sample.name === name)
         .map((sample) => ({
-          series: `${name}{${[sample.labels.slice(1, -1), `job="${input.bridgeJob}"`].filter(Boolean).join(",")}}`,
+          series: `${name}{${[sample.labels.slice(1, -1), `job="${rendered.bridgeJob}"`].filter(Boolean).join(",")}}`,
           values,
         }));
     const lag = series("nova_bridge_sync_lag_seconds", "570x15");
@@ -74,7 +70,7 @@ describe("alert rules and dashboard against the bridge's real metrics registry",
       alertname,
       exp_alerts: [
         {
-          exp_labels: { ...rule(alertname).labels, job: input.bridgeJob },
+          exp_labels: { ...rule(alertname).labels, job: rendered.bridgeJob },
           exp_annotations: { ...rule(alertname).annotations },
         },
       ],

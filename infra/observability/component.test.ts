@@ -54,6 +54,7 @@ describe("Observability", () => {
   it("creates both styles' objects with explicit names, and none for `none`", async () => {
     const { Observability } = await import("./index.ts");
     expect(await names(new Observability("both", args("both")))).toEqual([
+      "ClusterRules/nova-matrix-alerts-nova-staging",
       "ConfigMap/nova-matrix-bridge-dashboard",
       "PodMonitoring/matrix-synapse",
       "PodMonitoring/nova-matrix-bridge",
@@ -64,6 +65,7 @@ describe("Observability", () => {
     ]);
     expect(await names(new Observability("none", { ...args("none"), grafanaDashboard: false }))).toEqual([]);
     expect(await names(new Observability("gmp", { ...args("gmp"), grafanaDashboard: false }))).toEqual([
+      "ClusterRules/nova-matrix-alerts-nova-staging",
       "PodMonitoring/matrix-synapse",
       "PodMonitoring/nova-matrix-bridge",
       "Rules/nova-matrix-alerts",
@@ -72,5 +74,17 @@ describe("Observability", () => {
     const spec = rule?.inputs.spec as { groups: { rules: { alert: string }[] }[] };
     expect(spec.groups.flatMap((g) => g.rules.map((r) => r.alert))).toContain("SynapseDatabaseErrors");
     expect(rule?.inputs.metadata).toMatchObject({ name: "nova-matrix-alerts", namespace: "nova-staging" });
+    // GMP: the namespace's Rules hold the job-scoped groups, the cluster-scoped ClusterRules the kube-state-metrics and
+    // kubelet ones; the Operator's single PrometheusRule holds all of them.
+    const groupsOf = (type: string) =>
+      created
+        .filter((c) => c.type === type)
+        .flatMap((c) => (c.inputs.spec as { groups: { name: string }[] }).groups.map((g) => g.name));
+    expect(groupsOf("kubernetes:monitoring.googleapis.com/v1:Rules")).toContain("nova-matrix.synapse");
+    expect(new Set(groupsOf("kubernetes:monitoring.googleapis.com/v1:ClusterRules"))).toEqual(
+      new Set(["nova-matrix.kubernetes"]),
+    );
+    const clusterRules = created.find((c) => c.type === "kubernetes:monitoring.googleapis.com/v1:ClusterRules");
+    expect(clusterRules?.inputs.metadata).not.toHaveProperty("namespace");
   });
 });

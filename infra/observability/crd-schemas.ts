@@ -35,6 +35,13 @@ export const gmpRulesSchema = z.strictObject({
   spec: z.strictObject({ groups: z.array(ruleGroup).min(1) }),
 });
 
+export const gmpClusterRulesSchema = z.strictObject({
+  apiVersion: z.literal("monitoring.googleapis.com/v1"),
+  kind: z.literal("ClusterRules"),
+  metadata: z.strictObject({ name: z.string().min(1), labels }),
+  spec: z.strictObject({ groups: z.array(ruleGroup).min(1) }),
+});
+
 const matchLabels = z.strictObject({ matchLabels: labels });
 
 export const serviceMonitorSchema = z.strictObject({

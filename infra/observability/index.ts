@@ -3,8 +3,9 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { bridgeDashboard, dashboardConfigMap } from "./dashboard.ts";
-import { alertRuleGroups } from "./rules.ts";
+import { alertRuleGroups, ruleGroupsByScope } from "./rules.ts";
 import {
+  gmpClusterRules,
   gmpRules,
   podMonitoring,
   prometheusRule,
@@ -70,31 +71,35 @@ export class Observability extends pulumi.ComponentResource {
         interval,
       })),
     );
-    const groups = namespace.apply((ns) =>
-      alertRuleGroups({
-        synapseJob: args.synapse.name,
-        bridgeJob: args.bridge.name,
-        namespace: ns,
-        synapseDeployment: args.synapse.deploymentName,
-        mediaClaim: args.synapse.mediaClaimName,
-        runbookBaseUrl: args.runbookBaseUrl,
-      }),
-    );
+    const ruleInput = (ns: string) => ({
+      synapseJob: args.synapse.name,
+      bridgeJob: args.bridge.name,
+      namespace: ns,
+      synapseDeployment: args.synapse.deploymentName,
+      mediaClaim: args.synapse.mediaClaimName,
+      runbookBaseUrl: args.runbookBaseUrl,
+    });
     const rulesName = "nova-matrix-alerts";
 
-    /** A monitoring CRD object; `spec` comes from a pure builder, apiVersion/kind are checked against it. */
+    /**
+     * A monitoring CRD object; `spec` comes from a pure builder, apiVersion/kind are checked against it. A cluster-
+     * scoped object gets `clusterName` and no namespace.
+     */
     const custom = (
       apiVersion: string,
       kind: string,
       objectName: string,
       object: pulumi.Output<{ apiVersion: string; kind: string; spec: unknown }>,
+      clusterName?: pulumi.Output<string>,
     ) => {
       const resource = new k8s.apiextensions.CustomResource(
         `${kind.toLowerCase()}-${objectName}`,
         {
           apiVersion,
           kind,
-          metadata: { name: objectName, namespace: args.namespace, labels: { ...args.labels } },
+          metadata: clusterName
+            ? { name: clusterName, labels: { ...args.labels } }
+            : { name: objectName, namespace: args.namespace, labels: { ...args.labels } },
           spec: object.apply((o) => {
             if (o.apiVersion !== apiVersion || o.kind !== kind) {
               throw new Error(`builder returned ${o.apiVersion} ${o.kind}, expected ${apiVersion} ${kind}`);
@@ -116,16 +121,28 @@ export class Observability extends pulumi.ComponentResource {
       }
       if (usesGmp(args.scrapeStyle)) custom(GMP, "PodMonitoring", workload.name, target.apply(podMonitoring));
     });
-    const ruleInput = pulumi.all([namespace, groups]).apply(([ns, g]) => ({
-      name: rulesName,
-      namespace: ns,
-      labels: args.labels,
-      groups: g,
-    }));
+    const rules = (groups: (ns: string) => ReturnType<typeof alertRuleGroups>) =>
+      namespace.apply((ns) => ({ name: rulesName, namespace: ns, labels: args.labels, groups: groups(ns) }));
     if (usesPrometheusOperator(args.scrapeStyle)) {
-      custom(OPERATOR, "PrometheusRule", rulesName, ruleInput.apply(prometheusRule));
+      // The Operator's Prometheus sees the whole cluster: every group in one object.
+      const all = rules((ns) => alertRuleGroups(ruleInput(ns)));
+      custom(OPERATOR, "PrometheusRule", rulesName, all.apply(prometheusRule));
     }
-    if (usesGmp(args.scrapeStyle)) custom(GMP, "Rules", rulesName, ruleInput.apply(gmpRules));
+    if (usesGmp(args.scrapeStyle)) {
+      // GMP scopes a Rules object to its namespace: rules on kube-state-metrics and kubelet series (scraped in
+      // other namespaces) go to a ClusterRules, named after the namespace since it is cluster-wide.
+      const namespaced = rules((ns) => ruleGroupsByScope(ruleInput(ns)).namespaced);
+      custom(GMP, "Rules", rulesName, namespaced.apply(gmpRules));
+      const cluster = rules((ns) => ruleGroupsByScope(ruleInput(ns)).cluster);
+      const clusterName = pulumi.interpolate`${rulesName}-${namespace}`;
+      custom(
+        GMP,
+        "ClusterRules",
+        rulesName,
+        pulumi.all([cluster, clusterName]).apply(([input, name]) => gmpClusterRules({ ...input, name })),
+        clusterName,
+      );
+    }
 
     if (args.grafanaDashboard) {
       const dashboard = namespace.apply((ns) =>

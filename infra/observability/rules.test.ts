@@ -2,9 +2,12 @@ import { readFile } from "node:fs/promises";
 import { PrometheusRule } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule";
 import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { DATA_PVC_NAME, SYNAPSE_NAME } from "../synapse/deployment-spec.ts";
+import { type RenderedMonitoring, renderedMonitoring } from "../testing/rendered-monitoring.ts";
 import { unknownFields } from "../testing/strict-fields.ts";
 import {
+  gmpClusterRulesSchema,
   gmpRulesSchema,
   podMonitoringSchema,
   prometheusRuleSchema,
@@ -14,228 +17,228 @@ import {
 import { bridgeDashboard, dashboardConfigMap, dashboardQueries } from "./dashboard.ts";
 import { DECLARED_METRICS, metricNamesIn } from "./metrics.ts";
 import { type PromtoolTestGroup, promtoolCheckAndTest } from "./promtool.ts";
-import { type AlertRule, type AlertRuleInput, alertRuleGroups, RUNBOOK_SECTIONS } from "./rules.ts";
-import { gmpRules, podMonitoring, prometheusRule, serviceMonitor } from "./scrape.ts";
+import {
+  type AlertRule,
+  type AlertRuleInput,
+  alertRuleGroups,
+  RUNBOOK_SECTIONS,
+  ruleGroupsByScope,
+} from "./rules.ts";
+import { gmpClusterRules, gmpRules, podMonitoring, prometheusRule, serviceMonitor } from "./scrape.ts";
 
-const input: AlertRuleInput = {
-  synapseJob: "matrix-synapse",
-  bridgeJob: "nova-matrix-bridge",
-  namespace: "nova-staging",
-  synapseDeployment: "matrix-synapse",
-  mediaClaim: "matrix-synapse-data",
-  runbookBaseUrl: "https://example.invalid/nova-matrix/docs/runbooks.md",
-};
-const groups = alertRuleGroups(input);
-const rules = groups.flatMap((group) => group.rules);
-const byName = (name: string): AlertRule => {
-  const found = rules.find((rule) => rule.alert === name);
-  if (!found) throw new Error(`no rule ${name}`);
+// The rules as each stack renders them (GMP's Rules + ClusterRules), read back from the render.
+const rendered: Record<string, RenderedMonitoring> = {};
+beforeAll(async () => {
+  const [staging, prod] = await Promise.all([renderedMonitoring("staging"), renderedMonitoring("prod")]);
+  Object.assign(rendered, { staging, prod });
+});
+const stack = (name: string): RenderedMonitoring => {
+  const found = rendered[name];
+  if (!found) throw new Error(`stack ${name} was not rendered`);
   return found;
 };
 
-/** The alert as promtool reports it: the rule's labels and annotations plus the series' labels. */
-const fires = (alertname: string, evalTime: string, seriesLabels: Record<string, string>) => ({
-  eval_time: evalTime,
-  alertname,
-  exp_alerts: [
-    {
-      exp_labels: { ...byName(alertname).labels, ...seriesLabels },
-      exp_annotations: { ...byName(alertname).annotations },
-    },
-  ],
-});
-const silent = (alertname: string, evalTime: string) => ({ eval_time: evalTime, alertname, exp_alerts: [] });
+const byName = (m: RenderedMonitoring, name: string): AlertRule => {
+  const found = m.groups.flatMap((group) => group.rules).find((rule) => rule.alert === name);
+  if (!found) throw new Error(`stack ${m.stack} renders no rule ${name}`);
+  return found;
+};
 
-const S = 'job="matrix-synapse"';
-const B = 'job="nova-matrix-bridge"';
-const volume = 'namespace="nova-staging",persistentvolumeclaim="matrix-synapse-data"';
-const sendBucket = (le: string, values: string) => ({
-  series: `synapse_http_server_response_time_seconds_bucket{${S},servlet="RoomSendEventRestServlet",code="200",method="PUT",le="${le}"}`,
-  values,
-});
-const scheduleBucket = (le: string, values: string) => ({
-  series: `synapse_storage_schedule_time_bucket{${S},le="${le}"}`,
-  values,
-});
-const group = (
-  name: string,
-  series: PromtoolTestGroup["input_series"],
-  tests: PromtoolTestGroup["alert_rule_test"],
-) => ({
-  name,
-  interval: "1m",
-  input_series: series,
-  alert_rule_test: tests,
-});
-
-/** For each alert: sample series on which it must fire, and healthy ones on which it must stay silent. */
-const promtoolTests: PromtoolTestGroup[] = [
-  group(
-    "Synapse stops answering scrapes",
-    [{ series: `up{${S},instance="10.0.0.7:9000"}`, values: "1 1 0x10" }],
-    [
-      silent("SynapseDown", "2m"),
-      fires("SynapseDown", "10m", { job: "matrix-synapse", instance: "10.0.0.7:9000" }),
-    ],
-  ),
-  group(
-    "Synapse target vanished",
-    [{ series: 'up{job="something-else"}', values: "1x10" }],
-    [fires("SynapseDown", "5m", { job: "matrix-synapse" })],
-  ),
-  group(
-    "Synapse healthy",
-    [{ series: `up{${S},instance="10.0.0.7:9000"}`, values: "1x15" }],
-    [silent("SynapseDown", "10m")],
-  ),
-  group(
-    "no ready Synapse pod",
-    [
+/**
+ * For each alert of a rendered stack: sample series on which it must fire, and healthy ones on which it must stay
+ * silent, labelled with that stack's jobs, namespace, Deployment and claim.
+ */
+function promtoolTests(m: RenderedMonitoring): PromtoolTestGroup[] {
+  /** The alert as promtool reports it: the rule's labels and annotations plus the series' labels. */
+  const fires = (alertname: string, evalTime: string, seriesLabels: Record<string, string>) => ({
+    eval_time: evalTime,
+    alertname,
+    exp_alerts: [
       {
-        series:
-          'kube_deployment_status_replicas_available{namespace="nova-staging",deployment="matrix-synapse"}',
-        values: "1 0x10",
+        exp_labels: { ...byName(m, alertname).labels, ...seriesLabels },
+        exp_annotations: { ...byName(m, alertname).annotations },
       },
     ],
-    [
-      silent("SynapseNotReady", "3m"),
-      fires("SynapseNotReady", "8m", { namespace: "nova-staging", deployment: "matrix-synapse" }),
-    ],
-  ),
-  group(
-    "one ready Synapse pod",
-    [
-      {
-        series:
-          'kube_deployment_status_replicas_available{namespace="nova-staging",deployment="matrix-synapse"}',
-        values: "1x10",
-      },
-    ],
-    [silent("SynapseNotReady", "8m")],
-  ),
-  group(
-    "database unreachable: every send answers 500",
-    [{ series: `synapse_http_server_responses_total{${S},code="500",method="PUT"}`, values: "0+60x20" }],
-    [fires("SynapseDatabaseErrors", "12m", { job: "matrix-synapse" })],
-  ),
-  group(
-    "404s are not database errors",
-    [{ series: `synapse_http_server_responses_total{${S},code="404",method="GET"}`, values: "0+60x20" }],
-    [silent("SynapseDatabaseErrors", "12m"), silent("SynapseHigh5xxRate", "12m")],
-  ),
-  group(
-    "database pool saturated: all threads busy, queries wait about a second",
-    [
-      { series: `synapse_threadpool_working_threads{${S},name="database-master"}`, values: "5x25" },
-      { series: `synapse_threadpool_max_threads{${S},name="database-master"}`, values: "5x25" },
-      scheduleBucket("0.5", "0x25"),
-      scheduleBucket("1", "0+60x25"),
-      scheduleBucket("+Inf", "0+60x25"),
-    ],
-    [
-      silent("SynapseDatabasePoolSaturated", "5m"),
-      fires("SynapseDatabasePoolSaturated", "20m", { job: "matrix-synapse" }),
-    ],
-  ),
-  group(
-    "database pool busy but fast",
-    [
-      { series: `synapse_threadpool_working_threads{${S},name="database-master"}`, values: "5x25" },
-      { series: `synapse_threadpool_max_threads{${S},name="database-master"}`, values: "5x25" },
-      scheduleBucket("0.005", "0+60x25"),
-      scheduleBucket("+Inf", "0+60x25"),
-    ],
-    [silent("SynapseDatabasePoolSaturated", "20m")],
-  ),
-  group(
-    "14% of responses are 502",
-    [
-      { series: `synapse_http_server_responses_total{${S},code="200",method="GET"}`, values: "0+60x20" },
-      { series: `synapse_http_server_responses_total{${S},code="502",method="GET"}`, values: "0+10x20" },
-    ],
-    [fires("SynapseHigh5xxRate", "12m", { job: "matrix-synapse" }), silent("SynapseDatabaseErrors", "12m")],
-  ),
-  group(
-    "1.6% of responses are 502",
-    [
-      { series: `synapse_http_server_responses_total{${S},code="200",method="GET"}`, values: "0+60x20" },
-      { series: `synapse_http_server_responses_total{${S},code="502",method="GET"}`, values: "0+1x20" },
-    ],
-    [silent("SynapseHigh5xxRate", "12m")],
-  ),
-  group(
-    "sends take over 2 s",
-    [sendBucket("1", "0x40"), sendBucket("2.5", "0+60x40"), sendBucket("+Inf", "0+60x40")],
-    [
-      silent("SynapseSlowEventPersistence", "9m"),
-      fires("SynapseSlowEventPersistence", "30m", { job: "matrix-synapse" }),
-    ],
-  ),
-  group(
-    "sends take under 100 ms",
-    [sendBucket("0.1", "0+60x40"), sendBucket("+Inf", "0+60x40")],
-    [silent("SynapseSlowEventPersistence", "30m")],
-  ),
-  group(
-    "media volume 90% full",
-    [
-      { series: `kubelet_volume_stats_available_bytes{${volume}}`, values: "10x30" },
-      { series: `kubelet_volume_stats_capacity_bytes{${volume}}`, values: "100x30" },
-    ],
-    [
-      fires("SynapseMediaVolumeFillingUp", "20m", {
-        namespace: "nova-staging",
-        persistentvolumeclaim: "matrix-synapse-data",
-      }),
-      silent("SynapseMediaVolumeAlmostFull", "20m"),
-    ],
-  ),
-  group(
-    "media volume 97% full",
-    [
-      { series: `kubelet_volume_stats_available_bytes{${volume}}`, values: "3x30" },
-      { series: `kubelet_volume_stats_capacity_bytes{${volume}}`, values: "100x30" },
-    ],
-    [
-      fires("SynapseMediaVolumeAlmostFull", "10m", {
-        namespace: "nova-staging",
-        persistentvolumeclaim: "matrix-synapse-data",
-      }),
-    ],
-  ),
-  group(
-    "media volume half empty",
-    [
-      { series: `kubelet_volume_stats_available_bytes{${volume}}`, values: "50x30" },
-      { series: `kubelet_volume_stats_capacity_bytes{${volume}}`, values: "100x30" },
-    ],
-    [silent("SynapseMediaVolumeFillingUp", "20m"), silent("SynapseMediaVolumeAlmostFull", "20m")],
-  ),
-  group(
-    "bridge sync 2 minutes behind",
-    [{ series: `nova_bridge_sync_lag_seconds{${B},pod="bridge-0"}`, values: "120x15" }],
-    [fires("BridgeSyncLagging", "10m", { job: "nova-matrix-bridge" })],
-  ),
-  group(
-    "bridge sync current",
-    [{ series: `nova_bridge_sync_lag_seconds{${B},pod="bridge-0"}`, values: "2x15" }],
-    [silent("BridgeSyncLagging", "10m")],
-  ),
-  group(
-    "bridge fails 0.1 sends/s",
-    [{ series: `nova_bridge_send_errors_total{${B},pod="bridge-0"}`, values: "0+6x20" }],
-    [fires("BridgeSendErrors", "12m", { job: "nova-matrix-bridge" })],
-  ),
-  group(
-    "bridge fails one send a minute",
-    [{ series: `nova_bridge_send_errors_total{${B},pod="bridge-0"}`, values: "0+1x20" }],
-    [silent("BridgeSendErrors", "12m")],
-  ),
-];
+  });
+  const silent = (alertname: string, evalTime: string) => ({
+    eval_time: evalTime,
+    alertname,
+    exp_alerts: [],
+  });
+  const S = `job="${m.synapseJob}"`;
+  const B = `job="${m.bridgeJob}"`;
+  const synapseJob = { job: m.synapseJob };
+  const bridgeJob = { job: m.bridgeJob };
+  const ns = m.namespace;
+  const volume = `namespace="${ns}",persistentvolumeclaim="${DATA_PVC_NAME}"`;
+  const volumeLabels = { namespace: ns, persistentvolumeclaim: DATA_PVC_NAME };
+  const replicas = `kube_deployment_status_replicas_available{namespace="${ns}",deployment="${SYNAPSE_NAME}"}`;
+  const sendBucket = (le: string, values: string) => ({
+    series: `synapse_http_server_response_time_seconds_bucket{${S},servlet="RoomSendEventRestServlet",code="200",method="PUT",le="${le}"}`,
+    values,
+  });
+  const scheduleBucket = (le: string, values: string) => ({
+    series: `synapse_storage_schedule_time_bucket{${S},le="${le}"}`,
+    values,
+  });
+  const group = (
+    name: string,
+    series: PromtoolTestGroup["input_series"],
+    tests: PromtoolTestGroup["alert_rule_test"],
+  ) => ({ name: `${m.stack}: ${name}`, interval: "1m", input_series: series, alert_rule_test: tests });
+  return [
+    group(
+      "Synapse stops answering scrapes",
+      [{ series: `up{${S},instance="10.0.0.7:9000"}`, values: "1 1 0x10" }],
+      [
+        silent("SynapseDown", "2m"),
+        fires("SynapseDown", "10m", { ...synapseJob, instance: "10.0.0.7:9000" }),
+      ],
+    ),
+    group(
+      "Synapse target vanished",
+      [{ series: 'up{job="something-else"}', values: "1x10" }],
+      [fires("SynapseDown", "5m", synapseJob)],
+    ),
+    group(
+      "Synapse healthy",
+      [{ series: `up{${S},instance="10.0.0.7:9000"}`, values: "1x15" }],
+      [silent("SynapseDown", "10m")],
+    ),
+    group(
+      "no ready Synapse pod",
+      [{ series: replicas, values: "1 0x10" }],
+      [
+        silent("SynapseNotReady", "3m"),
+        fires("SynapseNotReady", "8m", { namespace: ns, deployment: SYNAPSE_NAME }),
+      ],
+    ),
+    group(
+      "no ready pod of a same-named Deployment in another namespace",
+      [
+        {
+          series: `kube_deployment_status_replicas_available{namespace="elsewhere",deployment="${SYNAPSE_NAME}"}`,
+          values: "0x10",
+        },
+        { series: replicas, values: "1x10" },
+      ],
+      [silent("SynapseNotReady", "8m")],
+    ),
+    group("one ready Synapse pod", [{ series: replicas, values: "1x10" }], [silent("SynapseNotReady", "8m")]),
+    group(
+      "database unreachable: every send answers 500",
+      [{ series: `synapse_http_server_responses_total{${S},code="500",method="PUT"}`, values: "0+60x20" }],
+      [fires("SynapseDatabaseErrors", "12m", synapseJob)],
+    ),
+    group(
+      "404s are not database errors",
+      [{ series: `synapse_http_server_responses_total{${S},code="404",method="GET"}`, values: "0+60x20" }],
+      [silent("SynapseDatabaseErrors", "12m"), silent("SynapseHigh5xxRate", "12m")],
+    ),
+    group(
+      "database pool saturated: all threads busy, queries wait about a second",
+      [
+        { series: `synapse_threadpool_working_threads{${S},name="database-master"}`, values: "5x25" },
+        { series: `synapse_threadpool_max_threads{${S},name="database-master"}`, values: "5x25" },
+        scheduleBucket("0.5", "0x25"),
+        scheduleBucket("1", "0+60x25"),
+        scheduleBucket("+Inf", "0+60x25"),
+      ],
+      [
+        silent("SynapseDatabasePoolSaturated", "5m"),
+        fires("SynapseDatabasePoolSaturated", "20m", synapseJob),
+      ],
+    ),
+    group(
+      "database pool busy but fast",
+      [
+        { series: `synapse_threadpool_working_threads{${S},name="database-master"}`, values: "5x25" },
+        { series: `synapse_threadpool_max_threads{${S},name="database-master"}`, values: "5x25" },
+        scheduleBucket("0.005", "0+60x25"),
+        scheduleBucket("+Inf", "0+60x25"),
+      ],
+      [silent("SynapseDatabasePoolSaturated", "20m")],
+    ),
+    group(
+      "14% of responses are 502",
+      [
+        { series: `synapse_http_server_responses_total{${S},code="200",method="GET"}`, values: "0+60x20" },
+        { series: `synapse_http_server_responses_total{${S},code="502",method="GET"}`, values: "0+10x20" },
+      ],
+      [fires("SynapseHigh5xxRate", "12m", synapseJob), silent("SynapseDatabaseErrors", "12m")],
+    ),
+    group(
+      "1.6% of responses are 502",
+      [
+        { series: `synapse_http_server_responses_total{${S},code="200",method="GET"}`, values: "0+60x20" },
+        { series: `synapse_http_server_responses_total{${S},code="502",method="GET"}`, values: "0+1x20" },
+      ],
+      [silent("SynapseHigh5xxRate", "12m")],
+    ),
+    group(
+      "sends take over 2 s",
+      [sendBucket("1", "0x40"), sendBucket("2.5", "0+60x40"), sendBucket("+Inf", "0+60x40")],
+      [silent("SynapseSlowEventPersistence", "9m"), fires("SynapseSlowEventPersistence", "30m", synapseJob)],
+    ),
+    group(
+      "sends take under 100 ms",
+      [sendBucket("0.1", "0+60x40"), sendBucket("+Inf", "0+60x40")],
+      [silent("SynapseSlowEventPersistence", "30m")],
+    ),
+    group(
+      "media volume 90% full",
+      [
+        { series: `kubelet_volume_stats_available_bytes{${volume}}`, values: "10x30" },
+        { series: `kubelet_volume_stats_capacity_bytes{${volume}}`, values: "100x30" },
+      ],
+      [
+        fires("SynapseMediaVolumeFillingUp", "20m", volumeLabels),
+        silent("SynapseMediaVolumeAlmostFull", "20m"),
+      ],
+    ),
+    group(
+      "media volume 97% full",
+      [
+        { series: `kubelet_volume_stats_available_bytes{${volume}}`, values: "3x30" },
+        { series: `kubelet_volume_stats_capacity_bytes{${volume}}`, values: "100x30" },
+      ],
+      [fires("SynapseMediaVolumeAlmostFull", "10m", volumeLabels)],
+    ),
+    group(
+      "media volume half empty",
+      [
+        { series: `kubelet_volume_stats_available_bytes{${volume}}`, values: "50x30" },
+        { series: `kubelet_volume_stats_capacity_bytes{${volume}}`, values: "100x30" },
+      ],
+      [silent("SynapseMediaVolumeFillingUp", "20m"), silent("SynapseMediaVolumeAlmostFull", "20m")],
+    ),
+    group(
+      "bridge sync 2 minutes behind",
+      [{ series: `nova_bridge_sync_lag_seconds{${B},pod="bridge-0"}`, values: "120x15" }],
+      [fires("BridgeSyncLagging", "10m", bridgeJob)],
+    ),
+    group(
+      "bridge sync current",
+      [{ series: `nova_bridge_sync_lag_seconds{${B},pod="bridge-0"}`, values: "2x15" }],
+      [silent("BridgeSyncLagging", "10m")],
+    ),
+    group(
+      "bridge fails 0.1 sends/s",
+      [{ series: `nova_bridge_send_errors_total{${B},pod="bridge-0"}`, values: "0+6x20" }],
+      [fires("BridgeSendErrors", "12m", bridgeJob)],
+    ),
+    group(
+      "bridge fails one send a minute",
+      [{ series: `nova_bridge_send_errors_total{${B},pod="bridge-0"}`, values: "0+1x20" }],
+      [silent("BridgeSendErrors", "12m")],
+    ),
+  ];
+}
 
-describe("alert rules", () => {
+describe.each(["staging", "prod"])("the alert rules stack %s renders", (name) => {
   it("pass promtool's check and fire exactly on the sample series that show each problem", async () => {
-    const { check, test } = await promtoolCheckAndTest(groups, promtoolTests);
+    const m = stack(name);
+    const { check, test } = await promtoolCheckAndTest(m.groups, promtoolTests(m));
     expect(check.output).toContain("SUCCESS");
     expect(check.ok, check.output).toBe(true);
     expect(test.ok, test.output).toBe(true);
@@ -243,19 +246,31 @@ describe("alert rules", () => {
   });
 
   it("fail promtool's test when an expectation is wrong (the harness can fail)", async () => {
-    const wrong = group(
-      "wrong",
-      [{ series: `up{${S},instance="a"}`, values: "1x15" }],
-      [fires("SynapseDown", "10m", { job: "matrix-synapse", instance: "a" })],
-    );
-    const { test } = await promtoolCheckAndTest(groups, [wrong]);
+    const m = stack(name);
+    const alert = byName(m, "SynapseDown");
+    const wrong = {
+      name: "wrong",
+      interval: "1m",
+      input_series: [{ series: `up{job="${m.synapseJob}",instance="a"}`, values: "1x15" }],
+      alert_rule_test: [
+        {
+          eval_time: "10m",
+          alertname: "SynapseDown",
+          exp_alerts: [
+            { exp_labels: { ...alert.labels, job: m.synapseJob }, exp_annotations: alert.annotations },
+          ],
+        },
+      ],
+    };
+    const { test } = await promtoolCheckAndTest(m.groups, [wrong]);
     expect(test.ok).toBe(false);
     expect(test.output).toContain("SynapseDown");
   });
 
   it("test every alert both firing and silent", () => {
-    const cases = promtoolTests.flatMap((g) => g.alert_rule_test);
-    for (const rule of rules) {
+    const m = stack(name);
+    const cases = promtoolTests(m).flatMap((g) => g.alert_rule_test);
+    for (const rule of m.groups.flatMap((group) => group.rules)) {
       const own = cases.filter((c) => c.alertname === rule.alert);
       expect(
         own.some((c) => c.exp_alerts.length > 0),
@@ -268,39 +283,99 @@ describe("alert rules", () => {
     }
   });
 
-  it("cover the problems the operations issue names", () => {
-    expect(rules.map((rule) => rule.alert).sort()).toEqual(Object.keys(RUNBOOK_SECTIONS).sort());
+  it("cover every alert the runbook documents, the cluster-scoped series in the ClusterRules", () => {
+    const m = stack(name);
+    expect(m.groups.flatMap((group) => group.rules.map((rule) => rule.alert)).sort()).toEqual(
+      Object.keys(RUNBOOK_SECTIONS).sort(),
+    );
+    // What GMP can only evaluate cluster-wide is exactly what reads kube-state-metrics and kubelet series.
+    const input = { ...inputOf(m), runbookBaseUrl: "https://example.invalid/runbooks.md" };
+    const clusterAlerts = ruleGroupsByScope(input).cluster.flatMap((g) => g.rules.map((r) => r.alert));
+    const clusterObject = m.run.objects.find((o) => o.kind === "ClusterRules") as unknown as {
+      spec: { groups: { rules: { alert: string; expr: string }[] }[] };
+    };
+    const rendered = clusterObject.spec.groups.flatMap((g) => g.rules);
+    expect(rendered.map((r) => r.alert)).toEqual(clusterAlerts);
+    for (const rule of rendered) expect(rule.expr).toMatch(/^(kube_|kubelet_)/);
   });
 
   it("each have a summary and a runbook link to a section that exists in docs/runbooks.md", async () => {
+    const m = stack(name);
     const runbook = await readFile(new URL("../../docs/runbooks.md", import.meta.url), "utf8");
     const anchors = new Set(
-      [...runbook.matchAll(/^#{2,4} (.+)$/gm)].map((m) =>
-        (m[1] ?? "")
+      [...runbook.matchAll(/^#{2,4} (.+)$/gm)].map((match) =>
+        (match[1] ?? "")
           .trim()
           .toLowerCase()
           .replace(/[^a-z0-9 -]/g, "")
           .replace(/ /g, "-"),
       ),
     );
-    for (const rule of rules) {
+    for (const rule of m.groups.flatMap((group) => group.rules)) {
       ruleSchema.parse(rule);
       expect(rule.annotations.summary.length).toBeGreaterThan(10);
-      const anchor = rule.annotations.runbook_url.split("#")[1] ?? "";
-      expect(rule.annotations.runbook_url.startsWith(`${input.runbookBaseUrl}#`)).toBe(true);
+      const [base, anchor = ""] = rule.annotations.runbook_url.split("#");
+      expect(base).toMatch(/\/docs\/runbooks\.md$/);
       expect(anchors.has(anchor), `docs/runbooks.md has no heading for #${anchor} (${rule.alert})`).toBe(
         true,
       );
     }
   });
 
-  it("read only declared metrics (the real-Synapse test checks the Synapse ones exist)", () => {
+  it("and the dashboard read only declared metrics (the real-Synapse test checks the Synapse ones exist)", () => {
+    const m = stack(name);
     const used = [
-      ...rules.flatMap((rule) => metricNamesIn(rule.expr)),
-      ...Object.values(dashboardQueries(input)).flatMap(metricNamesIn),
+      ...m.groups.flatMap((group) => group.rules.flatMap((rule) => metricNamesIn(rule.expr))),
+      ...m.dashboardQueries.flatMap(metricNamesIn),
     ];
     expect(used.length).toBeGreaterThan(10);
-    expect(used.filter((name) => !DECLARED_METRICS.has(name))).toEqual([]);
+    expect(used.filter((metric) => !DECLARED_METRICS.has(metric))).toEqual([]);
+  });
+
+  it("scrape the workloads the stack runs: selectors match the pod labels, ports are named on the containers", () => {
+    const m = stack(name);
+    const deployments = m.run.objects.filter((o) => o.kind === "Deployment") as unknown as {
+      spec: {
+        template: {
+          metadata: { labels: Record<string, string> };
+          spec: { containers: { ports?: { name?: string }[] }[] };
+        };
+      };
+    }[];
+    const monitorings = m.run.objects.filter((o) => o.kind === "PodMonitoring") as unknown as {
+      metadata: { name: string };
+      spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string }[] };
+    }[];
+    expect(monitorings.map((p) => p.metadata.name).sort()).toEqual([m.bridgeJob, m.synapseJob].sort());
+    for (const monitoring of monitorings) {
+      const selected = deployments.filter((d) =>
+        Object.entries(monitoring.spec.selector.matchLabels).every(
+          ([key, value]) => d.spec.template.metadata.labels[key] === value,
+        ),
+      );
+      expect(selected, monitoring.metadata.name).toHaveLength(1);
+      const portNames = selected[0]?.spec.template.spec.containers.flatMap((c) =>
+        (c.ports ?? []).map((p) => p.name),
+      );
+      for (const endpoint of monitoring.spec.endpoints) expect(portNames).toContain(endpoint.port);
+    }
+  });
+});
+
+/** The builders' input that gives the stack's objects (its jobs, namespace and names). */
+const inputOf = (m: RenderedMonitoring): AlertRuleInput => ({
+  synapseJob: m.synapseJob,
+  bridgeJob: m.bridgeJob,
+  namespace: m.namespace,
+  synapseDeployment: SYNAPSE_NAME,
+  mediaClaim: DATA_PVC_NAME,
+  runbookBaseUrl: String(byName(m, "SynapseDown").annotations.runbook_url.split("#")[0]),
+});
+
+describe("the rendered rules are the builders' rules", () => {
+  it.each(["staging", "prod"])("stack %s: Rules + ClusterRules = alertRuleGroups of its names", (name) => {
+    const m = stack(name);
+    expect(m.groups).toEqual(alertRuleGroups(inputOf(m)));
   });
 });
 
@@ -323,6 +398,17 @@ const target = {
   path: "/_synapse/metrics",
   interval: "30s",
 };
+
+// The builders on their own, for the object-shape checks below.
+const input: AlertRuleInput = {
+  synapseJob: "matrix-synapse",
+  bridgeJob: "nova-bridge",
+  namespace: "nova-staging",
+  synapseDeployment: SYNAPSE_NAME,
+  mediaClaim: DATA_PVC_NAME,
+  runbookBaseUrl: "https://example.invalid/nova-matrix/docs/runbooks.md",
+};
+const groups = alertRuleGroups(input);
 
 describe("monitoring objects", () => {
   it("ServiceMonitor: valid against the Prometheus Operator CRD, no unknown field, job named like the PodMonitoring", () => {
@@ -349,6 +435,13 @@ describe("monitoring objects", () => {
     const gmp = gmpRules(meta);
     gmpRulesSchema.parse(gmp);
     expect(operator.spec.groups).toEqual(gmp.spec.groups);
+    const { namespace: _ns, ...clusterMeta } = meta;
+    const cluster = gmpClusterRules({ ...clusterMeta, name: "nova-matrix-alerts-nova-staging" });
+    gmpClusterRulesSchema.parse(cluster);
+    expect(cluster.metadata).not.toHaveProperty("namespace");
+    expect(() =>
+      gmpClusterRulesSchema.parse({ ...cluster, metadata: { ...cluster.metadata, namespace: "x" } }),
+    ).toThrow();
   });
 
   it("the strict check rejects an unknown field", () => {

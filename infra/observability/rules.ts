@@ -106,13 +106,11 @@ function rule(
   };
 }
 
-/** Rules on Synapse's own metrics and on the Kubernetes series about its pod and volume. */
+/** Rules on Synapse's own metrics (series of its scrape job, in the workload's namespace). */
 export function synapseRules(input: AlertRuleInput): RuleGroup {
   const job = selector({ job: input.synapseJob });
   const jobWith = (labels: Record<string, Matcher>) => selector({ job: input.synapseJob, ...labels });
   const t = THRESHOLDS;
-  const volume = selector({ namespace: input.namespace, persistentvolumeclaim: input.mediaClaim });
-  const freeRatio = `kubelet_volume_stats_available_bytes${volume} / kubelet_volume_stats_capacity_bytes${volume}`;
   return {
     name: "nova-matrix.synapse",
     interval: EVALUATION_INTERVAL,
@@ -124,14 +122,6 @@ export function synapseRules(input: AlertRuleInput): RuleGroup {
         severity: "critical",
         summary: "Synapse is down: its metrics endpoint has not been scraped for 2 minutes.",
         description: "No Synapse target answers the scrape. Chat is unavailable to every user.",
-      }),
-      rule(input, "SynapseNotReady", {
-        expr: `kube_deployment_status_replicas_available${selector({ namespace: input.namespace, deployment: input.synapseDeployment })} < 1`,
-        for: "5m",
-        severity: "critical",
-        summary: "Synapse has had no ready pod for 5 minutes.",
-        description:
-          "The Deployment has no available replica: the pod is crash-looping, pending or failing its probes.",
       }),
       rule(input, "SynapseDatabaseErrors", {
         // Synapse exports no database-error counter: with PostgreSQL unreachable it keeps answering /health
@@ -172,6 +162,31 @@ export function synapseRules(input: AlertRuleInput): RuleGroup {
         summary: `Sending a message takes over ${t.sendP95Seconds}s at p95: event persistence is slow.`,
         description:
           "The send path waits on event persistence in PostgreSQL; users see messages arrive late.",
+      }),
+    ],
+  };
+}
+
+/**
+ * Rules on series the cluster writes about Synapse's Deployment (kube-state-metrics) and its media volume (kubelet).
+ * Those are scraped outside the workload's namespace, so GMP evaluates them in a ClusterRules (scoped to the cluster,
+ * not to a namespace); the expressions name the namespace themselves.
+ */
+export function kubernetesRules(input: AlertRuleInput): RuleGroup {
+  const t = THRESHOLDS;
+  const volume = selector({ namespace: input.namespace, persistentvolumeclaim: input.mediaClaim });
+  const freeRatio = `kubelet_volume_stats_available_bytes${volume} / kubelet_volume_stats_capacity_bytes${volume}`;
+  return {
+    name: "nova-matrix.kubernetes",
+    interval: EVALUATION_INTERVAL,
+    rules: [
+      rule(input, "SynapseNotReady", {
+        expr: `kube_deployment_status_replicas_available${selector({ namespace: input.namespace, deployment: input.synapseDeployment })} < 1`,
+        for: "5m",
+        severity: "critical",
+        summary: "Synapse has had no ready pod for 5 minutes.",
+        description:
+          "The Deployment has no available replica: the pod is crash-looping, pending or failing its probes.",
       }),
       rule(input, "SynapseMediaVolumeFillingUp", {
         expr: `${freeRatio} < ${t.mediaFreeWarning}`,
@@ -217,6 +232,16 @@ export function bridgeRules(input: AlertRuleInput): RuleGroup {
   };
 }
 
+/**
+ * The groups by where they can be evaluated: `namespaced` read only series of the workloads' own scrape jobs (GMP
+ * `Rules` in the namespace); `cluster` read series the cluster writes from elsewhere (GMP `ClusterRules`).
+ */
+export function ruleGroupsByScope(input: AlertRuleInput): { namespaced: RuleGroup[]; cluster: RuleGroup[] } {
+  return { namespaced: [synapseRules(input), bridgeRules(input)], cluster: [kubernetesRules(input)] };
+}
+
+/** Every group (a Prometheus that sees the whole cluster, such as the Operator's, evaluates them all together). */
 export function alertRuleGroups(input: AlertRuleInput): RuleGroup[] {
-  return [synapseRules(input), bridgeRules(input)];
+  const { namespaced, cluster } = ruleGroupsByScope(input);
+  return [...namespaced, ...cluster];
 }

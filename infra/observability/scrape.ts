@@ -75,6 +75,14 @@ export function podMonitoring(target: ScrapeTarget): PodMonitoring {
   };
 }
 
+/** GMP `monitoring.googleapis.com/v1` ClusterRules: cluster-scoped, for series written outside the namespace. */
+export interface GmpClusterRules {
+  apiVersion: "monitoring.googleapis.com/v1";
+  kind: "ClusterRules";
+  metadata: { name: string; labels: Record<string, string> };
+  spec: { groups: RuleGroup[] };
+}
+
 export interface RuleObjectInput {
   readonly name: string;
   readonly namespace: string;
@@ -111,6 +119,16 @@ export function gmpRules(input: RuleObjectInput): GmpRules {
     apiVersion: "monitoring.googleapis.com/v1",
     kind: "Rules",
     metadata: { name: input.name, namespace: input.namespace, labels: { ...input.labels } },
+    spec: { groups: copyGroups(input.groups) },
+  };
+}
+
+/** Cluster-scoped: no namespace. The name must be unique in the cluster (the caller puts the namespace in it). */
+export function gmpClusterRules(input: Omit<RuleObjectInput, "namespace">): GmpClusterRules {
+  return {
+    apiVersion: "monitoring.googleapis.com/v1",
+    kind: "ClusterRules",
+    metadata: { name: input.name, labels: { ...input.labels } },
     spec: { groups: copyGroups(input.groups) },
   };
 }

@@ -13,7 +13,7 @@ import {
   testHomeserverFiles,
 } from "../../dev/harness/index.ts";
 import { describeWithHarness, harnessChroot } from "../../dev/harness/vitest.ts";
-import { dashboardQueries } from "./dashboard.ts";
+import { type RenderedMonitoring, renderedMonitoring } from "../testing/rendered-monitoring.ts";
 import {
   BRIDGE_METRICS,
   KUBERNETES_METRICS,
@@ -22,16 +22,6 @@ import {
   SYNAPSE_METRICS,
 } from "./metrics.ts";
 import { promtoolCheckAndTest } from "./promtool.ts";
-import { type AlertRuleInput, alertRuleGroups } from "./rules.ts";
-
-const input: AlertRuleInput = {
-  synapseJob: "matrix-synapse",
-  bridgeJob: "nova-matrix-bridge",
-  namespace: "nova-staging",
-  synapseDeployment: "matrix-synapse",
-  mediaClaim: "matrix-synapse-data",
-  runbookBaseUrl: "https://example.invalid/runbooks.md",
-};
 
 /** Sample lines of a Prometheus text exposition: metric name and raw label text. */
 function samples(exposition: string): { name: string; labels: string }[] {
@@ -51,8 +41,11 @@ describeWithHarness("alert rules and dashboard against a real Synapse's metrics"
   let healthy: { name: string; labels: string }[];
   let databaseDown: { name: string; labels: string }[];
   let healthWhileDatabaseDown = "";
+  // The rules and dashboard the staging stack renders (prod's differ only in the namespace; rules.test.ts checks both).
+  let rendered: RenderedMonitoring;
 
   beforeAll(async () => {
+    rendered = await renderedMonitoring("staging");
     postgres = await startPostgres();
     await postgres.createDatabase("synapse");
     const sharedSecret = randomBytes(16).toString("hex");
@@ -108,8 +101,8 @@ describeWithHarness("alert rules and dashboard against a real Synapse's metrics"
   it("exposes every Synapse metric a rule or the dashboard reads", () => {
     const external = new Set<string>([...SCRAPER_METRICS, ...KUBERNETES_METRICS, ...BRIDGE_METRICS]);
     const used = new Set([
-      ...alertRuleGroups(input).flatMap((group) => group.rules.flatMap((rule) => metricNamesIn(rule.expr))),
-      ...Object.values(dashboardQueries(input)).flatMap(metricNamesIn),
+      ...rendered.groups.flatMap((group) => group.rules.flatMap((rule) => metricNamesIn(rule.expr))),
+      ...rendered.dashboardQueries.flatMap(metricNamesIn),
     ]);
     const exposed = new Set(healthy.map((sample) => sample.name));
     const missing = [...used].filter((name) => !external.has(name) && !exposed.has(name));
@@ -139,7 +132,7 @@ describeWithHarness("alert rules and dashboard against a real Synapse's metrics"
   });
 
   it("fire SynapseDatabaseErrors and SynapseHigh5xxRate on the real 500 series, not on the real healthy ones", async () => {
-    const groups = alertRuleGroups(input);
+    const { groups } = rendered;
     const rule = (name: string) => {
       const found = groups.flatMap((g) => g.rules).find((r) => r.alert === name);
       if (!found) throw new Error(name);
@@ -150,7 +143,7 @@ describeWithHarness("alert rules and dashboard against a real Synapse's metrics"
       list
         .filter((s) => s.name === "synapse_http_server_responses_total" && code.test(s.labels))
         .map((s) => ({
-          series: `${s.name}{${s.labels.slice(1, -1)},job="${input.synapseJob}"}`,
+          series: `${s.name}{${s.labels.slice(1, -1)},job="${rendered.synapseJob}"}`,
           values: "0+60x20",
         }));
     const failing = asSeries(databaseDown, /code="500"/);
@@ -162,7 +155,7 @@ describeWithHarness("alert rules and dashboard against a real Synapse's metrics"
       alertname,
       exp_alerts: [
         {
-          exp_labels: { ...rule(alertname).labels, job: input.synapseJob },
+          exp_labels: { ...rule(alertname).labels, job: rendered.synapseJob },
           exp_annotations: { ...rule(alertname).annotations },
         },
       ],

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
+import { parse, parseAllDocuments, stringify } from "yaml";
 import { kubernetesProblems } from "../testing/kubernetes-schema.ts";
 import { REDACTED } from "./redact.ts";
 import { PROJECT_DIR } from "./run.ts";
@@ -119,21 +119,21 @@ describe("rotation through keepers (docs/secrets.md)", () => {
   });
 });
 
-describe("monitoring and backups, when a stack configures them", () => {
+describe("monitoring and backups, every scrape style", () => {
   it("adds scrape objects, alert rules, the dashboard and backups, each valid against its schema, strictly", async () => {
     const file = join(workDir, "Pulumi.monitored.yaml");
-    const staging = await readFile(join(PROJECT_DIR, "Pulumi.staging.yaml"), "utf8");
-    await writeFile(
-      file,
-      `${staging}  nova-matrix:observability:
-    scrapeStyle: both
-    grafanaDashboard: true
-    runbookBaseUrl: https://github.com/nova/nova-matrix/blob/main/docs/runbooks.md
-  nova-matrix:backup:
-    project: nova-staging-123
-    bucket: { name: nova-staging-matrix-backups, location: EUROPE-WEST1 }
-`,
-    );
+    const staging = parse(await readFile(join(PROJECT_DIR, "Pulumi.staging.yaml"), "utf8")) as {
+      config: Record<string, Record<string, unknown>>;
+    };
+    staging.config["nova-matrix:observability"] = {
+      ...staging.config["nova-matrix:observability"],
+      scrapeStyle: "both",
+    };
+    staging.config["nova-matrix:backup"] ??= {
+      project: "nova-staging-123",
+      bucket: { name: "nova-staging-matrix-backups", location: "EUROPE-WEST1" },
+    };
+    await writeFile(file, stringify(staging));
     const out = join(workDir, "monitored");
     const result = render(["--stack", "staging", "--stack-file", file, "--out", out]);
     expect(result.code, result.stderr).toBe(0);
@@ -146,7 +146,7 @@ describe("monitoring and backups, when a stack configures them", () => {
     );
     for (const object of objects) {
       expect(kubernetesProblems(object), `${object.kind} ${object.metadata.name}`).toEqual([]);
-      if (object.kind !== "Namespace") expect(object.metadata.namespace).toBe("nova-staging");
+      if (object.kind !== "ClusterRules") expect(object.metadata.namespace).toBe("nova-staging");
     }
     const kinds = objects.map((o) => `${o.kind}/${o.metadata.name}`);
     expect(kinds).toEqual(
@@ -155,6 +155,7 @@ describe("monitoring and backups, when a stack configures them", () => {
         "PodMonitoring/matrix-synapse",
         "PrometheusRule/nova-matrix-alerts",
         "Rules/nova-matrix-alerts",
+        "ClusterRules/nova-matrix-alerts-nova-staging",
         "ConfigMap/nova-matrix-bridge-dashboard",
         "ServiceAccount/nova-matrix-backup",
       ]),

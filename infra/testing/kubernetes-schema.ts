@@ -21,7 +21,7 @@ import {
   ServiceAccount,
 } from "kubernetes-models/v1";
 import type { z } from "zod";
-import { gmpRulesSchema, podMonitoringSchema } from "../observability/crd-schemas.ts";
+import { gmpClusterRulesSchema, gmpRulesSchema, podMonitoringSchema } from "../observability/crd-schemas.ts";
 import { unknownFields } from "./strict-fields.ts";
 
 interface Validating {
@@ -53,6 +53,7 @@ const MODELS: Record<string, Validating> = {
 const STRICT_SCHEMAS: Record<string, z.ZodType> = {
   "monitoring.googleapis.com/v1/PodMonitoring": podMonitoringSchema,
   "monitoring.googleapis.com/v1/Rules": gmpRulesSchema,
+  "monitoring.googleapis.com/v1/ClusterRules": gmpClusterRulesSchema,
 };
 
 /**

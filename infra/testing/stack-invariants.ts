@@ -42,7 +42,7 @@ export function resourcesOfType(run: StackRun, type: string): RecordedResource[]
 }
 
 /** Schema-valid, strict, explicitly named and namespaced. */
-const CLUSTER_SCOPED_KINDS = new Set(["Namespace", "PriorityClass"]);
+const CLUSTER_SCOPED_KINDS = new Set(["Namespace", "PriorityClass", "ClusterRules"]);
 
 export function expectValidKubernetesObjects(run: StackRun, namespace: string): void {
   const objects = kubernetesObjects(run);
@@ -53,6 +53,14 @@ export function expectValidKubernetesObjects(run: StackRun, namespace: string): 
     expect(object.metadata.name, label).toMatch(/^[a-z0-9][-a-z0-9.]*$/);
     if (!CLUSTER_SCOPED_KINDS.has(object.kind)) expect(object.metadata.namespace, label).toBe(namespace);
   }
+}
+
+/** Operations ship on: the stack scrapes Synapse and the bridge and evaluates its alert rules (GMP). */
+export function expectOperationsOn(run: StackRun): void {
+  const kinds = kubernetesObjects(run).map((o) => o.kind);
+  expect(kinds.filter((kind) => kind === "PodMonitoring")).toHaveLength(2);
+  expect(kinds).toContain("Rules");
+  expect(kinds).toContain("ClusterRules");
 }
 
 /** No generated secret in a ConfigMap, in a non-secret output, or anywhere outside a Secret's data. */
