@@ -61,7 +61,7 @@ describe("npm run diff", () => {
     const same = diff("--stack", "staging", "--base", "HEAD");
     expect(same.code, same.stderr).toBe(0);
     expect(same.stdout).toContain("No change to any resource.");
-  });
+  }, 300_000); // four renders of the real program: minutes on a loaded two-core machine
 
   it("fails clearly on a ref that is not a commit", () => {
     const result = diff("--stack", "staging", "--base", "no-such-branch");

@@ -116,7 +116,7 @@ describe("rotation through keepers (docs/secrets.md)", () => {
     expect(password.checksum).not.toBe(base.checksum);
     expect(password.job).not.toBe(base.job);
     expect(password.job).toMatch(/^matrix-synapse-db-setup-[0-9a-f]{10}$/);
-  });
+  }, 300_000); // three renders of the real program: minutes on a loaded two-core machine
 });
 
 describe("monitoring and backups, every scrape style", () => {
