@@ -84,7 +84,9 @@ describe("Observability", () => {
     expect(new Set(groupsOf("kubernetes:monitoring.googleapis.com/v1:ClusterRules"))).toEqual(
       new Set(["nova-matrix.kubernetes"]),
     );
-    const clusterRules = created.find((c) => c.type === "kubernetes:monitoring.googleapis.com/v1:ClusterRules");
+    const clusterRules = created.find(
+      (c) => c.type === "kubernetes:monitoring.googleapis.com/v1:ClusterRules",
+    );
     expect(clusterRules?.inputs.metadata).not.toHaveProperty("namespace");
   });
 });
