@@ -54,7 +54,7 @@ describe.each(["staging", "prod"])("render --stack %s", (stack) => {
     const all = `${await read(first, "manifests.yaml")}${await read(first, "resources.json")}`;
     expect(all).not.toMatch(/ed25519 a_/);
     expect(all).toContain(REDACTED);
-  });
+  }, 300_000); // two renders of the real program: minutes on a loaded two-core machine
 });
 
 describe("render with a bad stack file", () => {
