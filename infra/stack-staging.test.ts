@@ -160,6 +160,20 @@ describeWithHarness("staging's rendered config on the real Synapse", () => {
     expect(await (await fetch(`${rendered.synapse.baseUrl}/health`)).text()).toBe("OK");
   });
 
+  it("logs JSON lines with a severity Cloud Logging reads", async () => {
+    // Synapse's own output on the rendered log config (stdout, as GKE collects it).
+    const lines = (await rendered.synapse.log())
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.length).toBeGreaterThan(3);
+    const started = lines.find((line) => String(line.message).includes("Synapse now listening"));
+    expect(started).toMatchObject({ severity: "INFO", logger: expect.stringMatching(/^synapse\./) });
+    expect(String(started?.time)).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    for (const line of lines)
+      expect(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]).toContain(line.severity);
+  });
+
   it("answers whoami for the service user with the stack's access token", async () => {
     const token = String(run.outputs.accessToken);
     const serviceUser = String(run.outputs.serviceUser);

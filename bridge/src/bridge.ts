@@ -62,12 +62,32 @@ export interface SyncStatus {
   pollTimeoutMs: number;
 }
 
-/** A logger with the settings' secret fields redacted. */
+/**
+ * Cloud Logging's `severity` for each pino level: GKE collects the container's stdout, and a JSON line without a
+ * `severity` it knows is filed as DEFAULT (or, on stderr, ERROR).
+ */
+export const CLOUD_LOGGING_SEVERITY: Readonly<Record<string, string>> = {
+  trace: "DEBUG",
+  debug: "DEBUG",
+  info: "INFO",
+  warn: "WARNING",
+  error: "ERROR",
+  fatal: "CRITICAL",
+};
+
+/**
+ * A logger with the settings' secret fields redacted, writing JSON lines Cloud Logging reads: `severity` beside
+ * pino's numeric `level`, and `time` as an RFC 3339 timestamp (Cloud Logging takes it as the entry's time).
+ */
 export function createLogger(options: pino.LoggerOptions = {}): Logger {
   return pino({
     name: "nova-bridge",
     level: process.env.LOG_LEVEL ?? "info",
     redact: ["accessToken", "*.accessToken", "password", "*.password", "databaseUrl"],
+    formatters: {
+      level: (label, number) => ({ level: number, severity: CLOUD_LOGGING_SEVERITY[label] ?? "DEFAULT" }),
+    },
+    timestamp: pino.stdTimeFunctions.isoTime,
     ...options,
   });
 }

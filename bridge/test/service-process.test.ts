@@ -29,6 +29,13 @@ function start(env: Record<string, string>): {
   return { child, output: () => output, exited };
 }
 
+/** The JSON log lines of the process's output. */
+const jsonLines = (output: string) =>
+  output
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+
 describe("bridge service process", () => {
   it("exits 2 on bad settings, naming each variable and never printing a value", async () => {
     const shortToken = "too-short-secret";
@@ -38,6 +45,11 @@ describe("bridge service process", () => {
     expect(run.output()).toContain("BRIDGE_WS_SIGNING_KEY: is required");
     expect(run.output()).toContain("BRIDGE_PORT: expected a port number");
     expect(run.output()).not.toContain(shortToken);
+    // The line GKE collects: Cloud Logging files it as CRITICAL (pino's fatal), with the entry's own time.
+    const fatal = jsonLines(run.output()).find((line) => String(line.msg).includes("BRIDGE_API_TOKEN"));
+    expect(fatal).toMatchObject({ severity: "CRITICAL", level: 60 });
+    expect(Date.parse(String(fatal?.time))).not.toBeNaN();
+    expect(String(fatal?.time)).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   });
 
   it("runs idle with MATRIX_ENABLED=false: alive, ready, /v1 answers 503; SIGTERM stops it", async () => {
@@ -71,5 +83,11 @@ describe("bridge service process", () => {
     }
     expect(await run.exited).toBe(0);
     expect(run.output()).not.toContain(apiToken);
+    const lines = jsonLines(run.output());
+    expect(lines.find((line) => line.msg === "stopping")).toMatchObject({ severity: "INFO", level: 30 });
+    // Every line the process wrote carries a severity Cloud Logging knows.
+    expect(lines.length).toBeGreaterThan(1);
+    for (const line of lines)
+      expect(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]).toContain(line.severity);
   });
 });

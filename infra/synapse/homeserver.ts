@@ -122,11 +122,16 @@ export function databaseConfig(settings: DatabaseSettings, password: string): Re
 
 export type LogLevel = "DEBUG" | "INFO" | "WARNING" | "ERROR";
 
-/** Python logging config: one JSON object per line on stdout (Loki reads the container's stdout). */
+/**
+ * Python logging config: one JSON object per line on stdout, which GKE collects into Cloud Logging. Synapse's own
+ * `GcpJsonFormatter` (upstream since 1.15x, #19775) writes `severity` (the level name: DEBUG, INFO, WARNING, ERROR,
+ * CRITICAL, all Cloud Logging severities), `message` (with any traceback), `logger` and an RFC 3339 `time`; without a
+ * `severity` Cloud Logging files every line as DEFAULT, or as ERROR from stderr.
+ */
 export function logConfig(level: LogLevel): Record<string, unknown> {
   return {
     version: 1,
-    formatters: { structured: { class: "synapse.logging.TerseJsonFormatter" } },
+    formatters: { structured: { class: "synapse.logging.GcpJsonFormatter" } },
     filters: { context: { "()": "synapse.logging.context.LoggingContextFilter", request: "" } },
     handlers: {
       console: {

@@ -71,8 +71,8 @@ describeWithHarness("local profile: the deployed Synapse config on the harness",
     const lines = (await synapse.log()).split("\n").filter((line) => line.startsWith("{"));
     expect(lines.length).toBeGreaterThan(3);
     const entry = JSON.parse(lines[0] ?? "{}") as Record<string, unknown>;
-    expect(entry).toHaveProperty("log");
-    expect(entry).toHaveProperty("level");
+    expect(entry).toHaveProperty("message");
+    expect(entry).toHaveProperty("severity");
   });
 
   it("refuses open registration", async () => {
