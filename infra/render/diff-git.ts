@@ -19,11 +19,13 @@ async function renderTree(
   stack: string,
   outDir: string,
   what: string,
+  preview: boolean,
 ): Promise<RenderedResource[]> {
   const cli = join(treeDir, "infra/render/cli.ts");
   if (!existsSync(cli)) throw new Error(`${what} has no offline renderer (infra/render/cli.ts)`);
   // process.execPath: the Node 24 this command runs on (npm scripts put node_modules/.bin/node first).
-  const result = spawnSync(process.execPath, [cli, "--stack", stack, "--out", outDir], {
+  const args = [cli, "--stack", stack, "--out", outDir, ...(preview ? ["--preview"] : [])];
+  const result = spawnSync(process.execPath, args, {
     cwd: treeDir,
     encoding: "utf8",
     env: { ...process.env, INIT_CWD: treeDir },
@@ -41,11 +43,12 @@ export interface RenderPair {
   head: RenderedResource[];
 }
 
-/** Renders `stack` at `baseRef` and in `repoDir`'s working tree. */
+/** Renders `stack` at `baseRef` and in `repoDir`'s working tree (`preview`: as a first `pulumi preview` sees it). */
 export async function renderBaseAndHead(
   repoDir: string,
   stack: string,
   baseRef: string,
+  preview = false,
 ): Promise<RenderPair> {
   let baseCommit: string;
   try {
@@ -66,8 +69,8 @@ export async function renderBaseAndHead(
     // The base tree reuses this checkout's dependencies (an older lock file may differ; the renderer's own imports
     // are what matters, and a missing one fails loudly).
     await symlink(join(repoDir, "node_modules"), join(tree, "node_modules"), "dir");
-    const base = await renderTree(tree, stack, join(scratch, "base-out"), `--base ${baseRef}`);
-    const head = await renderTree(repoDir, stack, join(scratch, "head-out"), "the working tree");
+    const base = await renderTree(tree, stack, join(scratch, "base-out"), `--base ${baseRef}`, preview);
+    const head = await renderTree(repoDir, stack, join(scratch, "head-out"), "the working tree", preview);
     return { baseCommit, base, head };
   } finally {
     if (worktreeAdded) git(repoDir, ["worktree", "remove", "--force", tree]);

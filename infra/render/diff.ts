@@ -1,7 +1,9 @@
 // Compares two renders (their redacted resources.json) resource by resource, and writes the comparison as Markdown
 // for a pull request. Pure: no git, no files. Secrets were redacted before they got here and stay so.
+
 import { stringify } from "yaml";
 import { quantityBytes } from "../config/quantity.ts";
+import { KNOWN_AFTER_APPLY } from "./mocks.ts";
 
 export interface RenderedResource {
   type: string;
@@ -163,6 +165,7 @@ export function diffRenders(
 /** A value for a Markdown table cell: JSON, shortened, with pipes and newlines escaped. */
 export function cell(value: unknown, limit = 120): string {
   if (value === undefined) return "_(none)_";
+  if (value === KNOWN_AFTER_APPLY) return "_known after apply_";
   const text = JSON.stringify(value);
   const short = text.length > limit ? `${text.slice(0, limit - 1)}…` : text;
   return `\`${short.replace(/\|/g, "\\|").replace(/`/g, "'")}\``;
@@ -172,6 +175,8 @@ export interface DiffReportContext {
   stack: string;
   baseRef: string;
   baseCommit?: string;
+  /** Rendered in preview mode: provider-computed values are unknown. */
+  preview?: boolean;
 }
 
 /** The Markdown report of `diffs` (the PR comment and `npm run diff`'s output). */
@@ -186,7 +191,9 @@ export function diffMarkdown(diffs: readonly ResourceDiff[], context: DiffReport
   const replaced = diffs.filter((diff) => diff.kind === "changed" && diff.changes.some((c) => c.replaces));
   lines.push(
     `${count("added")} to add, ${count("changed")} to change (${replaced.length} replaced), ${count("removed")} to remove. ` +
-      "Rendered offline with mock provider values; secrets are redacted.",
+      (context.preview
+        ? "Rendered offline as a first preview: values providers compute are known after apply; secrets are redacted."
+        : "Rendered offline with mock provider values; secrets are redacted."),
     "",
   );
   if (replaced.length > 0) {

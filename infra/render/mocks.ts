@@ -1,7 +1,7 @@
 // Deterministic stand-ins for what providers compute (random values, Cloud SQL's IP and CA, the static IP), so an
 // offline run is reproducible byte for byte. Every generated secret value is remembered for redaction.
 import { createHash } from "node:crypto";
-import type * as pulumi from "@pulumi/pulumi";
+import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
 import { type ClusterRef, gkeContextName } from "../cluster/context.ts";
 
@@ -31,8 +31,15 @@ function fakeText(name: string, length: number, lowerOnly = false): string {
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const SECRET_MARKER = "1b47061264138c4ac30d75fd1eb44270";
 
-/** Unwraps secret inputs; every string inside a secret is reported to `onSecret`. */
+/** How the render writes a value a preview cannot know (a provider computes it), as `pulumi preview` says it. */
+export const KNOWN_AFTER_APPLY = "<known after apply>";
+
+/**
+ * Unwraps secret inputs (every string inside a secret is reported to `onSecret`) and writes unknown values (only
+ * in a preview) as KNOWN_AFTER_APPLY.
+ */
 export function unwrapSecrets(value: unknown, onSecret: (text: string) => void, inSecret = false): unknown {
+  if (pulumi.isUnknown(value)) return KNOWN_AFTER_APPLY;
   if (Array.isArray(value)) return value.map((item) => unwrapSecrets(item, onSecret, inSecret));
   if (value !== null && typeof value === "object") {
     const record = value as Record<string, unknown>;
@@ -64,13 +71,25 @@ export function mockKubeconfig(cluster: ClusterRef): string {
 }
 
 export class RecordingMocks implements pulumi.runtime.Mocks {
+  /**
+   * In a preview, providers compute nothing: a resource's outputs are its inputs (unknown ones stay unknown) and
+   * every other output is unknown, as for a resource `pulumi preview` is about to create.
+   */
+  readonly preview: boolean;
   readonly resources: RecordedResource[] = [];
   /** Every value a random resource produced (the secrets to redact). */
   readonly secretValues = new Set<string>();
   /** The kubeconfig file the run points KUBECONFIG at. */
   kubeconfigPath: string | undefined;
 
-  newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
+  constructor(options: { preview?: boolean } = {}) {
+    this.preview = options.preview ?? false;
+  }
+
+  newResource(args: pulumi.runtime.MockResourceArgs): {
+    id: string | undefined;
+    state: Record<string, unknown>;
+  } {
     const inputs = unwrapSecrets(args.inputs ?? {}, (text) => this.secretValues.add(text)) as Record<
       string,
       unknown
@@ -85,6 +104,8 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
         inputs,
         ...(args.provider ? { provider: args.provider } : {}),
       });
+    // Raw inputs, so unknown and secret values stay what they are; no ID: the resource does not exist yet.
+    if (this.preview) return { id: undefined, state: { ...args.inputs } };
     return { id: `${args.name}-id`, state: { ...inputs, ...this.computed(args.type, args.name, inputs) } };
   }
 

@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterRef } from "../cluster/context.ts";
 import { PROJECT } from "../config/schema.ts";
-import { mockKubeconfig, type RecordedResource, RecordingMocks } from "./mocks.ts";
+import { mockKubeconfig, type RecordedResource, RecordingMocks, unwrapSecrets } from "./mocks.ts";
 import { readStackConfig } from "./stack-file.ts";
 
 export const PROJECT_DIR = resolve(import.meta.dirname, "../..");
@@ -65,10 +65,16 @@ function recordRegistrations(into: Registration[]): void {
     });
 }
 
-const resolveOutput = (value: unknown): Promise<unknown> =>
-  pulumi.Output.isInstance(value)
-    ? new Promise((done) => (value as pulumi.Output<unknown>).apply((resolved) => done(resolved)))
-    : Promise.resolve(value);
+/** Output's own resolution with unknowns (not in its public type): `apply` never calls back on an unknown value. */
+interface OutputWithUnknowns {
+  promise(withUnknowns: true): Promise<unknown>;
+}
+
+const resolveOutput = async (value: unknown): Promise<unknown> => {
+  if (!pulumi.Output.isInstance(value)) return value;
+  const resolved = await (value as unknown as OutputWithUnknowns).promise(true);
+  return unwrapSecrets(resolved, () => {}); // unknowns, at any depth, as KNOWN_AFTER_APPLY
+};
 
 export interface RunOptions {
   /**
@@ -76,6 +82,8 @@ export interface RunOptions {
    * for the stack's own cluster (`nova-matrix:cluster`).
    */
   kubeconfig?: string;
+  /** Run as `pulumi preview` does before a first deploy: every provider-computed output unknown. */
+  preview?: boolean;
 }
 
 /** Points KUBECONFIG at a file with `text` (or the stack's cluster); returns the clean-up. */
@@ -104,10 +112,10 @@ export async function runStack(
   config?: Record<string, string>,
   options: RunOptions = {},
 ): Promise<StackRun> {
-  const mocks = new RecordingMocks();
+  const mocks = new RecordingMocks({ preview: options.preview ?? false });
   const allConfig = config ?? (await readStackConfig(PROJECT_DIR, stack));
   pulumi.runtime.setAllConfig(allConfig);
-  await pulumi.runtime.setMocks(mocks, PROJECT, stack, false);
+  await pulumi.runtime.setMocks(mocks, PROJECT, stack, options.preview ?? false);
   const restoreKubeconfig = useKubeconfig(allConfig, options.kubeconfig, mocks);
   const registrations: Registration[] = [];
   recordRegistrations(registrations);
