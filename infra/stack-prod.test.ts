@@ -112,6 +112,13 @@ describe("prod stack under mocks", () => {
     });
     expect(findObject(run, "FrontendConfig", "matrix-synapse").spec).toMatchObject({
       redirectToHttps: { enabled: true },
+      sslPolicy: "matrix-synapse-tls12",
+    });
+    // The TLS policy the FrontendConfig names: TLS 1.2 at least.
+    expect(onlyInputs("gcp:compute/sSLPolicy:SSLPolicy")).toEqual({
+      name: "matrix-synapse-tls12",
+      profile: "MODERN",
+      minTlsVersion: "TLS_1_2",
     });
     expect(findObject(run, "BackendConfig", "matrix-synapse").spec).toMatchObject({
       healthCheck: { type: "HTTP", requestPath: "/health", port: 8008 },

@@ -6,11 +6,13 @@ import * as pulumi from "@pulumi/pulumi";
 import {
   BACKEND_CONFIG_NAME,
   FRONTEND_CONFIG_NAME,
+  frontendConfigSpec,
   INGRESS_NAME,
   ingressAnnotations,
   ingressSpec,
   MANAGED_CERTIFICATE_NAME,
   publicBaseUrl,
+  SSL_POLICY,
   STATIC_ADDRESS_NAME,
 } from "./spec.ts";
 
@@ -46,15 +48,14 @@ export class PublicIngress extends pulumi.ComponentResource {
       },
       { parent: this },
     );
+    const sslPolicy = new gcp.compute.SSLPolicy(`${name}-ssl-policy`, { ...SSL_POLICY }, { parent: this });
     const frontend = new k8s.apiextensions.CustomResource(
       `${name}-frontend`,
       {
         apiVersion: "networking.gke.io/v1beta1",
         kind: "FrontendConfig",
         metadata: metadata(FRONTEND_CONFIG_NAME),
-        spec: {
-          redirectToHttps: { enabled: true, responseCodeName: "MOVED_PERMANENTLY_DEFAULT" },
-        },
+        spec: sslPolicy.name.apply(frontendConfigSpec),
       },
       { parent: this },
     );

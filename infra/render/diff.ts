@@ -79,6 +79,11 @@ export const REPLACEMENT_RULES: readonly ReplacementRule[] = [
     reason: "an instance cannot move region",
   },
   { type: "gcp:storage/bucket:Bucket", path: "name", reason: "a bucket's name is its identity" },
+  {
+    type: "gcp:compute/sSLPolicy:SSLPolicy",
+    path: "name",
+    reason: "an SSL policy's name is its identity (the FrontendConfig names it)",
+  },
   { type: "gcp:storage/bucket:Bucket", path: "location", reason: "a bucket cannot move location" },
   { type: "random:*", path: "keepers", reason: "a new keeper generates a new value (rotation)" },
   { type: "random:*", path: "length", reason: "a new length generates a new value" },
