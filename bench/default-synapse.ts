@@ -4,14 +4,14 @@
 import { randomBytes } from "node:crypto";
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { parse, stringify } from "yaml";
 import {
   type PostgresServer,
   type RunningSynapse,
   runInChroot,
   type SynapseChroot,
   startSynapse,
-} from "../dev/harness/index.ts";
+} from "@nova-matrix/dev/harness";
+import { parse, stringify } from "yaml";
 
 export interface DefaultSynapseInput {
   chroot: SynapseChroot;

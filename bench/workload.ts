@@ -1,6 +1,6 @@
 // The workload both sides run: one closed-loop sender per conversation (the next message leaves when the previous
 // one was accepted) for a fixed window, every message tagged so the reader can match its receipt to its send.
-import { sleep } from "../dev/harness/index.ts";
+import { sleep } from "@nova-matrix/dev/harness";
 import { type RunSummary, summarize } from "./stats.ts";
 
 export interface WorkloadOptions {

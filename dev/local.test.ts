@@ -5,9 +5,9 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
+import { stackOutputsSchema } from "@nova-matrix/contracts";
 import { afterAll, expect, it } from "vitest";
 import { z } from "zod";
-import { stackOutputsSchema } from "../infra/outputs.ts";
 import { freePort } from "./harness/index.ts";
 import { describeWithHarness, harnessChroot } from "./harness/vitest.ts";
 

@@ -1,7 +1,7 @@
 // `npm run local`: the whole system on this machine, kept in .local/ across runs, until Ctrl-C or SIGTERM:
 // PostgreSQL (Synapse's database and the bridge's), Synapse configured by infra's own generator (the `local`
 // profile of infra/synapse, not a hand-written copy) and the bridge service. Writes .local/stack-outputs.json in
-// the shape of `pulumi stack output --json --show-secrets` (infra/outputs.ts) plus bridgeUrl and bridgeApiToken.
+// the shape of `pulumi stack output --json --show-secrets` (@nova-matrix/contracts) plus bridgeUrl and bridgeApiToken.
 //
 // Settings (environment): NOVA_LOCAL_POSTGRES_PORT (55432), NOVA_LOCAL_SYNAPSE_PORT (8008), NOVA_LOCAL_BRIDGE_PORT
 // (8090), NOVA_LOCAL_STATE_DIR (.local), NOVA_LOCAL_SYNAPSE_NAME (local: Synapse's data dir in the chroot),
@@ -10,18 +10,22 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
-import pino from "pino";
-import { Secret } from "../bridge/src/config/secret.ts";
-import { type RunningService, runService } from "../bridge/src/service/run.ts";
-import { type StackOutputs, stackOutputsSchema } from "../infra/outputs.ts";
-import { FILE_NAMES } from "../infra/synapse/homeserver.ts";
+import { Secret } from "@nova-matrix/bridge";
+import { type RunningService, runService } from "@nova-matrix/bridge/service";
+import {
+  DEVICE_NAME,
+  SERVICE_LOCALPART,
+  type StackOutputs,
+  stackOutputsSchema,
+} from "@nova-matrix/contracts";
+import { FILE_NAMES } from "@nova-matrix/infra/synapse/homeserver";
 import {
   generateLocalSecrets,
   LOCAL_CONFIG_FILES,
   localSynapseFiles,
   type SynapseSecrets,
-} from "../infra/synapse/local-profile.ts";
-import { DEVICE_NAME, SERVICE_LOCALPART } from "../infra/synapse/naming.ts";
+} from "@nova-matrix/infra/synapse/local-profile";
+import pino from "pino";
 import {
   ensureSynapseChroot,
   HarnessUnavailableError,
@@ -201,7 +205,7 @@ async function main(): Promise<void> {
     stops.push(() => bridge.stop());
     await bridge.active;
 
-    // The stack outputs' own schema (infra/outputs.ts): the same shape `pulumi stack output --json` prints.
+    // The stack outputs' own schema (@nova-matrix/contracts): the same shape `pulumi stack output --json` prints.
     const file = stackOutputsSchema.parse({
       ...outputs,
       bridgeUrl: bridge.url,

@@ -2,6 +2,9 @@
 //   config -> the stack's cluster -> generated secrets -> namespace -> database (+ setup Job) -> Synapse -> (prod) public Ingress
 //   -> realtime-chat-service's ConfigMap and Secret -> (when configured) monitoring, backups, the bridge,
 //   network isolation -> stack outputs
+
+import type { StackOutputs } from "@nova-matrix/contracts";
+import { DEVICE_NAME, serviceUserId } from "@nova-matrix/contracts";
 import * as pulumi from "@pulumi/pulumi";
 import { Backup } from "./backup/index.ts";
 import { DATABASE_BACKUP_JOB } from "./backup/plan.ts";
@@ -21,7 +24,8 @@ import {
 import { clusterProvider } from "./cluster/index.ts";
 import { loadConfig } from "./config/load.ts";
 import type { NetworkConfig } from "./config/schema.ts";
-import { DATABASE_SETUP_LABELS, SynapseDatabase } from "./database/index.ts";
+import { SynapseDatabase } from "./database/index.ts";
+import { DATABASE_SETUP_LABELS } from "./database/setup-spec.ts";
 import { PublicIngress } from "./ingress/index.ts";
 import { publicBaseUrl as publicUrlOf, serviceAnnotationsForIngress } from "./ingress/spec.ts";
 import { AppNamespace } from "./namespace/index.ts";
@@ -29,11 +33,9 @@ import { GCLB_RANGES, Network, SYNAPSE_PRIORITY_CLASS } from "./network/index.ts
 import { SYNAPSE_ENDPOINTS } from "./network/wiring.ts";
 import { Observability } from "./observability/index.ts";
 import { SYNAPSE_SCRAPE } from "./observability/wiring.ts";
-import type { StackOutputs } from "./outputs.ts";
 import { GeneratedSecrets } from "./secrets/index.ts";
 import { Synapse } from "./synapse/component.ts";
 import { CLIENT_PORT, CLIENT_PORT_NAME, SYNAPSE_LABELS } from "./synapse/deployment-spec.ts";
-import { DEVICE_NAME, serviceUserId } from "./synapse/naming.ts";
 
 const config = loadConfig();
 
@@ -235,7 +237,7 @@ const bridge = config.bridge
     )
   : undefined;
 
-// Stack outputs (infra/outputs.ts is their schema). The access token is the appservice's as_token, a secret.
+// Stack outputs (@nova-matrix/contracts has their schema). The access token is the appservice's as_token, a secret.
 const outputs = {
   homeserverUrl: synapse.clientUrl,
   serverName: config.serverName,

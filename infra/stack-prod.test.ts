@@ -1,17 +1,17 @@
 // The prod stack under Pulumi's mock runtime: Cloud SQL, the public TLS Ingress and everything staging checks;
 // then its rendered Synapse config (TLS to the database dropped, paths re-pointed) on the real Synapse.
 
+import { SERVICE_LOCALPART } from "@nova-matrix/contracts";
+import { type PostgresServer, startPostgres } from "@nova-matrix/dev/harness";
+import { describeWithHarness, harnessChroot } from "@nova-matrix/dev/harness/vitest";
 import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { type PostgresServer, startPostgres } from "../dev/harness/index.ts";
-import { describeWithHarness, harnessChroot } from "../dev/harness/vitest.ts";
 import { BRIDGE_LABELS } from "./bridge-deploy/spec.ts";
 import { admits } from "./network/reachability.ts";
 import { MOCK_CA_CERT, MOCK_DATABASE_IP, MOCK_STATIC_IP } from "./render/mocks.ts";
 import { runStack, type StackRun } from "./render/run.ts";
 import { CLIENT_PORT, METRICS_PORT, SYNAPSE_LABELS } from "./synapse/deployment-spec.ts";
-import { SERVICE_LOCALPART } from "./synapse/naming.ts";
 import {
   objectData,
   type RenderedSynapse,

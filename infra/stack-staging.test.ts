@@ -1,13 +1,13 @@
 // The staging stack, run for real under Pulumi's mock runtime, checked object by object; then its rendered
 // Synapse config started on the real Synapse.
 
+import { SERVICE_LOCALPART } from "@nova-matrix/contracts";
+import { type PostgresServer, startPostgres } from "@nova-matrix/dev/harness";
+import { describeWithHarness, harnessChroot } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { type PostgresServer, startPostgres } from "../dev/harness/index.ts";
-import { describeWithHarness, harnessChroot } from "../dev/harness/vitest.ts";
 import { runStack, type StackRun } from "./render/run.ts";
 import { SYNAPSE_VERSION } from "./synapse/deployment-spec.ts";
-import { SERVICE_LOCALPART } from "./synapse/naming.ts";
 import {
   objectData,
   type RenderedSynapse,

@@ -88,8 +88,8 @@ if (mode === "ours" || mode === "sdk") {
 }
 
 // Only the parent loads the harness, so the measured children carry nothing but what they measure.
-const { ensureSynapseChroot, startPostgres, startSynapse } = await import("../../dev/harness/index.ts");
-const { generateLocalSecrets, localSynapseFiles } = await import("../../infra/synapse/local-profile.ts");
+const { ensureSynapseChroot, startPostgres, startSynapse } = await import("@nova-matrix/dev/harness");
+const { generateLocalSecrets, localSynapseFiles } = await import("@nova-matrix/infra/synapse/local-profile");
 const rooms = Number(process.argv[2] ?? 200);
 const perRoom = Number(process.argv[3] ?? 3);
 const postgres = await startPostgres();

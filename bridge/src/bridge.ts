@@ -1,7 +1,7 @@
+import { SERVICE_LOCALPART } from "@nova-matrix/contracts";
 import pino, { type Logger } from "pino";
 import type { EnabledConfig } from "./config/config.ts";
 import { Conversations } from "./core/conversations.ts";
-import { SERVICE_LOCALPART } from "./core/ids.ts";
 import { Media } from "./core/media.ts";
 import { Messages } from "./core/messages.ts";
 import { SyncLoop, type SyncLoopOptions } from "./core/sync-loop.ts";

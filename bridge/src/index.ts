@@ -1,4 +1,16 @@
 // The bridge's public API. Everything a caller needs is exported here; deeper paths are internal.
+
+export {
+  CONVERSATION_ALIAS_PREFIX,
+  conversationAlias,
+  escapeLocalpart,
+  GHOST_PREFIX,
+  ghostUserId,
+  InvalidIdError,
+  novaUserIdOf,
+  SERVICE_LOCALPART,
+  unescapeLocalpart,
+} from "@nova-matrix/contracts";
 export {
   type Bridge,
   type BridgeOptions,
@@ -42,17 +54,6 @@ export {
   messageNewSchema,
   textContentSchema,
 } from "./core/events.ts";
-export {
-  CONVERSATION_ALIAS_PREFIX,
-  conversationAlias,
-  escapeLocalpart,
-  GHOST_PREFIX,
-  ghostUserId,
-  InvalidIdError,
-  novaUserIdOf,
-  SERVICE_LOCALPART,
-  unescapeLocalpart,
-} from "./core/ids.ts";
 export {
   type DeleteInput,
   type EditInput,

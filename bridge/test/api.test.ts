@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { readdir } from "node:fs/promises";
+import { startTestStack, type TestStack, testLogger } from "@nova-matrix/dev/harness/test-stack";
+import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { describeWithHarness } from "../../dev/harness/vitest.ts";
 import { type Bridge, startBridge } from "../src/bridge.ts";
 import { Secret } from "../src/config/secret.ts";
 import {
@@ -11,7 +12,6 @@ import {
   UploadRejectedError,
 } from "../src/core/errors.ts";
 import { HomeserverUnreachableError, TokenRejectedError } from "../src/matrix/errors.ts";
-import { startTestStack, type TestStack, testLogger } from "./fixture.ts";
 import { readAll, waitForEvent } from "./log.ts";
 import { gradientPng, onePagePdf, videoMp4 } from "./samples.ts";
 import { sineWav } from "./wav.ts";

@@ -4,14 +4,14 @@
 // HTTP and as a WebSocket upgrade, under every spelling of its path; and nothing changes in Synapse or the bridge.
 import { randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
+import { waitFor } from "@nova-matrix/dev/harness";
+import { startTestStack, type TestStack, testLogger } from "@nova-matrix/dev/harness/test-stack";
+import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { waitFor } from "../../dev/harness/index.ts";
-import { describeWithHarness } from "../../dev/harness/vitest.ts";
 import { type Bridge, startBridge } from "../src/bridge.ts";
 import { Secret } from "../src/config/secret.ts";
 import { buildService, type RegisteredRoute, type Service } from "../src/service/app.ts";
 import { signUserToken } from "../src/service/tokens.ts";
-import { startTestStack, type TestStack, testLogger } from "./fixture.ts";
 import { rawCall, rawUpgrade } from "./service-helpers.ts";
 import { databaseName, type StateSnapshot, stateSnapshot } from "./state.ts";
 import { sineWav } from "./wav.ts";

@@ -4,14 +4,14 @@
 // database (events, users, rooms, aliases, state, media) and not the bridge's (event log, sent transactions).
 // Valid unicode, on the other hand, must arrive byte for byte.
 import { randomBytes } from "node:crypto";
+import { waitFor } from "@nova-matrix/dev/harness";
+import { startTestStack, type TestStack, testLogger } from "@nova-matrix/dev/harness/test-stack";
+import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { waitFor } from "../../dev/harness/index.ts";
-import { describeWithHarness } from "../../dev/harness/vitest.ts";
 import { Secret } from "../src/config/secret.ts";
 import { type RunningService, runService } from "../src/service/run.ts";
 import { signUserToken } from "../src/service/tokens.ts";
 import { PostgresEventStore } from "../src/store/postgres.ts";
-import { startTestStack, type TestStack, testLogger } from "./fixture.ts";
 import { readAll } from "./log.ts";
 import { openEvents, rawCall as send, UpgradeRefused } from "./service-helpers.ts";
 import { databaseName, stateSnapshot } from "./state.ts";

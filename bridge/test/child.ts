@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { matrixEnv } from "@nova-matrix/dev/harness/test-stack";
 import type { EnabledConfig } from "../src/config/config.ts";
-import { matrixEnv } from "./fixture.ts";
 
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 

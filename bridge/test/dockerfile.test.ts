@@ -2,7 +2,8 @@
 // keep it simple enough to trust (hadolint is not in Debian). Parsed with dockerfile-ast, validated with
 // dockerfile-utils (the Docker language server's checks).
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { moduleGraph } from "@nova-matrix/dev/repo";
 import { DockerfileParser } from "dockerfile-ast";
 import { validate } from "dockerfile-utils";
 import { describe, expect, it } from "vitest";
@@ -15,16 +16,6 @@ const froms = dockerfile.getFROMs();
 const finalStage = instructions.slice(instructions.indexOf(froms.at(-1) as (typeof instructions)[number]));
 const args = (keyword: string, from = instructions) =>
   from.filter((i) => i.getKeyword() === keyword).map((i) => i.getArgumentsContent() ?? "");
-
-/** Relative imports of a module and of everything it imports (the files the entry point needs at run time). */
-function moduleGraph(entry: string, seen = new Set<string>()): Set<string> {
-  if (seen.has(entry)) return seen;
-  seen.add(entry);
-  const source = readFileSync(join(root, entry), "utf8");
-  for (const match of source.matchAll(/(?:^|\n)\s*(?:import|export)[^'"]*?from\s+["'](\.{1,2}\/[^"']+)["']/g))
-    moduleGraph(join(dirname(entry), match[1] as string), seen);
-  return seen;
-}
 
 describe("bridge/Dockerfile", () => {
   it("is valid Dockerfile syntax with no warnings", () => {
@@ -79,5 +70,8 @@ describe("bridge/Dockerfile", () => {
     const needed = [...moduleGraph("bridge/src/service/main.ts")];
     expect(needed.length).toBeGreaterThan(10);
     expect(needed.filter((file) => !inImage(file))).toEqual([]);
+    // A workspace package resolves through its package.json's exports: the image needs each one it enters.
+    const manifests = new Set(needed.map((file) => `${file.split("/")[0]}/package.json`));
+    expect([...manifests].filter((manifest) => !inImage(manifest))).toEqual([]);
   });
 });

@@ -4,13 +4,13 @@
 // per-conversation order, and Synapse holds exactly those messages (a failed request left nothing behind; a
 // request retried with the same client_message_id made one message).
 import { randomBytes } from "node:crypto";
+import { sleep, startTcpProxy, type TcpProxy, waitFor } from "@nova-matrix/dev/harness";
+import { ServiceProcess } from "@nova-matrix/dev/harness/service-process";
+import { startTestStack, type TestStack } from "@nova-matrix/dev/harness/test-stack";
+import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { sleep, startTcpProxy, type TcpProxy, waitFor } from "../../dev/harness/index.ts";
-import { describeWithHarness } from "../../dev/harness/vitest.ts";
 import { PostgresEventStore } from "../src/store/postgres.ts";
-import { startTestStack, type TestStack } from "./fixture.ts";
 import { readAll } from "./log.ts";
-import { ServiceProcess } from "./service-process.ts";
 import { bodyOf, EventReader, expectExactlyOnceInOrder, SendStream, synapseMessages } from "./traffic.ts";
 
 const API_TOKEN = randomBytes(32).toString("base64url");

@@ -1,4 +1,4 @@
-import { waitFor } from "../../dev/harness/index.ts";
+import { waitFor } from "@nova-matrix/dev/harness";
 import type { BridgeEvent } from "../src/core/events.ts";
 import type { EventStore, LoggedEvent } from "../src/store/store.ts";
 

@@ -1,7 +1,7 @@
+import { startTestStack, type TestStack, testLogger } from "@nova-matrix/dev/harness/test-stack";
+import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { describeWithHarness } from "../../dev/harness/vitest.ts";
 import { type Bridge, startBridge } from "../src/bridge.ts";
-import { startTestStack, type TestStack, testLogger } from "./fixture.ts";
 
 describeWithHarness("sends under the homeserver's rate limit (429)", () => {
   let stack: TestStack;

@@ -1,8 +1,8 @@
 // Helpers for the service's tests: a JSON HTTP client and a WebSocket client that collects frames.
 import { randomBytes } from "node:crypto";
 import { request as httpRequest } from "node:http";
+import { waitFor } from "@nova-matrix/dev/harness";
 import { WebSocket } from "ws";
-import { waitFor } from "../../dev/harness/index.ts";
 import type { WireEvent } from "../src/service/schemas.ts";
 
 export interface Answer {

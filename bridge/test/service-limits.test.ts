@@ -2,12 +2,12 @@
 // appservice, then Synapse stopped.
 import { randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
+import { startTestStack, type TestStack, testLogger } from "@nova-matrix/dev/harness/test-stack";
+import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { describeWithHarness } from "../../dev/harness/vitest.ts";
 import { type Bridge, startBridge } from "../src/bridge.ts";
 import { Secret } from "../src/config/secret.ts";
 import { buildService, type Service } from "../src/service/app.ts";
-import { startTestStack, type TestStack, testLogger } from "./fixture.ts";
 import { call } from "./service-helpers.ts";
 
 const API_TOKEN = randomBytes(32).toString("base64url");

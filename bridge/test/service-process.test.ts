@@ -3,8 +3,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
+import { freePort, waitFor } from "@nova-matrix/dev/harness";
 import { describe, expect, it } from "vitest";
-import { freePort, waitFor } from "../../dev/harness/index.ts";
 import { call } from "./service-helpers.ts";
 
 const MAIN = fileURLToPath(new URL("../src/service/main.ts", import.meta.url));

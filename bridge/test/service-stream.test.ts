@@ -4,14 +4,14 @@
 // minutes; the service's end-to-end path through Synapse is covered in service.test.ts.
 import { randomBytes } from "node:crypto";
 import type { AddressInfo } from "node:net";
+import { type PostgresServer, startPostgres } from "@nova-matrix/dev/harness";
+import { testLogger } from "@nova-matrix/dev/harness/test-stack";
+import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { WebSocketServer } from "ws";
-import { type PostgresServer, startPostgres } from "../../dev/harness/index.ts";
-import { describeWithHarness } from "../../dev/harness/vitest.ts";
 import type { BridgeEvent } from "../src/core/events.ts";
 import { CLOSE_SLOW_CONSUMER, EventStream } from "../src/service/event-stream.ts";
 import { PostgresEventStore } from "../src/store/postgres.ts";
-import { testLogger } from "./fixture.ts";
 import { openEvents } from "./service-helpers.ts";
 
 const textEvent = (n: number, body: string): BridgeEvent => ({

@@ -1,13 +1,13 @@
 // The HTTP + WebSocket service against the real Synapse and PostgreSQL (infra's local profile on the harness).
 import { randomBytes } from "node:crypto";
+import { startTestStack, type TestStack, testLogger } from "@nova-matrix/dev/harness/test-stack";
+import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { describeWithHarness } from "../../dev/harness/vitest.ts";
 import { Secret } from "../src/config/secret.ts";
 import { type RunningService, runService } from "../src/service/run.ts";
 import type { WireEvent } from "../src/service/schemas.ts";
 import { signUserToken } from "../src/service/tokens.ts";
-import { startTestStack, type TestStack, testLogger } from "./fixture.ts";
 import { call, openEvents, UpgradeRefused } from "./service-helpers.ts";
 import { sineWav } from "./wav.ts";
 

@@ -1,5 +1,5 @@
 // Counts that any change in Synapse or the bridge would move: a refused request must leave all of them as they were.
-import type { TestStack } from "./fixture.ts";
+import type { TestStack } from "@nova-matrix/dev/harness/test-stack";
 
 export type StateSnapshot = Record<string, unknown>;
 

@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
+import { sleep, startTcpProxy, waitFor } from "@nova-matrix/dev/harness";
+import { startTestStack, type TestStack, testLogger } from "@nova-matrix/dev/harness/test-stack";
+import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { sleep, startTcpProxy, waitFor } from "../../dev/harness/index.ts";
-import { describeWithHarness } from "../../dev/harness/vitest.ts";
 import { type Bridge, startBridge } from "../src/bridge.ts";
 import { PostgresEventStore } from "../src/store/postgres.ts";
 import type { EventStore } from "../src/store/store.ts";
 import { BridgeProcess } from "./child.ts";
-import { startTestStack, type TestStack, testLogger } from "./fixture.ts";
 import { readAll } from "./log.ts";
 
 const unique = () => randomBytes(4).toString("hex");

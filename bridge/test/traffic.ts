@@ -1,9 +1,10 @@
 // Steady traffic for the fault tests: senders that behave like a careful API client (one message at a time per
 // conversation; a failed or timed-out request is retried with the same client_message_id until it is accepted), a
 // WebSocket reader that reconnects from its last cursor, and the checks that nothing was lost, doubled or reordered.
+
+import { sleep, waitFor } from "@nova-matrix/dev/harness";
 import { expect } from "vitest";
 import { WebSocket } from "ws";
-import { sleep, waitFor } from "../../dev/harness/index.ts";
 import type { WireEvent } from "../src/service/schemas.ts";
 
 export interface Accepted {

@@ -5,7 +5,7 @@ export { cacheDir, chrootPreflight, ensureSynapseChroot, type SynapseChroot } fr
 export { HarnessUnavailableError } from "./errors.ts";
 export { type RegisteredUser, registerWithSharedSecret } from "./matrix-admin.ts";
 export { type PostgresOptions, type PostgresServer, postgresBinDir, startPostgres } from "./postgres.ts";
-export { freePort, sleep, waitFor } from "./process.ts";
+export { freePort, run, sleep, waitFor } from "./process.ts";
 export {
   checkSynapseConfig,
   type RunningSynapse,

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { CronJob } from "kubernetes-models/batch/v1/CronJob";
 import { describe, expect, it } from "vitest";
-import { PSQL_IMAGE } from "../database/index.ts";
+import { PSQL_IMAGE } from "../database/setup-spec.ts";
 import { unknownFields } from "../testing/strict-fields.ts";
 import { backupBucketArgs, workloadIdentityMember } from "./cloud.ts";
 import type { BackupArgs } from "./index.ts";

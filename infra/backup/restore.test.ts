@@ -8,7 +8,6 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { deflateSync } from "node:zlib";
-import { afterAll, beforeAll, expect, it } from "vitest";
 import {
   type PostgresServer,
   postgresBinDir,
@@ -18,8 +17,9 @@ import {
   startSynapse,
   testHomeserverFiles,
   waitFor,
-} from "../../dev/harness/index.ts";
-import { describeWithHarness, harnessChroot } from "../../dev/harness/vitest.ts";
+} from "@nova-matrix/dev/harness";
+import { describeWithHarness, harnessChroot } from "@nova-matrix/dev/harness/vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import {
   type DatabaseToDump,
   DEFAULT_IMAGES,

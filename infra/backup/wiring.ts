@@ -1,6 +1,6 @@
 // Synapse's side of the backup args, from the names the Synapse component uses (one source of truth).
 import { posix } from "node:path";
-import { SETUP_SECRET } from "../database/index.ts";
+import { SETUP_SECRET } from "../database/setup-spec.ts";
 import { PASSWORD_ENV } from "../database/sql.ts";
 import {
   DATA_PVC_NAME,

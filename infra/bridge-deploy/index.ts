@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import type { BridgeDeployConfig } from "../config/bridge.ts";
 import { scramSha256Verifier } from "../database/scram.ts";
 import { DATABASE_SETUP_SQL, VERIFIER_ENV } from "../database/sql.ts";
 import {
@@ -12,7 +13,6 @@ import {
   BRIDGE_LABELS,
   BRIDGE_NAME,
   BRIDGE_SECRET,
-  type BridgeDeployConfig,
   bridgeDatabaseJobPodSpec,
   bridgeDatabaseUrl,
   bridgeDeploymentSpec,

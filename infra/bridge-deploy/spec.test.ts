@@ -2,12 +2,12 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PostgresEventStore } from "@nova-matrix/bridge";
+import { type PostgresServer, postgresBinDir, run, startPostgres } from "@nova-matrix/dev/harness";
+import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PostgresEventStore } from "../../bridge/src/store/postgres.ts";
-import { type PostgresServer, postgresBinDir, startPostgres } from "../../dev/harness/index.ts";
-import { run } from "../../dev/harness/process.ts";
-import { describeWithHarness } from "../../dev/harness/vitest.ts";
 import { CHAT_SERVICE_CONFIG_MAP, CHAT_SERVICE_TOKEN_SECRET } from "../chat-service/index.ts";
+import { bridgeDeployConfigSchema } from "../config/bridge.ts";
 import { scramSha256Verifier } from "../database/scram.ts";
 import { DATABASE_SETUP_SQL, VERIFIER_ENV } from "../database/sql.ts";
 import { kubernetesProblems } from "../testing/kubernetes-schema.ts";
@@ -17,7 +17,6 @@ import {
   BRIDGE_SECRET,
   bridgeDatabaseJobPodSpec,
   bridgeDatabaseUrl,
-  bridgeDeployConfigSchema,
   bridgeDeploymentSpec,
   bridgePodSpec,
   bridgeServiceSpec,

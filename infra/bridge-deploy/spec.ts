@@ -1,9 +1,15 @@
 // The bridge's Kubernetes objects as pure functions (validated against the Kubernetes schema in tests): its
 // Deployment, Service, and the pod of its database setup Job (the same idempotent psql script as Synapse's).
 import type * as k8s from "@pulumi/kubernetes";
-import { z } from "zod";
+import type { BridgeDeployConfig } from "../config/bridge.ts";
 import { quantityBytes, synapseSizeBytes } from "../config/quantity.ts";
-import { CLOUD_SQL_ADMIN_USER, PSQL_IMAGE, SETUP_CONTAINER, SETUP_SECRET } from "../database/index.ts";
+import {
+  CLOUD_SQL_ADMIN_USER,
+  PSQL_IMAGE,
+  PSQL_UID,
+  SETUP_CONTAINER,
+  SETUP_SECRET,
+} from "../database/setup-spec.ts";
 import { psqlArgs, VERIFIER_ENV } from "../database/sql.ts";
 
 type PodSpec = k8s.types.input.core.v1.PodSpec;
@@ -18,12 +24,6 @@ export const BRIDGE_METRICS_PORT_NAME = "metrics";
 /** The bridge's own Secret: BRIDGE_API_TOKEN, BRIDGE_WS_SIGNING_KEY, BRIDGE_DATABASE_URL. */
 export const BRIDGE_SECRET = "nova-bridge-secrets";
 export const BRIDGE_DB_SETUP_NAME = "nova-bridge-db-setup";
-
-/** The bridge container's requests and limits unless the stack config sets them. */
-export const DEFAULT_BRIDGE_RESOURCES = {
-  requests: { cpu: "100m", memory: "256Mi" },
-  limits: { memory: "512Mi" },
-};
 
 /**
  * The bridge's V8 heap settings for a container memory limit. Node sizes its heap for the whole machine, so a
@@ -54,52 +54,7 @@ export function mebibytes(quantity: string): number {
 export const BRIDGE_DB_SETUP_LABELS = { app: BRIDGE_DB_SETUP_NAME } as const;
 /** The image's `node` user (bridge/Dockerfile). */
 export const BRIDGE_UID = 1000;
-/** The alpine postgres image's user, as the Synapse setup Job runs it. */
-const PSQL_UID = 70;
 const DATABASE_CA_MOUNT = "/db-ca";
-
-/** The stack config of the bridge (`nova-matrix:bridge`). */
-export const bridgeDeployConfigSchema = z.strictObject({
-  /** The image, with a tag or a digest, never `latest`: the deployed version is stack config. */
-  image: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9.\-/_:]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$/, {
-      error:
-        "expected an image with a tag or digest, such as europe-docker.pkg.dev/nova/images/nova-bridge:0.1.0",
-    })
-    .refine((image) => !/:latest$/.test(image), { error: "pin a version: latest is not allowed" }),
-  resources: z
-    .strictObject({
-      requests: z.strictObject({ cpu: z.string(), memory: z.string() }),
-      limits: z.strictObject({ cpu: z.string().optional(), memory: z.string() }),
-    })
-    .default(DEFAULT_BRIDGE_RESOURCES),
-  database: z
-    .strictObject({
-      name: z
-        .string()
-        .regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "expected a lowercase Postgres identifier" }),
-      user: z
-        .string()
-        .regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: "expected a lowercase Postgres identifier" }),
-    })
-    .default({ name: "nova_bridge", user: "nova_bridge" }),
-  /**
-   * The API reference at `/v1/docs` and the console page at `/console` (BRIDGE_DEV_PAGES). Both only read the
-   * public API with a token the visitor brings, but they show the API's shape to whoever reaches the bridge: on for
-   * staging, off unless set (prod).
-   */
-  devPages: z.boolean().default(false),
-  /** `keepers` per generated secret: change one to rotate it. */
-  rotation: z
-    .strictObject({
-      apiToken: z.string().optional(),
-      signingKey: z.string().optional(),
-      databasePassword: z.string().optional(),
-    })
-    .default({}),
-});
-export type BridgeDeployConfig = z.infer<typeof bridgeDeployConfigSchema>;
 
 /** How the database setup Job logs in as an admin, and whether the server wants TLS (Cloud SQL). */
 export type DatabaseAdmin =

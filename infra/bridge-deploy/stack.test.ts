@@ -1,6 +1,7 @@
 // The bridge as the staging stack declares it: the real program under Pulumi's mocks, the bridge's objects checked.
+
+import { stackOutputsSchema } from "@nova-matrix/contracts";
 import { beforeAll, describe, expect, it } from "vitest";
-import { stackOutputsSchema } from "../outputs.ts";
 import { runStack, type StackRun } from "../render/run.ts";
 import { CONFIG_MAP_NAME } from "../synapse/deployment-spec.ts";
 import { findObject, kubernetesObjects } from "../testing/stack-invariants.ts";

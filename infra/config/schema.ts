@@ -1,8 +1,7 @@
 // The stack's configuration model: one zod schema, parsed in one place. Pure (no Pulumi), so every rule is tested
 // directly and `loadConfig` only gathers raw values. Error messages name the stack key and what it expects.
 import { z } from "zod";
-import { bridgeDeployConfigSchema } from "../bridge-deploy/spec.ts";
-import { SCRAPE_STYLES } from "../observability/scrape.ts";
+import { bridgeDeployConfigSchema } from "./bridge.ts";
 
 /** The Pulumi project name: stack config keys are `nova-matrix:<key>`. */
 export const PROJECT = "nova-matrix";
@@ -119,6 +118,10 @@ const cluster = z.strictObject({
       "expected a GKE cluster name such as nova-prod (a-z, 0-9, '-')",
     ),
 });
+
+/** Which scraper(s) the stack runs (infra/observability/scrape.ts builds the objects of each style). */
+export const SCRAPE_STYLES = ["none", "prometheus-operator", "gmp", "both"] as const;
+export type ScrapeStyle = (typeof SCRAPE_STYLES)[number];
 
 /** Monitoring (infra/observability): absent = none. */
 const observability = z.strictObject({

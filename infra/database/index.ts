@@ -6,27 +6,16 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { CloudSqlDatabaseConfig, InClusterDatabaseConfig } from "../config/schema.ts";
 import { scramSha256Verifier } from "./scram.ts";
+import {
+  CLOUD_SQL_ADMIN_USER,
+  DATABASE_SETUP_LABELS,
+  PSQL_IMAGE,
+  PSQL_UID,
+  SETUP_CONTAINER,
+  SETUP_SCRIPT_CONFIG_MAP,
+  SETUP_SECRET,
+} from "./setup-spec.ts";
 import { DATABASE_SETUP_SQL, PASSWORD_ENV, psqlArgs, VERIFIER_ENV } from "./sql.ts";
-
-/** psql's image for the setup Job: the server's major version, pinned. */
-export const PSQL_IMAGE = "postgres:15.10-alpine";
-const PSQL_UID = 70; // the postgres user of the alpine image
-export const SETUP_SCRIPT_CONFIG_MAP = "matrix-synapse-db-setup";
-export const SETUP_SECRET = "matrix-synapse-db-setup";
-/** The setup Job's pod labels (NetworkPolicies let these pods reach Postgres). */
-export const DATABASE_SETUP_LABELS = { app: "matrix-synapse-db-setup" } as const;
-
-/** Limits and hardening of a database setup Job's psql container (Synapse's and the bridge's). */
-export const SETUP_CONTAINER = {
-  resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "128Mi" } },
-  securityContext: {
-    allowPrivilegeEscalation: false,
-    readOnlyRootFilesystem: true,
-    capabilities: { drop: ["ALL"] },
-  },
-};
-/** The Cloud SQL admin user the program creates (the setup Job's login). */
-export const CLOUD_SQL_ADMIN_USER = "nova_admin";
 
 export interface SynapseDatabaseArgs {
   namespace: pulumi.Input<string>;

@@ -2,10 +2,15 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import {
+  type PostgresServer,
+  postgresBinDir,
+  run,
+  startPostgres,
+  startSynapse,
+} from "@nova-matrix/dev/harness";
+import { describeWithHarness, harnessChroot } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type PostgresServer, postgresBinDir, startPostgres, startSynapse } from "../../dev/harness/index.ts";
-import { run } from "../../dev/harness/process.ts";
-import { describeWithHarness, harnessChroot } from "../../dev/harness/vitest.ts";
 import { generateLocalSecrets, localSynapseFiles } from "../synapse/local-profile.ts";
 import { scramSha256Verifier } from "./scram.ts";
 import { DATABASE_SETUP_SQL, psqlArgs, VERIFIER_ENV } from "./sql.ts";

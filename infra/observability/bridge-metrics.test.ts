@@ -1,8 +1,9 @@
 // The bridge's rules and dashboard against the bridge's REAL metrics registry (the one its service serves at
 // /metrics, bridge/src/service/metrics.ts): every nova_bridge_* name they read must be exposed, and promtool must
 // fire the bridge alerts on the label sets the bridge actually writes.
+
+import { ServiceMetrics } from "@nova-matrix/bridge/metrics";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ServiceMetrics } from "../../bridge/src/service/metrics.ts";
 import { type RenderedMonitoring, renderedMonitoring } from "../testing/rendered-monitoring.ts";
 import { BRIDGE_METRICS, metricNamesIn } from "./metrics.ts";
 import { promtoolCheckAndTest } from "./promtool.ts";

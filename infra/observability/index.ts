@@ -2,6 +2,7 @@
 // Grafana dashboard. What the objects contain is decided by the pure builders beside this file.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import type { ScrapeStyle } from "../config/schema.ts";
 import { bridgeDashboard, dashboardConfigMap } from "./dashboard.ts";
 import { alertRuleGroups, ruleGroupsByScope } from "./rules.ts";
 import {
@@ -9,7 +10,6 @@ import {
   gmpRules,
   podMonitoring,
   prometheusRule,
-  type ScrapeStyle,
   type ScrapeTarget,
   serviceMonitor,
   usesGmp,

@@ -3,11 +3,8 @@
 // same (the Service name = the PodMonitoring name), so one set of rules matches either style.
 import type { IPrometheusRule } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule";
 import type { IServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor";
+import type { ScrapeStyle } from "../config/schema.ts";
 import type { RuleGroup } from "./rules.ts";
-
-/** Which scraper(s) the stack runs; chosen by stack config. */
-export const SCRAPE_STYLES = ["none", "prometheus-operator", "gmp", "both"] as const;
-export type ScrapeStyle = (typeof SCRAPE_STYLES)[number];
 
 export const usesPrometheusOperator = (style: ScrapeStyle) =>
   style === "prometheus-operator" || style === "both";

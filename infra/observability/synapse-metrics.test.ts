@@ -3,7 +3,6 @@
 // rules match on. Also proves what SynapseDatabaseErrors relies on: with PostgreSQL gone, /health stays OK
 // and requests fail with 500.
 import { randomBytes } from "node:crypto";
-import { afterAll, beforeAll, expect, it } from "vitest";
 import {
   type PostgresServer,
   type RunningSynapse,
@@ -11,8 +10,9 @@ import {
   startPostgres,
   startSynapse,
   testHomeserverFiles,
-} from "../../dev/harness/index.ts";
-import { describeWithHarness, harnessChroot } from "../../dev/harness/vitest.ts";
+} from "@nova-matrix/dev/harness";
+import { describeWithHarness, harnessChroot } from "@nova-matrix/dev/harness/vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { type RenderedMonitoring, renderedMonitoring } from "../testing/rendered-monitoring.ts";
 import {
   BRIDGE_METRICS,

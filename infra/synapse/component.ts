@@ -1,5 +1,7 @@
 // Synapse on Kubernetes: ConfigMap (no secrets), Secret (secret files and the database config), media PVC,
 // a single-writer Deployment and the `matrix-synapse` Service.
+
+import { APPSERVICE_ID } from "@nova-matrix/contracts";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { SynapseSettings } from "../config/schema.ts";
@@ -29,7 +31,6 @@ import {
   logConfig,
   toYaml,
 } from "./homeserver.ts";
-import { APPSERVICE_ID } from "./naming.ts";
 
 export interface SynapseDatabaseConnection {
   host: pulumi.Input<string>;

@@ -1,8 +1,14 @@
 // homeserver.yaml, the database config file, the log config and the appservice registration, from typed input.
 // Pure (no Pulumi, no I/O): the Kubernetes component and the local profile both render through here, so what the
 // tests start on the real Synapse is what the cluster runs.
+
+import {
+  CONVERSATION_ALIAS_PREFIX,
+  GHOST_PREFIX,
+  SENDER_LOCALPART,
+  SERVICE_LOCALPART,
+} from "@nova-matrix/contracts";
 import { stringify } from "yaml";
-import { CONVERSATION_ALIAS_PREFIX, GHOST_PREFIX, SENDER_LOCALPART, SERVICE_LOCALPART } from "./naming.ts";
 
 /** Where Synapse finds each file, as the Synapse process sees them (secret files come from a Secret volume). */
 export interface SynapseFilePaths {

@@ -1,15 +1,15 @@
 import { randomBytes } from "node:crypto";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { GHOST_PREFIX, SENDER_LOCALPART, SERVICE_LOCALPART, serviceUserId } from "@nova-matrix/contracts";
 import {
   checkSynapseConfig,
   type PostgresServer,
   type RunningSynapse,
   startPostgres,
   startSynapse,
-} from "../../dev/harness/index.ts";
-import { describeWithHarness, harnessChroot } from "../../dev/harness/vitest.ts";
+} from "@nova-matrix/dev/harness";
+import { describeWithHarness, harnessChroot } from "@nova-matrix/dev/harness/vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { generateLocalSecrets, LOCAL_CONFIG_FILES, localSynapseFiles } from "./local-profile.ts";
-import { GHOST_PREFIX, SENDER_LOCALPART, SERVICE_LOCALPART, serviceUserId } from "./naming.ts";
 
 const serverName = "local-profile.test";
 

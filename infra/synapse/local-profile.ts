@@ -1,6 +1,7 @@
 // The deployed Synapse config, pointed at the dev harness (loopback ports, the harness's data dir and Postgres).
 // Used by the bridge's tests and `npm run local`. Pure apart from node:crypto for fresh secrets.
 import { randomBytes } from "node:crypto";
+import { APPSERVICE_ID } from "@nova-matrix/contracts";
 import {
   appserviceRegistration,
   databaseConfig,
@@ -11,7 +12,6 @@ import {
   signingKeyFile,
   toYaml,
 } from "./homeserver.ts";
-import { APPSERVICE_ID } from "./naming.ts";
 
 export interface SynapseSecrets {
   registrationSharedSecret: string;

@@ -1,13 +1,14 @@
 // Starts the real Synapse on a stack's rendered files (ConfigMap + Secret), with the pod's paths, ports and database
 // re-pointed at the harness, then proves the service user's identity works with the generated as_token.
-import { parse, stringify } from "yaml";
-import type { SynapseChroot } from "../../dev/harness/chroot.ts";
+
+import type { SynapseChroot } from "@nova-matrix/dev/harness";
 import {
   checkSynapseConfig,
   type PostgresServer,
   type RunningSynapse,
   startSynapse,
-} from "../../dev/harness/index.ts";
+} from "@nova-matrix/dev/harness";
+import { parse, stringify } from "yaml";
 import type { RecordedResource } from "../render/mocks.ts";
 import { CONFIG_MAP_NAME, MOUNTS, SECRET_NAME } from "../synapse/deployment-spec.ts";
 import { FILE_NAMES } from "../synapse/homeserver.ts";

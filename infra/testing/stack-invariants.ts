@@ -1,7 +1,8 @@
 // Checks every stack must pass, shared by the staging and prod test files (one process per stack).
+
+import { SECRET_OUTPUTS, stackOutputsSchema } from "@nova-matrix/contracts";
 import { expect } from "vitest";
 import { DATABASE_SETUP_SQL, PASSWORD_ENV, VERIFIER_ENV } from "../database/sql.ts";
-import { SECRET_OUTPUTS, stackOutputsSchema } from "../outputs.ts";
 import type { RecordedResource } from "../render/mocks.ts";
 import type { StackRun } from "../render/run.ts";
 import {

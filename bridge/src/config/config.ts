@@ -1,6 +1,12 @@
 import { readFileSync } from "node:fs";
+import {
+  MATRIX_SETTING_NAMES,
+  matrixEnv,
+  matrixSettingsOf,
+  SECRET_OUTPUTS,
+  stackOutputsSchema,
+} from "@nova-matrix/contracts";
 import { z } from "zod";
-import { SECRET_OUTPUTS, stackOutputsSchema } from "../../../infra/outputs.ts";
 import { Secret } from "./secret.ts";
 
 /** The bridge's settings, validated. */
@@ -20,14 +26,7 @@ export interface EnabledConfig {
 }
 
 /** The settings, by the names the backend already has (its ConfigMap and Secret keys). */
-export const SETTING_NAMES = [
-  "MATRIX_ENABLED",
-  "MATRIX_HOMESERVER_URL",
-  "MATRIX_SERVICE_USER",
-  "MATRIX_DEVICE_NAME",
-  "MATRIX_SERVER_NAME",
-  "MATRIX_ACCESS_TOKEN",
-] as const;
+export const SETTING_NAMES = MATRIX_SETTING_NAMES;
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -112,9 +111,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): BridgeConfi
 }
 
 /**
- * Settings from `pulumi stack output --json --show-secrets` (JSON text), validated with infra's schema of the stack
- * outputs (`infra/outputs.ts`, pure zod: the one definition the program writes and the bridge reads). Pulumi
- * prints a secret it was not asked to show as `"[secret]"`; that is reported.
+ * Settings from `pulumi stack output --json --show-secrets` (JSON text), validated with the stack outputs' schema
+ * (`@nova-matrix/contracts`: the one definition the program writes and the bridge reads) and mapped onto the
+ * MATRIX_* settings the way the program maps them for realtime-chat-service. Pulumi prints a secret it was not asked
+ * to show as `"[secret]"`; that is reported.
  */
 export function configFromStackOutputs(json: string, source = "the stack outputs"): BridgeConfig {
   let outputs: unknown;
@@ -133,17 +133,7 @@ export function configFromStackOutputs(json: string, source = "the stack outputs
   const result = stackOutputsSchema.safeParse(outputs);
   if (!result.success) throw new ConfigError(describeIssues(result.error.issues, source));
   const value = result.data;
-  return parseConfig(
-    {
-      MATRIX_ENABLED: value.matrixEnabled,
-      MATRIX_HOMESERVER_URL: value.homeserverUrl,
-      MATRIX_SERVICE_USER: value.serviceUser,
-      MATRIX_DEVICE_NAME: value.deviceName,
-      MATRIX_SERVER_NAME: value.serverName,
-      MATRIX_ACCESS_TOKEN: value.accessToken,
-    },
-    source,
-  );
+  return parseConfig(matrixEnv(matrixSettingsOf(value), value.accessToken), source);
 }
 
 /** Reads stack outputs from a file, or from stdin when the path is `-`. */

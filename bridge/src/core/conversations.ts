@@ -1,3 +1,10 @@
+import {
+  conversationAlias,
+  conversationAliasLocalpart,
+  ghostLocalpart,
+  ghostUserId,
+  novaUserIdOf,
+} from "@nova-matrix/contracts";
 import pMap from "p-map";
 import type { Logger } from "pino";
 import type { MatrixClient } from "../matrix/client.ts";
@@ -14,13 +21,6 @@ import {
 } from "../matrix/rooms.ts";
 import type { GhostRegistry } from "../matrix/users.ts";
 import { ConversationConflictError, ConversationNotFoundError, InvalidInputError } from "./errors.ts";
-import {
-  conversationAlias,
-  conversationAliasLocalpart,
-  ghostLocalpart,
-  ghostUserId,
-  novaUserIdOf,
-} from "./ids.ts";
 import { asMatrixId, check, inputSchemas } from "./input.ts";
 
 /** The state event in each conversation's room that points back to the conversation (the alias points there). */

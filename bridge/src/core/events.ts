@@ -1,6 +1,6 @@
+import { novaUserIdOf } from "@nova-matrix/contracts";
 import { z } from "zod";
 import type { RawEvent } from "../matrix/types.ts";
-import { novaUserIdOf } from "./ids.ts";
 
 /**
  * The bridge's events, defined once: the sync loop writes them to the event log, history returns them, and the

@@ -1,6 +1,6 @@
+import { InvalidIdError } from "@nova-matrix/contracts";
 import { z } from "zod";
 import { InvalidInputError } from "./errors.ts";
-import { InvalidIdError } from "./ids.ts";
 
 const id = (what: string) =>
   z.string({ error: `expected ${what} (a non-empty string)` }).min(1, `expected ${what}`);

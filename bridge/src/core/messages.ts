@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { conversationAlias, ghostUserId } from "@nova-matrix/contracts";
 import type { Logger } from "pino";
 import type { MatrixClient } from "../matrix/client.ts";
 import { statusOf } from "../matrix/errors.ts";
@@ -17,7 +18,6 @@ import { type Probed, probeAttachment, UnsupportedAttachmentError } from "./atta
 import type { Conversations } from "./conversations.ts";
 import { InvalidInputError, MessageNotFoundError, UploadRejectedError } from "./errors.ts";
 import { type BridgeEvent, CLEANUP_MARKER, convertEvent, type MessageContent } from "./events.ts";
-import { conversationAlias, ghostUserId } from "./ids.ts";
 import { asMatrixId, check, inputSchemas } from "./input.ts";
 import { KeyedSerialQueue } from "./send-queue.ts";
 

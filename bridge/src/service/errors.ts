@@ -1,5 +1,7 @@
 // The HTTP API's errors: one JSON shape `{error: {code, message, field?}}` and one place that maps the core's
 // errors to statuses, so every route answers the same way.
+
+import { InvalidIdError } from "@nova-matrix/contracts";
 import { safeGetRetryAfterMs } from "matrix-js-sdk/lib/http-api/index.js";
 import type { z } from "zod";
 import {
@@ -9,7 +11,6 @@ import {
   MessageNotFoundError,
   UploadRejectedError,
 } from "../core/errors.ts";
-import { InvalidIdError } from "../core/ids.ts";
 import {
   ConnectionError,
   HomeserverUnreachableError,

@@ -1,6 +1,6 @@
+import { type PostgresServer, startPostgres } from "@nova-matrix/dev/harness";
+import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type PostgresServer, startPostgres } from "../../../dev/harness/index.ts";
-import { describeWithHarness } from "../../../dev/harness/vitest.ts";
 import type { BridgeEvent } from "../core/events.ts";
 import { PostgresEventStore } from "./postgres.ts";
 

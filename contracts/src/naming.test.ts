@@ -2,11 +2,14 @@ import { describe, expect, it } from "vitest";
 import {
   conversationAlias,
   escapeLocalpart,
+  GHOST_PREFIX,
   ghostUserId,
   InvalidIdError,
   novaUserIdOf,
+  SERVICE_LOCALPART,
+  serviceUserId,
   unescapeLocalpart,
-} from "./ids.ts";
+} from "./naming.ts";
 
 describe("id escaping", () => {
   it.each([
@@ -56,15 +59,11 @@ describe("id escaping", () => {
   });
 });
 
-describe("naming agrees with infra's appservice registration", () => {
-  it("uses the same service user, sender, ghost prefix and alias prefix", async () => {
-    const infra = await import("../../../infra/synapse/naming.ts");
-    const ids = await import("./ids.ts");
-    expect(ids.SERVICE_LOCALPART).toBe(infra.SERVICE_LOCALPART);
-    expect(ids.APPSERVICE_SENDER_LOCALPART).toBe(infra.SENDER_LOCALPART);
-    expect(ids.GHOST_PREFIX).toBe(infra.GHOST_PREFIX);
-    expect(ids.CONVERSATION_ALIAS_PREFIX).toBe(infra.CONVERSATION_ALIAS_PREFIX);
-    // The ghost and service namespaces do not overlap: no escaped id turns a ghost into the service user.
-    expect(ids.ghostUserId("service", "s")).not.toBe(ids.serviceUserId("s"));
+describe("the appservice's namespaces", () => {
+  it("keep the service user out of the ghosts' namespace", () => {
+    // No escaped id turns a ghost into the service user.
+    expect(ghostUserId("service", "s")).not.toBe(serviceUserId("s"));
+    expect(serviceUserId("s")).toBe(`@${SERVICE_LOCALPART}:s`);
+    expect(SERVICE_LOCALPART.startsWith(GHOST_PREFIX)).toBe(false);
   });
 });

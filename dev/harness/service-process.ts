@@ -1,14 +1,16 @@
-// The bridge service (`src/service/main.ts`) as a child process on a fixed port, so a test can kill -9 it and start
+// The bridge service (bridge/src/service/main.ts) as a child process on a fixed port, so a test can kill -9 it and start
 // it again at the same URL. With `supervise`, an exit the test did not ask for is followed by a restart after a
 // short pause, as Kubernetes would (the service exits 1 when it loses its database lock, by design).
 import { type ChildProcess, spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { freePort, sleep, waitFor } from "../../dev/harness/index.ts";
-import { DEFAULT_BRIDGE_RESOURCES, nodeHeapOptions } from "../../infra/bridge-deploy/spec.ts";
-import type { EnabledConfig } from "../src/config/config.ts";
-import { matrixEnv } from "./fixture.ts";
+import { createRequire } from "node:module";
+import type { EnabledConfig } from "@nova-matrix/bridge";
+import { nodeHeapOptions } from "@nova-matrix/infra/bridge-deploy/spec";
+import { DEFAULT_BRIDGE_RESOURCES } from "@nova-matrix/infra/config/bridge";
+import { freePort, sleep, waitFor } from "./process.ts";
+import { matrixEnv } from "./test-stack.ts";
 
-const MAIN = fileURLToPath(new URL("../src/service/main.ts", import.meta.url));
+/** The service's entry point, the one the image runs. */
+const MAIN = createRequire(import.meta.url).resolve("@nova-matrix/bridge/main");
 const KEEP_OUTPUT = 400_000;
 
 export interface ServiceProcessOptions {

@@ -1,6 +1,14 @@
-// The bridge's tests run against Synapse configured by infra's local profile (the deployed config on the harness)
+// The bridge's tests and the bench run against Synapse configured by infra's local profile (the deployed config on the harness)
 // and a real PostgreSQL that holds both Synapse's database and the bridge's own.
 import { randomBytes } from "node:crypto";
+import { type EnabledConfig, Secret } from "@nova-matrix/bridge";
+import { DEVICE_NAME, matrixEnv as matrixSettingsEnv, serviceUserId } from "@nova-matrix/contracts";
+import {
+  generateLocalSecrets,
+  LOCAL_CONFIG_FILES,
+  localSynapseFiles,
+  type SynapseSecrets,
+} from "@nova-matrix/infra/synapse/local-profile";
 import pino from "pino";
 import {
   type PostgresServer,
@@ -8,16 +16,8 @@ import {
   type SynapseChroot,
   startPostgres,
   startSynapse,
-} from "../../dev/harness/index.ts";
-import { harnessChroot } from "../../dev/harness/vitest.ts";
-import {
-  generateLocalSecrets,
-  LOCAL_CONFIG_FILES,
-  localSynapseFiles,
-  type SynapseSecrets,
-} from "../../infra/synapse/local-profile.ts";
-import type { EnabledConfig } from "../src/config/config.ts";
-import { Secret } from "../src/config/secret.ts";
+} from "./index.ts";
+import { harnessChroot } from "./vitest.ts";
 
 export interface TestStack {
   postgres: PostgresServer;
@@ -76,8 +76,8 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     config: {
       enabled: true,
       homeserverUrl: synapse.baseUrl,
-      serviceUser: `@nova-service:${serverName}`,
-      deviceName: "nova-realtime-chat-service",
+      serviceUser: serviceUserId(serverName),
+      deviceName: DEVICE_NAME,
       serverName,
       accessToken: new Secret(secrets.asToken),
     },
@@ -101,12 +101,5 @@ export function testLogger(lines?: string[]) {
 
 /** The MATRIX_* environment (the names the backend already has) that makes a bridge process use `config`. */
 export function matrixEnv(config: EnabledConfig): Record<string, string> {
-  return {
-    MATRIX_ENABLED: "true",
-    MATRIX_HOMESERVER_URL: config.homeserverUrl,
-    MATRIX_SERVICE_USER: config.serviceUser,
-    MATRIX_DEVICE_NAME: config.deviceName,
-    MATRIX_SERVER_NAME: config.serverName,
-    MATRIX_ACCESS_TOKEN: config.accessToken.reveal(),
-  };
+  return matrixSettingsEnv(config, config.accessToken.reveal());
 }

@@ -1,20 +1,26 @@
 /**
- * Nova ids -> Matrix identifiers, and back.
+ * The appservice's and the bridge's Matrix names: what Synapse's appservice registration (infra) reserves and what the
+ * bridge creates inside it. One definition, so the registration's exclusive namespaces and the ids the bridge makes
+ * cannot drift apart.
  *
- * Matrix localparts allow only `a-z 0-9 . _ = - /`. Nova ids are arbitrary strings, so they are escaped the way
- * mautrix bridges do it, which is injective (two ids never share a localpart) and reversible:
- * `a-z 0-9 . -` are kept, `_` becomes `__`, an upper-case letter becomes `_` + its lower-case form, and every other
- * UTF-8 byte (including `=` and `/`) becomes `=` + two lower-case hex digits.
+ * Nova ids -> Matrix identifiers, and back. Matrix localparts allow only `a-z 0-9 . _ = - /`. Nova ids are arbitrary
+ * strings, so they are escaped the way mautrix bridges do it, which is injective (two ids never share a localpart)
+ * and reversible: `a-z 0-9 . -` are kept, `_` becomes `__`, an upper-case letter becomes `_` + its lower-case form,
+ * and every other UTF-8 byte (including `=` and `/`) becomes `=` + two lower-case hex digits.
  */
 
-/** Prefix of every ghost user's localpart; must match the appservice's exclusive users namespace `@nova_.*`. */
+/** The appservice registration's `id`. */
+export const APPSERVICE_ID = "nova-bridge";
+/** Prefix of every ghost user's localpart, `@nova_<escaped id>:<server>`: the exclusive users namespace `@nova_.*`. */
 export const GHOST_PREFIX = "nova_";
-/** Prefix of every conversation alias; must match the exclusive aliases namespace `#nova_conv_.*`. */
+/** Prefix of every conversation alias, `#nova_conv_<escaped id>:<server>`: the exclusive aliases namespace. */
 export const CONVERSATION_ALIAS_PREFIX = "nova_conv_";
-/** The localpart of the bridge's own user, in the exclusive users namespace `@nova-service`. */
+/** The localpart of the backend's service user `@nova-service:<server>` (exclusive too); the bridge acts as it. */
 export const SERVICE_LOCALPART = "nova-service";
-/** The appservice registration's `sender_localpart` (cannot /sync; the bridge acts as the service user instead). */
-export const APPSERVICE_SENDER_LOCALPART = "nova-bridge";
+/** The registration's `sender_localpart`, the appservice's own bot: Synapse refuses it `/sync`, hence the service user. */
+export const SENDER_LOCALPART = "nova-bridge";
+/** `MATRIX_DEVICE_NAME` given to realtime-chat-service. */
+export const DEVICE_NAME = "nova-realtime-chat-service";
 /** Matrix limits a full user id or alias to 255 bytes. */
 const MAX_ID_BYTES = 255;
 
@@ -102,6 +108,12 @@ export function conversationAlias(conversationId: string, serverName: string): s
   return checkLength("conversation id", `#${conversationAliasLocalpart(conversationId)}:${serverName}`);
 }
 
+/** `@<localpart>:<serverName>` */
+export function userId(localpart: string, serverName: string): string {
+  return `@${localpart}:${serverName}`;
+}
+
+/** The full user id of the service user on a server. */
 export function serviceUserId(serverName: string): string {
-  return `@${SERVICE_LOCALPART}:${serverName}`;
+  return userId(SERVICE_LOCALPART, serverName);
 }

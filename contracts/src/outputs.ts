@@ -1,5 +1,5 @@
 // The stack outputs' shape: what `pulumi stack output --json --show-secrets` prints and what the bridge reads.
-// Pure: the program builds exactly this shape, the tests and the bridge validate against this schema.
+// The program (infra/index.ts) builds exactly this shape; the tests and the bridge validate against this schema.
 import { z } from "zod";
 
 export const stackOutputsSchema = z.strictObject({
