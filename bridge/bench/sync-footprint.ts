@@ -44,7 +44,9 @@ if (mode === "ours" || mode === "sdk") {
     // The bridge's own first start logs nothing from before it (it takes the position); a start from the position
     // before the messages makes it read all of them, the same work as the SDK's initial sync below.
     await store.commitSync([], process.env.BENCH_SINCE as string);
-    const loop = new SyncLoop({ client, store, conversations, serverName, logger, timelineLimit });
+    const { Authors } = await import("../src/core/authors.ts");
+    const authors = new Authors({ client, serverName });
+    const loop = new SyncLoop({ client, store, conversations, serverName, logger, timelineLimit, authors });
     events = await loop.syncOnce();
     await store.close();
   } else {
@@ -120,8 +122,10 @@ try {
   await registerAppserviceUser(client, "nova-service");
   const conversations = new Conversations({ client, ghosts: new GhostRegistry(client), serverName, logger });
   const { Messages } = await import("../src/core/messages.ts");
+  const { Authors } = await import("../src/core/authors.ts");
   const messages = new Messages({
     client,
+    authors: new Authors({ client, serverName }),
     ghosts: new GhostRegistry(client),
     conversations,
     serverName,

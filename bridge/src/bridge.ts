@@ -1,6 +1,7 @@
 import { SERVICE_LOCALPART } from "@nova-matrix/contracts";
 import pino, { type Logger } from "pino";
 import type { EnabledConfig } from "./config/config.ts";
+import { Authors, type DropReason } from "./core/authors.ts";
 import { Conversations } from "./core/conversations.ts";
 import { Media } from "./core/media.ts";
 import { Messages } from "./core/messages.ts";
@@ -18,7 +19,7 @@ const isMediaIndex = (store: EventStore): store is EventStore & MediaIndex =>
 const NO_MEDIA: MediaIndex = { recordMedia: async () => {}, mediaConversations: async () => [] };
 
 const isSentLog = (store: EventStore): store is EventStore & SentLog =>
-  typeof (store as Partial<SentLog>).sentEventId === "function" &&
+  typeof (store as Partial<SentLog>).recordAttempt === "function" &&
   typeof (store as Partial<SentLog>).recordSent === "function";
 
 export interface BridgeOptions {
@@ -33,6 +34,8 @@ export interface BridgeOptions {
     SyncLoopOptions,
     "pollTimeoutMs" | "requestGraceMs" | "timelineLimit" | "backfillPageSize"
   >;
+  /** Hears of each Matrix event that did not become a bridge event, and why (the service counts them). */
+  onDropped?: (reason: DropReason) => void;
 }
 
 /** The bridge, started: the typed API plus the event log it fills. */
@@ -119,8 +122,12 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   const conversations = new Conversations({ client, ghosts, serverName: config.serverName, logger });
   const sentLog = isSentLog(store) ? store : undefined;
   const mediaIndex = isMediaIndex(store) ? store : undefined;
+  const authors = new Authors({ client, serverName: config.serverName });
+  const onDropped = (reason: DropReason) => options.onDropped?.(reason);
   const messages = new Messages({
     client,
+    authors,
+    onDropped: (_event, reason) => onDropped(reason),
     ghosts,
     conversations,
     serverName: config.serverName,
@@ -140,6 +147,8 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
           conversations,
           serverName: config.serverName,
           logger,
+          authors,
+          onDropped,
           onCommitted: (inserted) => {
             for (const listener of listeners) listener(inserted);
           },

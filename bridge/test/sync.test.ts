@@ -263,8 +263,9 @@ describeWithHarness("sync loop: exactly once, in order, across restarts", () => 
       await expectLoggedOnceInOrder(syncing.store, sent);
       const warning = lines.map((line) => JSON.parse(line)).find((entry) => entry.eventId === badId);
       expect(warning).toMatchObject({
-        msg: "skipped a malformed event",
-        reason: expect.stringContaining("url"),
+        msg: "dropped a Matrix event",
+        reason: "malformed",
+        detail: expect.stringContaining("url"),
       });
     } finally {
       await syncing.stop();

@@ -37,3 +37,27 @@ export class UploadRejectedError extends InvalidInputError {
 export class MessageNotFoundError extends InvalidInputError {
   override name = "MessageNotFoundError";
 }
+
+/** Only a message's author may edit or delete it (the Matrix spec ignores a replacement from another sender). */
+export class NotAuthorError extends Error {
+  override name = "NotAuthorError";
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(message);
+    this.field = field;
+  }
+}
+
+/**
+ * An idempotency key already used by this sender for another request (another conversation, kind of message or
+ * content): a client bug. Answering the first message would lose the second one behind a success.
+ */
+export class IdempotencyKeyReusedError extends Error {
+  override name = "IdempotencyKeyReusedError";
+  /** The field whose value differs from the first request's (`conversationId`, `kind`, `text`, `data`...). */
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(message);
+    this.field = field;
+  }
+}

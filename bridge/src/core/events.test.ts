@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { bridgeEventSchema, CLEANUP_MARKER, convertEvent } from "./events.ts";
+import {
+  type BridgeEvent,
+  bridgeEventSchema,
+  CLEANUP_MARKER,
+  convertEvent,
+  matrixSenderOf,
+} from "./events.ts";
 
 const server = "nova.test";
 const base = { event_id: "$e1", sender: "@nova_alice:nova.test", origin_server_ts: 1700000000000 };
@@ -149,16 +155,24 @@ describe("convertEvent", () => {
     expect(old).toMatchObject({ event: { type: "message.deleted", message_id: "$e1", reason: null } });
   });
 
+  it("keeps a Matrix user's message with sender_id null and the Matrix id beside it", () => {
+    const converted = convert({
+      ...base,
+      sender: "@nova-dev:nova.test",
+      type: "m.room.message",
+      content: { msgtype: "m.text", body: "x" },
+    });
+    expect(converted).toMatchObject({
+      kind: "event",
+      event: { type: "message.new", sender_id: null, matrix_sender_id: "@nova-dev:nova.test" },
+    });
+    const event = (converted as { event: BridgeEvent }).event;
+    expect(matrixSenderOf(event, "nova.test")).toBe("@nova-dev:nova.test");
+    expect(bridgeEventSchema.parse(event)).toEqual(event);
+  });
+
   it("ignores what is not a Nova message, and reports malformed messages with the field", () => {
     expect(convert({ ...base, type: "m.room.member", state_key: "x", content: {} }).kind).toBe("ignored");
-    expect(
-      convert({
-        ...base,
-        sender: "@nova-service:nova.test",
-        type: "m.room.message",
-        content: { msgtype: "m.text", body: "x" },
-      }).kind,
-    ).toBe("ignored");
     expect(
       convert({ ...base, type: "m.room.message", content: { msgtype: "m.location", body: "x" } }).kind,
     ).toBe("ignored");

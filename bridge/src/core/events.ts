@@ -1,4 +1,4 @@
-import { novaUserIdOf } from "@nova-matrix/contracts";
+import { ghostUserId, novaUserIdOf } from "@nova-matrix/contracts";
 import { z } from "zod";
 import type { RawEvent } from "../matrix/types.ts";
 
@@ -43,8 +43,13 @@ export type AttachmentKind = (typeof ATTACHMENT_KINDS)[number];
 const base = {
   event_id: z.string(),
   conversation_id: z.string(),
-  /** The Nova user id of the author (not the Matrix id). */
-  sender_id: z.string(),
+  /**
+   * The Nova user id of the author (not the Matrix id); null when the author is a Matrix user outside the bridge's
+   * ghosts (staff on a Matrix client, the local stack's dev user): then `matrix_sender_id` says who.
+   */
+  sender_id: z.string().nullable(),
+  /** Only when `sender_id` is null: the author's Matrix user id. */
+  matrix_sender_id: z.string().optional(),
   /** Milliseconds since the epoch, as the homeserver stamped the event. */
   origin_server_ts: z.number().int(),
 };
@@ -159,9 +164,16 @@ const firstIssue = (error: z.ZodError) => {
   return issue ? `${issue.path.join(".") || "event"}: ${issue.message}` : "invalid";
 };
 
+/** The Matrix user who wrote an event: the ghost of its Nova author, or the Matrix user it names. */
+export function matrixSenderOf(event: BridgeEvent, serverName: string): string {
+  return event.sender_id === null ? (event.matrix_sender_id ?? "") : ghostUserId(event.sender_id, serverName);
+}
+
 /**
  * Converts one Matrix room event (from `/sync` or `/messages`) into the bridge's event. Pure. Events that are not
- * messages, or are not from a Nova user's ghost, are ignored; messages that break the schema are malformed.
+ * messages are ignored; messages that break the schema are malformed. A message from a Matrix user who is not a
+ * Nova user's ghost is kept, with `sender_id: null` and its `matrix_sender_id`. Whether an edit's sender wrote the
+ * message it replaces needs the original: the caller checks that (`Authors`).
  */
 export function convertEvent(raw: RawEvent, conversationId: string, serverName: string): Conversion {
   if (raw.type !== "m.room.message" && raw.type !== "m.room.redaction")
@@ -171,11 +183,12 @@ export function convertEvent(raw: RawEvent, conversationId: string, serverName: 
   const event = parsed.data;
   if (event.state_key !== undefined) return { kind: "ignored", reason: "state event" };
   const senderId = novaUserIdOf(event.sender, serverName);
-  if (senderId === undefined) return { kind: "ignored", reason: `sender ${event.sender} is not a Nova user` };
   const common = {
     event_id: event.event_id,
     conversation_id: conversationId,
-    sender_id: senderId,
+    ...(senderId === undefined
+      ? { sender_id: null, matrix_sender_id: event.sender }
+      : { sender_id: senderId }),
     origin_server_ts: event.origin_server_ts,
   };
 

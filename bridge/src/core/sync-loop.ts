@@ -5,6 +5,7 @@ import { DEFAULT_RETRY, type RetryPolicy, retryDecision } from "../matrix/retry.
 import { messages } from "../matrix/rooms.ts";
 import type { RawEvent, SyncResponse } from "../matrix/types.ts";
 import type { EventStore } from "../store/store.ts";
+import type { Authors, DropReason } from "./authors.ts";
 import { CONVERSATION_STATE_TYPE, type Conversations } from "./conversations.ts";
 import { type BridgeEvent, convertEvent } from "./events.ts";
 import { MESSAGE_EVENT_FILTER } from "./messages.ts";
@@ -27,6 +28,10 @@ export interface SyncLoopOptions {
   timelineLimit?: number;
   /** Events per `/messages` page when back-filling a gap (each page is committed on its own). */
   backfillPageSize?: number;
+  /** Who wrote which message: an edit by anyone but the author is dropped. */
+  authors: Authors;
+  /** Hears of each Matrix event that did not become a bridge event, and why. */
+  onDropped?: (reason: DropReason) => void;
   /** Called after each commit that logged new events (wakes consumers reading the log). */
   onCommitted?: (inserted: number) => void;
   /** Retries of a failing sync: forever, with capped backoff. */
@@ -181,14 +186,14 @@ export class SyncLoop {
         let backfilled = 0;
         for await (const page of this.#gap(roomId, gapFrom, timeline.prev_batch, signal)) {
           inserted += await store.commitSync(
-            this.#convert(roomId, conversation.conversationId, page),
+            await this.#convert(roomId, conversation.conversationId, page),
             undefined,
           );
           backfilled += page.length;
         }
         logger.info({ roomId, backfilled }, "filled a limited timeline's gap");
       }
-      events.push(...this.#convert(roomId, conversation.conversationId, raw));
+      events.push(...(await this.#convert(roomId, conversation.conversationId, raw)));
     }
     inserted += await store.commitSync(events, response.next_batch);
     this.#synced = true;
@@ -242,17 +247,28 @@ export class SyncLoop {
     }
   }
 
-  #convert(roomId: string, conversationId: string, raw: readonly RawEvent[]): BridgeEvent[] {
+  /**
+   * The room's Matrix events as bridge events. Nothing is dropped without a trace: a malformed message, an unknown
+   * msgtype and an edit by someone else than the author are logged and counted (`onDropped`).
+   */
+  async #convert(roomId: string, conversationId: string, raw: readonly RawEvent[]): Promise<BridgeEvent[]> {
     const { logger, serverName } = this.#options;
+    const dropped = (eventId: unknown, reason: DropReason, detail?: string) => {
+      logger.warn({ roomId, eventId, reason, detail }, "dropped a Matrix event");
+      this.#options.onDropped?.(reason);
+    };
     const events: BridgeEvent[] = [];
     for (const event of raw) {
       const result = convertEvent(event, conversationId, serverName);
       if (result.kind === "event") events.push(result.event);
-      else if (result.kind === "malformed")
-        logger.warn({ roomId, eventId: event.event_id, reason: result.reason }, "skipped a malformed event");
+      else if (result.kind === "malformed") dropped(event.event_id, "malformed", result.reason);
+      else if (result.reason.startsWith("msgtype "))
+        dropped(event.event_id, "unknown_msgtype", result.reason);
       else logger.debug({ roomId, eventId: event.event_id, reason: result.reason }, "ignored an event");
     }
-    return events;
+    return this.#options.authors.keepAuthorsEdits(roomId, events, (event, reason) =>
+      dropped(event.event_id, reason),
+    );
   }
 
   async #filter(signal?: AbortSignal): Promise<string> {

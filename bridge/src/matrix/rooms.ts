@@ -174,6 +174,8 @@ export async function replacementsOf(
   client: MatrixClient,
   roomId: string,
   eventId: string,
+  /** Only the replacements this user sent (the only ones that count: the spec ignores the others'). */
+  sender?: string,
 ): Promise<string[]> {
   const ids: string[] = [];
   let from: string | undefined;
@@ -182,7 +184,9 @@ export async function replacementsOf(
       `/rooms/${seg(roomId)}/relations/${seg(eventId)}/m.replace`,
       { prefix: "/_matrix/client/v1", query: { limit: 100, ...(from ? { from } : {}) } },
     );
-    for (const event of page.chunk) if (typeof event.event_id === "string") ids.push(event.event_id);
+    for (const event of page.chunk)
+      if (typeof event.event_id === "string" && (sender === undefined || event.sender === sender))
+        ids.push(event.event_id);
     from = page.next_batch;
   } while (from);
   return ids;

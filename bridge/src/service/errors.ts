@@ -7,8 +7,10 @@ import type { z } from "zod";
 import {
   ConversationConflictError,
   ConversationNotFoundError,
+  IdempotencyKeyReusedError,
   InvalidInputError,
   MessageNotFoundError,
+  NotAuthorError,
   UploadRejectedError,
 } from "../core/errors.ts";
 import {
@@ -24,6 +26,7 @@ export type ErrorCode =
   | "forbidden"
   | "not_found"
   | "conflict"
+  | "idempotency_key_reused"
   | "payload_too_large"
   | "unsupported_media_type"
   | "rate_limited"
@@ -85,6 +88,10 @@ const RETRY_UNAVAILABLE_SECONDS = 5;
 /** Any error thrown by a route, as the API's error. Unknown errors are 500s whose details stay in the log. */
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
+  if (error instanceof NotAuthorError)
+    return new ApiError(403, "forbidden", error.message, { field: fieldName(error.field) });
+  if (error instanceof IdempotencyKeyReusedError)
+    return new ApiError(409, "idempotency_key_reused", error.message, { field: fieldName(error.field) });
   if (error instanceof MessageNotFoundError)
     return new ApiError(404, "not_found", "no such message in this conversation", { field: "message_id" });
   if (error instanceof UploadRejectedError) {
@@ -162,7 +169,11 @@ const FIELD_NAMES: Record<string, string> = {
   durationMs: "duration_ms",
   userIds: "user_id",
   audio: "body",
+  data: "body",
   mimetype: "content-type",
+  contentType: "content-type",
+  /** A key reused for another kind of request: the key is what to change. */
+  kind: "client_message_id",
 };
 
 function fieldName(field: string): string {

@@ -19,6 +19,7 @@ export class ServiceMetrics {
   readonly sendDuration: Histogram;
   readonly sendErrors: Counter;
   readonly wsClients: Gauge;
+  readonly eventsDropped: Counter;
 
   constructor(syncStatus: () => SyncStatus | undefined) {
     const registers = [this.registry];
@@ -58,6 +59,12 @@ export class ServiceMetrics {
       registers,
     });
     for (const role of ["service", "user"]) this.wsClients.set({ role }, 0);
+    this.eventsDropped = new Counter({
+      name: "nova_bridge_events_dropped_total",
+      help: "Matrix messages that did not become events (malformed, unknown msgtype, an edit by someone else than the author), by reason.",
+      labelNames: ["reason"],
+      registers,
+    });
   }
 }
 

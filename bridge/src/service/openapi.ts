@@ -46,9 +46,11 @@ const pathParameter = (name: string) => ({ name, in: "path", required: true, sch
 const ERROR_STATUSES: Record<string, string> = {
   "400": "Malformed or invalid request; `error.field` names the field.",
   "401": "Missing or invalid token.",
-  "403": "The token may not do this.",
+  "403": "The token may not do this, or the sender is not the message's author (`forbidden`).",
   "404": "Unknown conversation or message.",
-  "409": "The conversation exists with another kind or other members.",
+  "409":
+    "`conflict`: the conversation exists with another kind or other members. `idempotency_key_reused`: this " +
+    "sender already used the client_message_id for another conversation, kind or content (`error.field` says which).",
   "413": "Body too large.",
   "415": "Not an accepted content type.",
   "429": "Rate limited; see Retry-After.",
@@ -75,7 +77,7 @@ const ok = (description: string, schema?: z.ZodType) => ({
   description,
   ...(schema ? { content: { "application/json": { schema: json(schema, "output") } } } : {}),
 });
-const SEND_ERRORS = ["400", "401", "403", "404", "413", "429", "503"];
+const SEND_ERRORS = ["400", "401", "403", "404", "409", "413", "429", "503"];
 
 export function openApiDocument(): JsonSchema {
   const conversation = pathParameter("conversation_id");
@@ -124,7 +126,9 @@ export function openApiDocument(): JsonSchema {
       },
       "/v1/conversations/{conversation_id}/messages": {
         post: {
-          summary: "Send a text message (idempotent by sender_id + client_message_id)",
+          summary:
+            "Send a text message. Idempotent by sender_id + client_message_id: a repeat answers the stored message; " +
+            "the same key with another conversation, kind or text is 409 idempotency_key_reused.",
           parameters: [conversation],
           requestBody: jsonBody(sendTextBody),
           responses: { "200": ok("The message", messageResponse), ...errors(...SEND_ERRORS) },
@@ -154,15 +158,17 @@ export function openApiDocument(): JsonSchema {
       },
       "/v1/conversations/{conversation_id}/messages/{message_id}": {
         patch: {
-          summary: "Edit a text message",
+          summary: "Edit a text message (its author only: 403 otherwise)",
           parameters: [conversation, message],
           requestBody: jsonBody(editBody),
           responses: { "200": ok("The edit", editResponse), ...errors(...SEND_ERRORS) },
         },
         delete: {
-          summary: "Delete a message (and its edits)",
+          summary:
+            "Delete a message (and its author's edits). No body needed: the author's ghost redacts. A sender_id " +
+            "other than the author's: 403.",
           parameters: [conversation, message],
-          requestBody: jsonBody(deleteBody),
+          requestBody: { ...jsonBody(deleteBody), required: false },
           responses: { "200": ok("Deleted", deletedResponse), ...errors(...SEND_ERRORS) },
         },
       },

@@ -89,6 +89,7 @@ export async function runService(options: RunOptions): Promise<RunningService> {
       config,
       store: databaseUrl,
       logger,
+      onDropped: (reason) => service.metrics.eventsDropped.inc({ reason }),
       ...(options.syncPollMs ? { syncTuning: { pollTimeoutMs: options.syncPollMs } } : {}),
     });
     service.activate(bridge, config.homeserverUrl);

@@ -59,8 +59,8 @@ export const editBody = z.strictObject({
   client_message_id: clientMessageId.optional(),
 });
 export const deleteBody = z.strictObject({
-  /** Who deletes it: the author (the author's ghost redacts its own message). */
-  sender_id: userId,
+  /** Who deletes it: only the author may (403 otherwise). Without it, the author's ghost redacts. */
+  sender_id: userId.optional(),
   reason: z.string().max(1000).optional(),
   client_message_id: clientMessageId.optional(),
 });
@@ -97,7 +97,9 @@ export const wireEventSchema = z.object({
   event_id: z.string(),
   conversation_id: z.string(),
   message_id: z.string(),
-  sender_id: z.string(),
+  /** The Nova author; null for a Matrix user who is not a Nova user (then `matrix_sender_id` names them). */
+  sender_id: z.string().nullable(),
+  matrix_sender_id: z.string().optional(),
   origin_ts: z.number().int(),
   content: messageContentSchema.optional(),
   edit_id: z.string().optional(),
@@ -140,6 +142,7 @@ export function toWireEvent(event: BridgeEvent, cursor?: string): WireEvent {
     event_id: event.event_id,
     conversation_id: event.conversation_id,
     sender_id: event.sender_id,
+    ...(event.matrix_sender_id === undefined ? {} : { matrix_sender_id: event.matrix_sender_id }),
     origin_ts: event.origin_server_ts,
   };
   switch (event.type) {

@@ -46,4 +46,14 @@ export const MIGRATIONS: readonly string[] = [
    DELETE FROM bridge_media m USING bridge_event_log d
      WHERE d.type = 'message.deleted' AND d.conversation_id = m.conversation_id
        AND d.payload->>'message_id' = m.message_id;`,
+  // Idempotency that cannot lose a message: each attempt keeps the request it was made for (conversation, kind,
+  // a digest per field), so the same key asking for something else is refused instead of answered with the first
+  // message; each result keeps the content it answered, so a replay answers the stored message. Indexes for pruning.
+  `ALTER TABLE bridge_send_attempts
+     ADD COLUMN conversation_id text,
+     ADD COLUMN kind text,
+     ADD COLUMN fingerprint jsonb;
+   ALTER TABLE bridge_sent ADD COLUMN content jsonb;
+   CREATE INDEX bridge_send_attempts_attempted_at ON bridge_send_attempts (attempted_at);
+   CREATE INDEX bridge_sent_sent_at ON bridge_sent (sent_at);`,
 ];

@@ -2,6 +2,7 @@ import { type PostgresServer, startPostgres } from "@nova-matrix/dev/harness";
 import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { BridgeEvent } from "../core/events.ts";
+import { MIGRATIONS } from "./migrations.ts";
 import { PostgresEventStore } from "./postgres.ts";
 
 const message = (n: number, conversation = "c1") =>
@@ -39,7 +40,7 @@ describeWithHarness("PostgreSQL event store", () => {
     await Promise.all(stores.map((store) => store.migrate()));
     await stores[0]?.migrate();
     const { rows } = await postgres.query("SELECT version FROM bridge_schema_version", [], "concurrent");
-    expect(rows.map((row) => row.version).sort()).toEqual([1, 2, 3, 4]);
+    expect(rows.map((row) => row.version).sort()).toEqual(MIGRATIONS.map((_, i) => i + 1));
     await Promise.all(stores.map((store) => store.close()));
   });
 
@@ -147,20 +148,63 @@ describeWithHarness("PostgreSQL event store", () => {
       },
     };
     await store.commitSync([audio], "t1");
-    // As a database of version 3 would hold it: the log without the index.
+    // As a database of version 3 would hold it: the log without the index (nor version 5's columns).
     await postgres.query("DROP TABLE bridge_media", [], "upgrade");
-    await postgres.query("DELETE FROM bridge_schema_version WHERE version = 4", [], "upgrade");
+    await postgres.query(UNDO_VERSION_5, [], "upgrade");
+    await postgres.query("DELETE FROM bridge_schema_version WHERE version >= 4", [], "upgrade");
     await store.migrate();
     expect(await store.mediaConversations("mxc://s/old")).toEqual(["c1"]);
     await store.close();
   });
 
-  it("remembers the first event sent under a transaction id", async () => {
+  it("remembers the first event sent under a transaction id, and the request each attempt was for", async () => {
     const store = await fresh();
-    expect(await store.sentEventId("nova.t1")).toBeUndefined();
-    expect(await store.recordSent("nova.t1", "$first")).toBe("$first");
-    expect(await store.recordSent("nova.t1", "$second")).toBe("$first");
-    expect(await store.sentEventId("nova.t1")).toBe("$first");
+    const request = { conversationId: "c1", kind: "text" as const, fingerprint: { text: "h1" } };
+    expect(await store.recordAttempt("nova.t1", request)).toBeUndefined();
+    // A second attempt before any result: the first attempt's request, no event yet.
+    const other = { ...request, conversationId: "c2" };
+    expect(await store.recordAttempt("nova.t1", other)).toEqual({
+      request,
+      eventId: undefined,
+      content: undefined,
+    });
+    const content = { kind: "text", body: "first" };
+    expect(await store.recordSent("nova.t1", "$first", content)).toBe("$first");
+    expect(await store.recordSent("nova.t1", "$second", { kind: "text", body: "second" })).toBe("$first");
+    expect(await store.recordAttempt("nova.t1", other)).toEqual({ request, eventId: "$first", content });
+    await store.close();
+  });
+
+  it("migration 5 keeps the records made before it, as records without a request", async () => {
+    await postgres.createDatabase("upgrade5");
+    const store = new PostgresEventStore(postgres.url("upgrade5"));
+    await store.migrate();
+    await postgres.query(UNDO_VERSION_5, [], "upgrade5");
+    await postgres.query("DELETE FROM bridge_schema_version WHERE version = 5", [], "upgrade5");
+    await postgres.query(
+      "INSERT INTO bridge_sent (txn_id, event_id) VALUES ('nova.old', '$old'); INSERT INTO bridge_send_attempts (txn_id) VALUES ('nova.half')",
+      [],
+      "upgrade5",
+    );
+    await store.migrate();
+    const request = { conversationId: "c1", kind: "text" as const, fingerprint: { text: "h" } };
+    expect(await store.recordAttempt("nova.old", request)).toEqual({
+      request: undefined,
+      eventId: "$old",
+      content: undefined,
+    });
+    expect(await store.recordAttempt("nova.half", request)).toEqual({
+      request: undefined,
+      eventId: undefined,
+      content: undefined,
+    });
     await store.close();
   });
 });
+
+/** What migration 5 added, removed again (to stand for a database made by an older version). */
+const UNDO_VERSION_5 = `
+  ALTER TABLE bridge_send_attempts DROP COLUMN conversation_id, DROP COLUMN kind, DROP COLUMN fingerprint;
+  ALTER TABLE bridge_sent DROP COLUMN content;
+  DROP INDEX bridge_send_attempts_attempted_at;
+  DROP INDEX bridge_sent_sent_at;`;

@@ -1,7 +1,15 @@
 import pg from "pg";
 import { type BridgeEvent, bridgeEventSchema } from "../core/events.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import type { EventStore, LoggedEvent, MediaIndex, SentLog } from "./store.ts";
+import type {
+  EarlierSend,
+  EventStore,
+  LoggedEvent,
+  MediaIndex,
+  SendKind,
+  SendRequest,
+  SentLog,
+} from "./store.ts";
 
 /** Events per INSERT statement within a commit. */
 const INSERT_CHUNK = 500;
@@ -108,30 +116,47 @@ export class PostgresEventStore implements EventStore, SentLog, MediaIndex {
     return rows.map((row) => ({ position: row.position, event: bridgeEventSchema.parse(row.payload) }));
   }
 
-  async sentEventId(txnId: string): Promise<string | undefined> {
-    const { rows } = await this.#pool.query<{ event_id: string }>(
-      "SELECT event_id FROM bridge_sent WHERE txn_id = $1",
-      [txnId],
+  async recordAttempt(txnId: string, request: SendRequest): Promise<EarlierSend | undefined> {
+    // The outer SELECT sees the tables as they were before this statement's INSERT: what an earlier attempt left.
+    const { rows } = await this.#pool.query<{
+      inserted: boolean;
+      conversation_id: string | null;
+      kind: SendKind | null;
+      fingerprint: Record<string, string> | null;
+      event_id: string | null;
+      content: unknown;
+    }>(
+      `WITH attempt AS (
+         INSERT INTO bridge_send_attempts (txn_id, conversation_id, kind, fingerprint) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (txn_id) DO NOTHING RETURNING txn_id
+       )
+       SELECT EXISTS (SELECT 1 FROM attempt) AS inserted, a.conversation_id, a.kind, a.fingerprint,
+              s.event_id, s.content
+       FROM (SELECT $1::text AS txn_id) k
+       LEFT JOIN bridge_send_attempts a ON a.txn_id = k.txn_id
+       LEFT JOIN bridge_sent s ON s.txn_id = k.txn_id`,
+      [txnId, request.conversationId, request.kind, JSON.stringify(request.fingerprint)],
     );
-    return rows[0]?.event_id;
+    const row = rows[0];
+    if (!row || (row.inserted && row.event_id === null)) return undefined;
+    return {
+      request:
+        row.conversation_id !== null && row.kind !== null && row.fingerprint !== null
+          ? { conversationId: row.conversation_id, kind: row.kind, fingerprint: row.fingerprint }
+          : undefined,
+      eventId: row.event_id ?? undefined,
+      content: row.content ?? undefined,
+    };
   }
 
-  async recordSent(txnId: string, eventId: string): Promise<string> {
+  async recordSent(txnId: string, eventId: string, content?: unknown): Promise<string> {
     const { rows } = await this.#pool.query<{ event_id: string }>(
-      `INSERT INTO bridge_sent (txn_id, event_id) VALUES ($1, $2)
+      `INSERT INTO bridge_sent (txn_id, event_id, content) VALUES ($1, $2, $3)
        ON CONFLICT (txn_id) DO UPDATE SET txn_id = excluded.txn_id
        RETURNING event_id`,
-      [txnId, eventId],
+      [txnId, eventId, content === undefined ? null : JSON.stringify(content)],
     );
     return rows[0]?.event_id ?? eventId;
-  }
-
-  async recordAttempt(txnId: string): Promise<boolean> {
-    const { rows } = await this.#pool.query(
-      `INSERT INTO bridge_send_attempts (txn_id) VALUES ($1) ON CONFLICT (txn_id) DO NOTHING RETURNING txn_id`,
-      [txnId],
-    );
-    return rows.length === 0;
   }
 
   async recordMedia(mxcUri: string, conversationId: string, messageId: string): Promise<void> {

@@ -27,14 +27,36 @@ export interface EventStore {
   close(): Promise<void>;
 }
 
-/** What was sent under which transaction id, so a repeated idempotency key returns the first send's event. */
+/** What a send does: a kind of message, and a digest of each field that decides it. */
+export type SendKind = "text" | "media" | "edit" | "delete";
+
+/** What a send was asked to do. A repeated idempotency key must ask the same, or it is a different message. */
+export interface SendRequest {
+  conversationId: string;
+  kind: SendKind;
+  /** Field (as the core names it) -> a digest of its value; compared field by field to name the one that differs. */
+  fingerprint: Record<string, string>;
+}
+
+/** What an earlier send with the same transaction id left. */
+export interface EarlierSend {
+  /** Undefined for attempts recorded before requests were kept (schema version 4 and older). */
+  request: SendRequest | undefined;
+  /** The event it produced, once known. */
+  eventId: string | undefined;
+  /** The content it answered with, once known (undefined for sends recorded before contents were kept). */
+  content: unknown;
+}
+
+/** What was sent under which transaction id, so a repeated idempotency key answers the first send's message. */
 export interface SentLog {
-  /** The event first sent with this transaction id, if any. */
-  sentEventId(txnId: string): Promise<string | undefined>;
-  /** Records a send; the first record for a transaction id wins. Returns the recorded event id. */
-  recordSent(txnId: string, eventId: string): Promise<string>;
-  /** Records that a send with this transaction id is about to go out; true when one was attempted before. */
-  recordAttempt?(txnId: string): Promise<boolean>;
+  /**
+   * Records that a send with this transaction id is about to go out, with its request (the first record wins).
+   * Returns what an earlier attempt left, or undefined when this is the first.
+   */
+  recordAttempt(txnId: string, request: SendRequest): Promise<EarlierSend | undefined>;
+  /** Records a send's result; the first record for a transaction id wins. Returns the recorded event id. */
+  recordSent(txnId: string, eventId: string, content?: unknown): Promise<string>;
 }
 
 /**

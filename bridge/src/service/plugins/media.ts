@@ -48,7 +48,8 @@ export const mediaRoutes: FastifyPluginAsync<ServiceContext> = async (app, conte
         conversation_id: params.conversation_id,
         sender_id: query.sender_id,
         client_message_id: query.client_message_id,
-        content: {
+        // A replay answers the first send's message as stored.
+        content: sent.content ?? {
           kind: "audio",
           body: `audio.${mimetype.split("/")[1]?.replace(/^x-/, "") ?? "bin"}`,
           url: sent.url ?? "",

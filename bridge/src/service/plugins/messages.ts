@@ -21,6 +21,12 @@ import { serviceCallerOf } from "./auth.ts";
 
 export const messageRoutes: FastifyPluginAsync<ServiceContext> = async (app, context) => {
   const { metrics } = context;
+  // A DELETE may come without a body even when a client or proxy leaves `Content-Type: application/json` on it.
+  const json = app.getDefaultJsonParser("error", "error");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+    if (body === "" && request.method === "DELETE") done(null, undefined);
+    else json(request, body as string, done);
+  });
 
   app.post(
     "/conversations/:conversation_id/messages",
@@ -36,12 +42,13 @@ export const messageRoutes: FastifyPluginAsync<ServiceContext> = async (app, con
           idempotencyKey: body.client_message_id,
         }),
       );
+      // A replay answers the first send's message as stored, not this request's body.
       return {
         message_id: sent.messageId,
         conversation_id: params.conversation_id,
         sender_id: body.sender_id,
         client_message_id: body.client_message_id,
-        content: { kind: "text", body: body.text },
+        content: sent.content ?? { kind: "text", body: body.text },
       };
     },
   );
@@ -67,7 +74,7 @@ export const messageRoutes: FastifyPluginAsync<ServiceContext> = async (app, con
         edit_id: sent.messageId,
         conversation_id: params.conversation_id,
         sender_id: body.sender_id,
-        content: { kind: "text", body: body.text },
+        content: sent.content ?? { kind: "text", body: body.text },
       };
     },
   );
@@ -82,9 +89,9 @@ export const messageRoutes: FastifyPluginAsync<ServiceContext> = async (app, con
       const deleted = await timedSend(metrics, "delete", () =>
         liveBridge(context).messages.delete({
           conversationId: params.conversation_id,
-          senderId: body.sender_id,
           messageId: params.message_id,
           idempotencyKey: key,
+          ...(body.sender_id === undefined ? {} : { senderId: body.sender_id }),
           ...(body.reason === undefined ? {} : { reason: body.reason }),
         }),
       );
