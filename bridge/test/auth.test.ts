@@ -17,6 +17,8 @@ import { databaseName, type StateSnapshot, stateSnapshot } from "./state.ts";
 import { sineWav } from "./wav.ts";
 
 const API_TOKEN = randomBytes(32).toString("base64url");
+/** The API token with its last character changed (to another one, whatever it was). */
+const almostApiToken = `${API_TOKEN.slice(0, -1)}${API_TOKEN.endsWith("A") ? "B" : "A"}`;
 const SIGNING_KEY = new Secret(randomBytes(32).toString("base64url"));
 const OTHER_KEY = new Secret(randomBytes(32).toString("base64url"));
 const inAMinute = () => Math.floor(Date.now() / 1000) + 60;
@@ -181,7 +183,7 @@ describeWithHarness("authentication by matched route, not by URL spelling (real 
     const badTokens: (string | undefined)[] = [
       undefined,
       "",
-      `${API_TOKEN.slice(0, -1)}A`,
+      almostApiToken,
       signUserToken(OTHER_KEY, "alice", inAMinute()),
       signUserToken(SIGNING_KEY, "alice", Math.floor(Date.now() / 1000) - 1),
     ];

@@ -17,6 +17,8 @@ import { openEvents, rawCall as send, UpgradeRefused } from "./service-helpers.t
 import { databaseName, stateSnapshot } from "./state.ts";
 
 const API_TOKEN = randomBytes(32).toString("base64url");
+/** The API token with its last character changed (to another one, whatever it was). */
+const almostApiToken = `${API_TOKEN.slice(0, -1)}${API_TOKEN.endsWith("A") ? "B" : "A"}`;
 const SIGNING_KEY = new Secret(randomBytes(32).toString("base64url"));
 const OTHER_KEY = new Secret(randomBytes(32).toString("base64url"));
 // Valid for the whole run (the cases are made when the file loads; a loaded machine takes minutes to reach them).
@@ -444,7 +446,7 @@ describeWithHarness("bad input over the HTTP API: documented 4xx, nothing change
       `v1.${forgedPayload}.${randomBytes(32).toString("base64url")}`,
       signUserToken(OTHER_KEY, "alice", inAnHour()),
       signUserToken(SIGNING_KEY, "alice", Math.floor(Date.now() / 1000) - 1),
-      `${API_TOKEN.slice(0, -1)}A`,
+      almostApiToken,
     ]) {
       const refused = await openEvents(service.url, { token }).then(
         async (client) => {
