@@ -134,9 +134,8 @@ const synapse = new Synapse(
     behindLoadBalancer: config.ingress !== undefined,
     ...(config.ingress ? { serviceAnnotations: serviceAnnotationsForIngress() } : {}),
     ...(isolation ? { priorityClassName: SYNAPSE_PRIORITY_CLASS } : {}),
-    dependsOn: [database.setupJob, ...(isolation ? [isolation] : [])],
   },
-  onCluster,
+  { ...onCluster, dependsOn: [database.setupJob, ...(isolation ? [isolation] : [])] },
 );
 
 const ingress = config.ingress
@@ -231,9 +230,8 @@ const bridge = config.bridge
         chatServiceConfigMap: CHAT_SERVICE_CONFIG_MAP,
         chatServiceTokenSecret: CHAT_SERVICE_TOKEN_SECRET,
         maxUploadSize: config.synapse.maxUploadSize,
-        dependsOn: [database.setupJob, synapse, chatService],
       },
-      onCluster,
+      { ...onCluster, dependsOn: [database.setupJob, synapse, chatService] },
     )
   : undefined;
 

@@ -1,24 +1,21 @@
-// The bridge next to Synapse: its generated secrets (@pulumi/random), its Postgres role and database (the same
-// idempotent setup Job as Synapse's), its Secret, Deployment (one active replica) and Service.
+// The bridge next to Synapse: its generated secrets (@pulumi/random), its Postgres role and database (a
+// DatabaseSetup, as Synapse's), its Secret, Deployment (one active replica) and Service.
 import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
 import type { BridgeDeployConfig } from "../config/bridge.ts";
-import { scramSha256Verifier } from "../database/scram.ts";
-import { DATABASE_SETUP_SQL, VERIFIER_ENV } from "../database/sql.ts";
+import { DatabaseSetup } from "../database/setup.ts";
+import type { DatabaseAdmin } from "../database/setup-spec.ts";
+import { generatedToken } from "../secrets/token.ts";
 import {
-  BRIDGE_DB_SETUP_LABELS,
   BRIDGE_DB_SETUP_NAME,
   BRIDGE_LABELS,
   BRIDGE_NAME,
   BRIDGE_SECRET,
-  bridgeDatabaseJobPodSpec,
   bridgeDatabaseUrl,
   bridgeDeploymentSpec,
   bridgeServiceSpec,
   bridgeUrl,
-  type DatabaseAdmin,
 } from "./spec.ts";
 
 export interface BridgeDeployArgs {
@@ -31,8 +28,6 @@ export interface BridgeDeployArgs {
   chatServiceTokenSecret: string;
   /** Synapse's `max_upload_size` (the stack's `synapse.maxUploadSize`): the bridge accepts uploads up to it. */
   maxUploadSize: string;
-  /** Resources to exist first (Synapse, its database setup Job, the chat-service wiring). */
-  dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
 export class BridgeDeploy extends pulumi.ComponentResource {
@@ -47,74 +42,28 @@ export class BridgeDeploy extends pulumi.ComponentResource {
     super("nova:bridge:BridgeDeploy", name, {}, opts);
     const { config } = args;
     const token = (id: string, keeper: string | undefined, length: number) =>
-      pulumi.secret(
-        new random.RandomPassword(
-          `${name}-${id}`,
-          // Alphanumeric: safe in URLs, headers and connection strings.
-          { length, special: false, keepers: { rotation: keeper ?? "initial" } },
-          { parent: this },
-        ).result,
-      );
+      generatedToken(this, `${name}-${id}`, keeper, length);
     this.apiToken = token("api-token", config.rotation.apiToken, 48);
     this.signingKey = token("ws-signing-key", config.rotation.signingKey, 64);
     const password = token("database-password", config.rotation.databasePassword, 32);
     this.url = bridgeUrl();
     const tls = args.database.admin.kind === "cloudsql";
 
-    // The database: Synapse's setup script, for the bridge's role, with the verifier of the bridge's password.
-    const script = new k8s.core.v1.ConfigMap(
-      `${name}-db-setup-script`,
-      {
-        metadata: { name: BRIDGE_DB_SETUP_NAME, namespace: args.namespace },
-        data: { "setup.sql": DATABASE_SETUP_SQL },
-      },
-      { parent: this },
-    );
-    const setupSecret = new k8s.core.v1.Secret(
-      `${name}-db-setup-secret`,
-      {
-        metadata: { name: BRIDGE_DB_SETUP_NAME, namespace: args.namespace },
-        type: "Opaque",
-        stringData: { [VERIFIER_ENV]: pulumi.secret(password.apply(scramSha256Verifier)) },
-      },
-      { parent: this },
-    );
-    const revision = pulumi
-      .all([password, args.database.host])
-      .apply(([value, host]) =>
-        createHash("sha256").update(`${DATABASE_SETUP_SQL}\0${value}\0${host}`).digest("hex").slice(0, 10),
-      );
-    const setupJob = new k8s.batch.v1.Job(
+    // The bridge's own role and database on Synapse's server, made the way Synapse's are. It runs after what the
+    // bridge depends on (this component's dependsOn): on Cloud SQL it logs in with the admin password Synapse's
+    // database setup keeps.
+    const setup = new DatabaseSetup(
       `${name}-db-setup`,
       {
-        metadata: {
-          name: pulumi.interpolate`${BRIDGE_DB_SETUP_NAME}-${pulumi.unsecret(revision)}`,
-          namespace: args.namespace,
-          labels: BRIDGE_DB_SETUP_LABELS,
-        },
-        spec: {
-          backoffLimit: 6,
-          activeDeadlineSeconds: 900,
-          template: {
-            metadata: { labels: BRIDGE_DB_SETUP_LABELS },
-            spec: args.database.host.apply((host) =>
-              bridgeDatabaseJobPodSpec({
-                host,
-                port: args.database.port,
-                database: config.database,
-                admin: args.database.admin,
-                scriptConfigMap: BRIDGE_DB_SETUP_NAME,
-                setupSecret: BRIDGE_DB_SETUP_NAME,
-              }),
-            ),
-          },
-        },
+        namespace: args.namespace,
+        objectName: BRIDGE_DB_SETUP_NAME,
+        host: args.database.host,
+        port: args.database.port,
+        database: config.database,
+        password,
+        admin: args.database.admin,
       },
-      {
-        parent: this,
-        dependsOn: [script, setupSecret, ...(args.dependsOn ?? [])],
-        deleteBeforeReplace: true,
-      },
+      { parent: this },
     );
 
     const secret = new k8s.core.v1.Secret(
@@ -169,7 +118,7 @@ export class BridgeDeploy extends pulumi.ComponentResource {
           },
         },
       },
-      { parent: this, dependsOn: [secret, setupJob, ...(args.dependsOn ?? [])] },
+      { parent: this, dependsOn: [secret, setup.job] },
     );
     new k8s.core.v1.Service(
       `${name}-service`,

@@ -9,13 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHAT_SERVICE_CONFIG_MAP, CHAT_SERVICE_TOKEN_SECRET } from "../chat-service/index.ts";
 import { bridgeDeployConfigSchema } from "../config/bridge.ts";
 import { scramSha256Verifier } from "../database/scram.ts";
+import { databaseSetupPodSpec } from "../database/setup-spec.ts";
 import { DATABASE_SETUP_SQL, VERIFIER_ENV } from "../database/sql.ts";
 import { kubernetesProblems } from "../testing/kubernetes-schema.ts";
 import {
   BRIDGE_DB_SETUP_NAME,
   BRIDGE_LABELS,
   BRIDGE_SECRET,
-  bridgeDatabaseJobPodSpec,
   bridgeDatabaseUrl,
   bridgeDeploymentSpec,
   bridgePodSpec,
@@ -44,7 +44,7 @@ const object = (apiVersion: string, kind: string, name: string, spec: unknown) =
   spec,
 });
 const jobPod = (kind: "in-cluster" | "cloudsql") =>
-  bridgeDatabaseJobPodSpec({
+  databaseSetupPodSpec({
     host: "postgres",
     port: 5432,
     database: config.database,

@@ -1,16 +1,9 @@
 // The bridge's Kubernetes objects as pure functions (validated against the Kubernetes schema in tests): its
-// Deployment, Service, and the pod of its database setup Job (the same idempotent psql script as Synapse's).
+// Deployment and Service (its database setup Job is infra/database's, as Synapse's).
 import type * as k8s from "@pulumi/kubernetes";
 import type { BridgeDeployConfig } from "../config/bridge.ts";
 import { quantityBytes, synapseSizeBytes } from "../config/quantity.ts";
-import {
-  CLOUD_SQL_ADMIN_USER,
-  PSQL_IMAGE,
-  PSQL_UID,
-  SETUP_CONTAINER,
-  SETUP_SECRET,
-} from "../database/setup-spec.ts";
-import { psqlArgs, VERIFIER_ENV } from "../database/sql.ts";
+import { DATABASE_CA_MOUNT, databaseCa } from "../database/setup-spec.ts";
 
 type PodSpec = k8s.types.input.core.v1.PodSpec;
 
@@ -54,12 +47,6 @@ export function mebibytes(quantity: string): number {
 export const BRIDGE_DB_SETUP_LABELS = { app: BRIDGE_DB_SETUP_NAME } as const;
 /** The image's `node` user (bridge/Dockerfile). */
 export const BRIDGE_UID = 1000;
-const DATABASE_CA_MOUNT = "/db-ca";
-
-/** How the database setup Job logs in as an admin, and whether the server wants TLS (Cloud SQL). */
-export type DatabaseAdmin =
-  | { kind: "in-cluster"; secret: { name: string; usernameKey: string; passwordKey: string } }
-  | { kind: "cloudsql" };
 
 /** The in-namespace URL of the bridge's API (the same style as the homeserver URL output). */
 export const bridgeUrl = () => `http://${BRIDGE_NAME}:${BRIDGE_PORT}`;
@@ -159,25 +146,10 @@ export function bridgePodSpec(input: BridgePodInput): PodSpec {
           readOnlyRootFilesystem: true,
           capabilities: { drop: ["ALL"] },
         },
-        ...(input.databaseTls
-          ? { volumeMounts: [{ name: "database-ca", mountPath: DATABASE_CA_MOUNT, readOnly: true }] }
-          : {}),
+        ...(input.databaseTls ? { volumeMounts: [databaseCa.mount] } : {}),
       },
     ],
-    ...(input.databaseTls
-      ? {
-          volumes: [
-            {
-              name: "database-ca",
-              secret: {
-                secretName: SETUP_SECRET,
-                defaultMode: 0o444,
-                items: [{ key: "ca.pem", path: "ca.pem" }],
-              },
-            },
-          ],
-        }
-      : {}),
+    ...(input.databaseTls ? { volumes: [databaseCa.volume] } : {}),
   };
 }
 
@@ -193,89 +165,6 @@ export function bridgeServiceSpec(): k8s.types.input.core.v1.ServiceSpec {
         targetPort: BRIDGE_METRICS_PORT_NAME,
         protocol: "TCP",
       },
-    ],
-  };
-}
-
-/**
- * The setup Job's pod: Synapse's idempotent setup script (infra/database/sql.ts, mounted from `scriptConfigMap`)
- * run for the bridge's role and database, reading only the SCRAM verifier of the bridge's password.
- */
-export function bridgeDatabaseJobPodSpec(input: {
-  host: string;
-  port: number;
-  database: { name: string; user: string };
-  admin: DatabaseAdmin;
-  scriptConfigMap: string;
-  setupSecret: string;
-}): PodSpec {
-  const admin =
-    input.admin.kind === "in-cluster"
-      ? [
-          {
-            name: "PGUSER",
-            valueFrom: {
-              secretKeyRef: { name: input.admin.secret.name, key: input.admin.secret.usernameKey },
-            },
-          },
-          {
-            name: "PGPASSWORD",
-            valueFrom: {
-              secretKeyRef: { name: input.admin.secret.name, key: input.admin.secret.passwordKey },
-            },
-          },
-        ]
-      : [
-          { name: "PGUSER", value: CLOUD_SQL_ADMIN_USER },
-          // The admin password and the server CA live in the Synapse database's setup Secret.
-          { name: "PGPASSWORD", valueFrom: { secretKeyRef: { name: SETUP_SECRET, key: "ADMIN_PASSWORD" } } },
-          { name: "PGSSLMODE", value: "verify-ca" },
-          { name: "PGSSLROOTCERT", value: `${DATABASE_CA_MOUNT}/ca.pem` },
-        ];
-  const tls = input.admin.kind === "cloudsql";
-  return {
-    restartPolicy: "Never",
-    automountServiceAccountToken: false,
-    enableServiceLinks: false,
-    securityContext: {
-      runAsNonRoot: true,
-      runAsUser: PSQL_UID,
-      runAsGroup: PSQL_UID,
-      seccompProfile: { type: "RuntimeDefault" },
-    },
-    containers: [
-      {
-        name: "psql",
-        image: PSQL_IMAGE,
-        command: ["psql", ...psqlArgs("/setup/setup.sql", input.database)],
-        env: [
-          { name: "PGHOST", value: input.host },
-          { name: "PGPORT", value: String(input.port) },
-          { name: "PGCONNECT_TIMEOUT", value: "10" },
-          ...admin,
-          { name: VERIFIER_ENV, valueFrom: { secretKeyRef: { name: input.setupSecret, key: VERIFIER_ENV } } },
-        ],
-        ...SETUP_CONTAINER,
-        volumeMounts: [
-          { name: "setup", mountPath: "/setup", readOnly: true },
-          ...(tls ? [{ name: "database-ca", mountPath: DATABASE_CA_MOUNT, readOnly: true }] : []),
-        ],
-      },
-    ],
-    volumes: [
-      { name: "setup", configMap: { name: input.scriptConfigMap } },
-      ...(tls
-        ? [
-            {
-              name: "database-ca",
-              secret: {
-                secretName: SETUP_SECRET,
-                defaultMode: 0o444,
-                items: [{ key: "ca.pem", path: "ca.pem" }],
-              },
-            },
-          ]
-        : []),
     ],
   };
 }

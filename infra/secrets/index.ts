@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import type { RotationConfig } from "../config/schema.ts";
 import { signingKeyFile } from "../synapse/homeserver.ts";
+import { generatedToken } from "./token.ts";
 
 export interface GeneratedSecretsArgs {
   /** A keepers value per secret: changing one replaces (rotates) that secret. */
@@ -27,14 +28,7 @@ export class GeneratedSecrets extends pulumi.ComponentResource {
   constructor(name: string, args: GeneratedSecretsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("nova:secrets:GeneratedSecrets", name, {}, opts);
     const token = (id: string, keeper: string | undefined, length = 48) =>
-      pulumi.secret(
-        new random.RandomPassword(
-          `${name}-${id}`,
-          // Alphanumeric: safe unquoted in YAML, in URLs and in libpq connection strings.
-          { length, special: false, keepers: { rotation: keeper ?? "initial" } },
-          { parent: this },
-        ).result,
-      );
+      generatedToken(this, `${name}-${id}`, keeper, length);
     this.databasePassword = token("database-password", args.rotation.databasePassword, 32);
     this.databaseAdminPassword = args.databaseAdminPassword
       ? token("database-admin-password", args.rotation.databasePassword, 32)

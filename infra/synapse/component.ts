@@ -57,8 +57,6 @@ export interface SynapseArgs {
   serviceAnnotations?: Record<string, string>;
   /** Scheduling priority class (it must exist first: pass its creator in `dependsOn`). */
   priorityClassName?: string | undefined;
-  /** Resources Synapse must start after (the database setup Job). */
-  dependsOn?: pulumi.Resource[];
 }
 
 export class Synapse extends pulumi.ComponentResource {
@@ -193,7 +191,7 @@ export class Synapse extends pulumi.ComponentResource {
           },
         },
       },
-      { parent: this, dependsOn: [configMap, secret, pvc, ...(args.dependsOn ?? [])] },
+      { parent: this, dependsOn: [configMap, secret, pvc] },
     );
     this.service = new k8s.core.v1.Service(
       `${name}-service`,
