@@ -28,7 +28,7 @@ export interface BackupArgs {
     readonly retentionDays: number;
     readonly noncurrentRetentionDays: number;
   };
-  /** Databases to dump (staging: synapse and the bridge's; prod: the same, on Cloud SQL, for portability). */
+  /** Databases to dump (today Synapse's only: the program does not pass the bridge's yet). */
   readonly databases: readonly DatabaseToDump[];
   readonly media: {
     readonly claimName: string;
