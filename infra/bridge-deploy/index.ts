@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { BridgeDeployConfig } from "../config/bridge.ts";
+import { type BridgeDeployConfig, parseImage } from "../config/bridge.ts";
 import { DatabaseSetup } from "../database/setup.ts";
 import type { DatabaseAdmin } from "../database/setup-spec.ts";
 import { generatedToken } from "../secrets/token.ts";
@@ -17,6 +17,22 @@ import {
   bridgeServiceSpec,
   bridgeUrl,
 } from "./spec.ts";
+
+/**
+ * The image the Deployment runs: the configured `repository@sha256:…`. A repository without digest (the stack files
+ * before the workflow's image job sets one) is "known after apply" in a preview, and stops an update: nothing is
+ * ever deployed by tag.
+ */
+export function deployedImage(image: string): pulumi.Output<string> {
+  const parsed = parseImage(image);
+  if (parsed?.digest) return pulumi.output(image);
+  if (pulumi.runtime.isDryRun()) return pulumi.output(pulumi.unknown) as pulumi.Output<string>;
+  throw new pulumi.RunError(
+    `nova-matrix:bridge.image: ${image} has no digest, and the bridge is deployed by digest only: ` +
+      `pulumi config set --path nova-matrix:bridge.image ${image}@sha256:<digest> (the workflow's image job sets ` +
+      "the digest it pushed)",
+  );
+}
 
 export interface BridgeDeployArgs {
   namespace: pulumi.Input<string>;
@@ -95,7 +111,7 @@ export class BridgeDeploy extends pulumi.ComponentResource {
       .all([this.apiToken, this.signingKey, password])
       .apply((values) => createHash("sha256").update(values.join("\0")).digest("hex").slice(0, 16));
     const spec = bridgeDeploymentSpec({
-      image: config.image,
+      image: deployedImage(config.image),
       resources: config.resources,
       chatServiceConfigMap: args.chatServiceConfigMap,
       chatServiceTokenSecret: args.chatServiceTokenSecret,

@@ -7,7 +7,7 @@ import { type PostgresServer, postgresBinDir, run, startPostgres } from "@nova-m
 import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHAT_SERVICE_CONFIG_MAP, CHAT_SERVICE_TOKEN_SECRET } from "../chat-service/index.ts";
-import { bridgeDeployConfigSchema } from "../config/bridge.ts";
+import { bridgeDeployConfigSchema, parseImage } from "../config/bridge.ts";
 import { scramSha256Verifier } from "../database/scram.ts";
 import { databaseSetupPodSpec } from "../database/setup-spec.ts";
 import { DATABASE_SETUP_SQL, VERIFIER_ENV } from "../database/sql.ts";
@@ -26,7 +26,7 @@ import {
 } from "./spec.ts";
 
 const config = bridgeDeployConfigSchema.parse({
-  image: "europe-docker.pkg.dev/nova/images/nova-bridge:0.1.0",
+  image: `europe-docker.pkg.dev/nova/images/nova-bridge@sha256:${"b".repeat(64)}`,
 });
 const podInput = (databaseTls: boolean) => ({
   image: config.image,
@@ -160,15 +160,29 @@ describe("bridge Kubernetes objects", () => {
     expect(() => mebibytes("500m")).toThrow(/expected a quantity/);
   });
 
-  it("takes the image from stack config, pinned, never latest", () => {
+  it("takes the image by digest (or the bare repository before the first build), never a tag", () => {
     const image = (value: string) => bridgeDeployConfigSchema.safeParse({ image: value });
-    expect(image("europe-docker.pkg.dev/nova/images/nova-bridge:0.1.0").success).toBe(true);
-    expect(image(`nova-bridge@sha256:${"a".repeat(64)}`).success).toBe(true);
-    expect(image("nova-bridge:latest").error?.issues[0]?.message).toMatch(/latest is not allowed/);
-    expect(image("nova-bridge").error?.issues[0]?.message).toMatch(/expected an image with a tag or digest/);
-    expect(bridgeDeployConfigSchema.safeParse({ image: "a:1", replicas: 2 }).error?.issues[0]?.code).toBe(
-      "unrecognized_keys",
-    );
+    const repository = "europe-docker.pkg.dev/nova-chat-prod/nova/nova-bridge";
+    expect(image(`${repository}@sha256:${"a".repeat(64)}`).success).toBe(true);
+    expect(parseImage(`${repository}@sha256:${"a".repeat(64)}`)).toEqual({
+      repository,
+      digest: `sha256:${"a".repeat(64)}`,
+    });
+    expect(parseImage(repository)).toEqual({ repository });
+    expect(parseImage("localhost:5000/nova-bridge")).toEqual({ repository: "localhost:5000/nova-bridge" });
+    for (const bad of [
+      `${repository}:0.1.0`,
+      `${repository}:latest`,
+      `${repository}@sha256:${"a".repeat(63)}`,
+      `${repository}:0.1.0@sha256:${"a".repeat(64)}`,
+      "Nova/Bridge",
+    ]) {
+      expect(image(bad).error?.issues[0]?.message, bad).toMatch(/deployed by digest, never by tag/);
+      expect(parseImage(bad), bad).toBeUndefined();
+    }
+    expect(
+      bridgeDeployConfigSchema.safeParse({ image: repository, replicas: 2 }).error?.issues[0]?.code,
+    ).toBe("unrecognized_keys");
   });
 
   it("connects with TLS verified against the server's CA on Cloud SQL", () => {

@@ -1,6 +1,7 @@
 // The bridge's Kubernetes objects as pure functions (validated against the Kubernetes schema in tests): its
 // Deployment and Service (its database setup Job is infra/database's, as Synapse's).
 import type * as k8s from "@pulumi/kubernetes";
+import type * as pulumi from "@pulumi/pulumi";
 import type { BridgeDeployConfig } from "../config/bridge.ts";
 import { quantityBytes, synapseSizeBytes } from "../config/quantity.ts";
 import { DATABASE_CA_MOUNT, databaseCa } from "../database/setup-spec.ts";
@@ -73,7 +74,8 @@ export function bridgeDatabaseUrl(input: {
 }
 
 export interface BridgePodInput {
-  image: string;
+  /** `repository@sha256:…` (an Output: unknown in a preview before the image is built). */
+  image: pulumi.Input<string>;
   resources: BridgeDeployConfig["resources"];
   /** realtime-chat-service's ConfigMap (MATRIX_*) and token Secret (MATRIX_ACCESS_TOKEN). */
   chatServiceConfigMap: string;

@@ -2,9 +2,11 @@
 
 import { stackOutputsSchema } from "@nova-matrix/contracts";
 import { beforeAll, describe, expect, it } from "vitest";
+import { MOCK_IMAGE_DIGEST } from "../render/mocks.ts";
 import { runStack, type StackRun } from "../render/run.ts";
 import { CONFIG_MAP_NAME } from "../synapse/deployment-spec.ts";
 import { findObject, kubernetesObjects } from "../testing/stack-invariants.ts";
+import { deployedImage } from "./index.ts";
 import { BRIDGE_DB_SETUP_NAME, BRIDGE_NAME, BRIDGE_SECRET } from "./spec.ts";
 
 let run: StackRun;
@@ -29,8 +31,9 @@ describe("the bridge in the staging stack", () => {
         };
       };
     }>(run, "Deployment", BRIDGE_NAME);
+    // By digest: the stack file names the repository, the image job (here the render's stand-in) the digest.
     expect(deployment.spec.template.spec.containers[0]?.image).toBe(
-      "europe-docker.pkg.dev/nova-chat-staging/nova/nova-bridge:0.1.0",
+      `europe-docker.pkg.dev/nova-chat-prod/nova/nova-bridge@${MOCK_IMAGE_DIGEST}`,
     );
     const secret = findObject<{ stringData: Record<string, string> }>(run, "Secret", BRIDGE_SECRET);
     expect(Object.keys(secret.stringData).sort()).toEqual([
@@ -49,6 +52,14 @@ describe("the bridge in the staging stack", () => {
     ]);
     // Every generated value is a known secret (so the stack's leak checks cover them).
     for (const value of Object.values(secret.stringData)) expect(run.secretValues.has(value)).toBe(true);
+  });
+
+  it("never deploys without a digest: an update of a stack file's bare repository stops, naming the key and the fix", () => {
+    const repository = "europe-docker.pkg.dev/nova-chat-prod/nova/nova-bridge";
+    expect(() => deployedImage(repository)).toThrow(
+      `nova-matrix:bridge.image: ${repository} has no digest, and the bridge is deployed by digest only: ` +
+        `pulumi config set --path nova-matrix:bridge.image ${repository}@sha256:<digest>`,
+    );
   });
 
   it("creates its role and database with a setup Job that reads only the password's SCRAM verifier", () => {

@@ -8,16 +8,29 @@ export const DEFAULT_BRIDGE_RESOURCES = {
   limits: { memory: "512Mi" },
 };
 
+/** A registry repository path without tag (`host[:port]/path/name`), lower case as registries require. */
+const REPOSITORY = /^[a-z0-9][a-z0-9.-]*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)+$/;
+const DIGEST = /^sha256:[a-f0-9]{64}$/;
+
+/** `repository[@sha256:digest]` split, or undefined for anything else (a tag, `latest`, a bad path). */
+export function parseImage(image: string): { repository: string; digest?: string } | undefined {
+  const [repository = "", digest, ...rest] = image.split("@");
+  if (rest.length > 0 || !REPOSITORY.test(repository)) return undefined;
+  if (digest === undefined) return { repository };
+  return DIGEST.test(digest) ? { repository, digest } : undefined;
+}
+
 /** The stack config of the bridge (`nova-matrix:bridge`). */
 export const bridgeDeployConfigSchema = z.strictObject({
-  /** The image, with a tag or a digest, never `latest`: the deployed version is stack config. */
-  image: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9.\-/_:]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$/, {
-      error:
-        "expected an image with a tag or digest, such as europe-docker.pkg.dev/nova/images/nova-bridge:0.1.0",
-    })
-    .refine((image) => !/:latest$/.test(image), { error: "pin a version: latest is not allowed" }),
+  /**
+   * The bridge image by digest, `<repository>@sha256:<digest>`, never a tag: the workflow's image job sets it to what
+   * it pushed. The stack files hold the repository alone until then (infra/bridge-deploy `deployedImage`).
+   */
+  image: z.string().refine((image) => parseImage(image) !== undefined, {
+    error:
+      "expected the image repository, e.g. europe-docker.pkg.dev/nova-chat-prod/nova/nova-bridge, or it with " +
+      "@sha256:<64 hex digits>: the bridge is deployed by digest, never by tag",
+  }),
   resources: z
     .strictObject({
       requests: z.strictObject({ cpu: z.string(), memory: z.string() }),

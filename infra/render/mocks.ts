@@ -53,6 +53,17 @@ export function unwrapSecrets(value: unknown, onSecret: (text: string) => void, 
 }
 
 export const MOCK_DATABASE_IP = "10.20.0.3";
+/** What the workflow's image job sets on the bridge image (the digest of a push): stands in for it offline. */
+export const MOCK_IMAGE_DIGEST = `sha256:${digest("nova-bridge offline render").toString("hex")}`;
+
+/** The stack config with the bridge image pinned as the image job pins it, when the stack file has no digest. */
+export function withImageDigest(config: Record<string, string>, key: string): Record<string, string> {
+  const value = config[key];
+  if (value === undefined) return config;
+  const bridge = JSON.parse(value) as { image?: unknown };
+  if (typeof bridge.image !== "string" || bridge.image.includes("@")) return config;
+  return { ...config, [key]: JSON.stringify({ ...bridge, image: `${bridge.image}@${MOCK_IMAGE_DIGEST}` }) };
+}
 export const MOCK_STATIC_IP = "203.0.113.10";
 export const MOCK_CA_CERT =
   "-----BEGIN CERTIFICATE-----\nTU9DSyBDTE9VRCBTUUwgU0VSVkVSIENB\n-----END CERTIFICATE-----\n";

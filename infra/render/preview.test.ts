@@ -47,6 +47,10 @@ describe.each(["staging", "prod"])("stack %s in preview mode", (stack) => {
     const synapse = inputsOf(preview, "kubernetes:apps/v1:Deployment", "synapse-deployment");
     const template = synapse.spec?.template as { metadata: { annotations: Record<string, string> } };
     expect(template.metadata.annotations["nova.chat/config-checksum"]).toBe(KNOWN_AFTER_APPLY);
+    // The bridge image is built on merge (the stack file names its repository only): unknown until then.
+    const bridge = inputsOf(preview, "kubernetes:apps/v1:Deployment", "bridge-deployment");
+    const pod = bridge.spec?.template as { spec: { containers: { name: string; image: string }[] } };
+    expect(pod.spec.containers.find((c) => c.name === "bridge")?.image).toBe(KNOWN_AFTER_APPLY);
     // What the program decides alone stays known: the Synapse image and the namespace.
     expect(JSON.stringify(synapse.spec)).toContain("ghcr.io/element-hq/synapse:v");
     expect((synapse.metadata as { namespace: string }).namespace).toBe(`nova-${stack}`);

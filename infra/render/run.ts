@@ -6,7 +6,13 @@ import { join, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterRef } from "../cluster/context.ts";
 import { PROJECT } from "../config/schema.ts";
-import { mockKubeconfig, type RecordedResource, RecordingMocks, unwrapSecrets } from "./mocks.ts";
+import {
+  mockKubeconfig,
+  type RecordedResource,
+  RecordingMocks,
+  unwrapSecrets,
+  withImageDigest,
+} from "./mocks.ts";
 import { readStackConfig } from "./stack-file.ts";
 
 export const PROJECT_DIR = resolve(import.meta.dirname, "../..");
@@ -113,7 +119,9 @@ export async function runStack(
   options: RunOptions = {},
 ): Promise<StackRun> {
   const mocks = new RecordingMocks({ preview: options.preview ?? false });
-  const allConfig = config ?? (await readStackConfig(PROJECT_DIR, stack));
+  const stackConfig = config ?? (await readStackConfig(PROJECT_DIR, stack));
+  // A preview of the stack files has no image yet (known after apply); an update has the image job's digest.
+  const allConfig = options.preview ? stackConfig : withImageDigest(stackConfig, `${PROJECT}:bridge`);
   pulumi.runtime.setAllConfig(allConfig);
   await pulumi.runtime.setMocks(mocks, PROJECT, stack, options.preview ?? false);
   const restoreKubeconfig = useKubeconfig(allConfig, options.kubeconfig, mocks);
