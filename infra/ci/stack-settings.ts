@@ -2,7 +2,7 @@
 // lines for $GITHUB_OUTPUT: the stack's cluster (for get-gke-credentials) and the bridge image repository (the image
 // job's push target). The stack file stays the one place these are written.
 import { Command, Option } from "commander";
-import { parseImage } from "../bridge-deploy/spec.ts";
+import { parseImage } from "../config/bridge.ts";
 import { rawProjectConfig } from "../config/load.ts";
 import { parseStackConfig } from "../config/schema.ts";
 import { PROJECT_DIR } from "../render/run.ts";
