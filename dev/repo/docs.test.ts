@@ -16,12 +16,12 @@ const docs = [
 const TOP_LEVEL = ["infra", "bridge", "dev", "bench", "contracts", "docs", ".ci", ".github"];
 
 /** `npm run <script>` commands in a text. */
-export function npmRunCommands(text: string): string[] {
+function npmRunCommands(text: string): string[] {
   return [...text.matchAll(/\bnpm run ([a-z][\w:-]*)/g)].map((match) => match[1] as string);
 }
 
 /** Repository paths a text names in backticks or links: `infra/index.ts`, (docs/runbooks.md). Placeholders skipped. */
-export function repositoryPaths(text: string): string[] {
+function repositoryPaths(text: string): string[] {
   const candidates = [...text.matchAll(/`([^`\s]+)`|\]\(([^)\s#]+)/g)].map((m) => (m[1] ?? m[2]) as string);
   return candidates
     .map((path) => path.replace(/^\.\//, "").replace(/[:#].*$/, ""))
