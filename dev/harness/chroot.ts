@@ -14,6 +14,12 @@ export interface SynapseChroot {
 }
 
 const COMPLETE_MARKER = ".nova-chroot-complete";
+/**
+ * Installed beside matrix-synapse: the Redis reply parser its worker mode needs (Debian's package does not depend
+ * on it; the other half, txredisapi, is not in Debian at all: see dev/harness/txredisapi). A cached chroot built
+ * before this list grew gets them installed in place (see `ensureSynapseChroot`).
+ */
+export const EXTRA_PACKAGES = ["python3-hiredis"] as const;
 const DIR_PREFIX = "synapse-";
 
 /** Where built chroots are cached: `$NOVA_MATRIX_CACHE`, else `/var/cache/nova-matrix`. */
@@ -83,7 +89,7 @@ async function build(dir: string, log: (line: string) => void): Promise<SynapseC
         "--variant=apt",
         // sid's Release file is past its Valid-Until date; without this apt refuses it as expired.
         '--aptopt=Acquire::Check-Valid-Until "false"',
-        "--include=matrix-synapse",
+        `--include=${["matrix-synapse", ...EXTRA_PACKAGES].join(",")}`,
         "sid",
         buildDir,
       ],
@@ -110,6 +116,46 @@ async function build(dir: string, log: (line: string) => void): Promise<SynapseC
   }
 }
 
+/** The extra packages a chroot lacks. */
+async function missingExtras(chroot: SynapseChroot): Promise<string[]> {
+  const query = await run("chroot", [
+    chroot.root,
+    "dpkg-query",
+    "-W",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax, not a JS template.
+    "-f=${Package} ${Status}\n",
+    ...EXTRA_PACKAGES,
+  ]);
+  const installed = new Set(
+    query.stdout
+      .split("\n")
+      .filter((line) => line.endsWith(" install ok installed"))
+      .map((line) => line.split(" ")[0]),
+  );
+  return EXTRA_PACKAGES.filter((name) => !installed.has(name));
+}
+
+/** Installs the missing extra packages into an existing chroot (apt-get inside it). */
+async function installExtras(chroot: SynapseChroot, missing: readonly string[], log: (line: string) => void) {
+  log(`Adding ${missing.join(", ")} to the Synapse chroot at ${chroot.root} (apt-get inside it, once)`);
+  const env = {
+    PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
+    DEBIAN_FRONTEND: "noninteractive",
+    LANG: "C.UTF-8",
+  };
+  for (const args of [
+    ["update", "-qq", "-o", "Acquire::Check-Valid-Until=false"],
+    ["install", "-y", "-qq", "--no-install-recommends", ...missing],
+  ]) {
+    const result = await run("chroot", [chroot.root, "apt-get", ...args], { env });
+    if (result.code !== 0)
+      throw new HarnessUnavailableError(
+        `Installing ${missing.join(", ")} into the Synapse chroot failed (apt-get ${args[0]} exited ${result.code}). ` +
+          `Rebuild it with NOVA_MATRIX_SYNAPSE_REBUILD=1.\n${result.stderr.slice(-2000)}`,
+      );
+  }
+}
+
 /**
  * Returns the cached Synapse chroot, building it first when there is none. Concurrent callers (test workers,
  * `npm run local`) share one build through a lock file. Set `NOVA_MATRIX_SYNAPSE_REBUILD=1` to build a fresh
@@ -121,7 +167,7 @@ export async function ensureSynapseChroot(
   const dir = cacheDir();
   const rebuild = process.env.NOVA_MATRIX_SYNAPSE_REBUILD === "1";
   const cached = rebuild ? undefined : await findCached(dir);
-  if (cached) return cached;
+  if (cached && (await missingExtras(cached)).length === 0) return cached;
   const problem = await chrootPreflight();
   if (problem) throw new HarnessUnavailableError(problem);
   await mkdir(dir, { recursive: true });
@@ -133,7 +179,10 @@ export async function ensureSynapseChroot(
   });
   try {
     const builtMeanwhile = rebuild ? undefined : await findCached(dir);
-    return builtMeanwhile ?? (await build(dir, log));
+    if (!builtMeanwhile) return await build(dir, log);
+    const missing = await missingExtras(builtMeanwhile);
+    if (missing.length > 0) await installExtras(builtMeanwhile, missing, log);
+    return builtMeanwhile;
   } finally {
     await release();
   }

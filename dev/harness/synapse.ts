@@ -1,10 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, type WriteStream } from "node:fs";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { ensureSynapseChroot, type SynapseChroot } from "./chroot.ts";
-import { freePort, run, waitFor } from "./process.ts";
+import { ManagedProcess } from "./managed-process.ts";
+import { freePort, run } from "./process.ts";
 
 /** Where things are, as Synapse inside the chroot sees them. */
 export interface SynapsePaths {
@@ -43,6 +42,8 @@ export interface RunningSynapse {
   readonly hostDataDir: string;
   /** Host path of a file in the data dir. */
   hostPath(relative: string): string;
+  /** Process ids of every Synapse process running now (for CPU accounting from /proc). */
+  pids(): number[];
   /** Everything Synapse printed so far (stdout and stderr). */
   log(): Promise<string>;
   /** Starts it again after `stop()` or `kill()` and waits for `/health`. */
@@ -63,7 +64,7 @@ export function runInChroot(chroot: SynapseChroot, args: readonly string[]) {
   return run("chroot", [chroot.root, ...args], { env: chrootEnv() });
 }
 
-function chrootEnv(): NodeJS.ProcessEnv {
+export function chrootEnv(): NodeJS.ProcessEnv {
   return {
     PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     LANG: "C.UTF-8",
@@ -79,82 +80,84 @@ export async function checkSynapseConfig(chroot: SynapseChroot, configPaths: rea
   return { ok: result.code === 0, output: `${result.stdout}${result.stderr}` };
 }
 
+/** One Synapse process (the main process or a worker) in the chroot, ready once `healthUrl` answers `OK`. */
+export function synapseProcess(input: {
+  chroot: SynapseChroot;
+  name: string;
+  /** `synapse.app.homeserver`, `synapse.app.generic_worker`... */
+  app: string;
+  /** `--config-path` files as Synapse sees them, in order. */
+  configPaths: readonly string[];
+  logPath: string;
+  healthUrl: string;
+  startTimeoutMs?: number;
+  /** Extra module directories inside the chroot (worker mode: dev/harness/txredisapi). */
+  pythonPath?: string;
+}): ManagedProcess {
+  return new ManagedProcess({
+    name: input.name,
+    command: "chroot",
+    args: [
+      input.chroot.root,
+      "python3",
+      "-m",
+      input.app,
+      ...input.configPaths.flatMap((path) => ["--config-path", path]),
+    ],
+    env: { ...chrootEnv(), ...(input.pythonPath === undefined ? {} : { PYTHONPATH: input.pythonPath }) },
+    logPath: input.logPath,
+    ready: async () => {
+      const response = await fetch(input.healthUrl);
+      return response.ok && (await response.text()) === "OK";
+    },
+    readyDescription: `GET ${input.healthUrl} answering OK`,
+    startTimeoutMs: input.startTimeoutMs ?? 60_000,
+  });
+}
+
+/** Writes files into a (new or named) data dir under the chroot's harness directory. */
+export async function prepareDataDir(
+  chroot: SynapseChroot,
+  name: string | undefined,
+): Promise<{ dataDir: string; hostDataDir: string; fresh: boolean }> {
+  const dirName = name ?? `run-${Date.now()}-${randomBytes(4).toString("hex")}`;
+  const dataDir = `${HARNESS_DIR}/${dirName}`;
+  const hostDataDir = join(chroot.root, dataDir);
+  await mkdir(hostDataDir, { recursive: true });
+  return { dataDir, hostDataDir, fresh: name === undefined };
+}
+
+/** Writes files (relative path -> content, mode 0600) under a directory. */
+export async function writeFiles(dir: string, files: Record<string, string>): Promise<void> {
+  for (const [relative, content] of Object.entries(files)) {
+    const target = join(dir, relative);
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, content, { mode: 0o600 });
+  }
+}
+
 /** Writes the data dir and starts Synapse on it; resolves once `GET /health` answers `OK`. */
 export async function startSynapse(options: SynapseOptions): Promise<RunningSynapse> {
   const chroot = options.chroot ?? (await ensureSynapseChroot());
-  const name = options.name ?? `run-${Date.now()}-${randomBytes(4).toString("hex")}`;
-  const dataDir = `${HARNESS_DIR}/${name}`;
-  const hostDataDir = join(chroot.root, dataDir);
+  const { dataDir, hostDataDir, fresh } = await prepareDataDir(chroot, options.name);
   const paths: SynapsePaths = {
     dataDir,
     port: options.port ?? (await freePort()),
     metricsPort: options.metricsPort ?? (await freePort()),
   };
-  await mkdir(hostDataDir, { recursive: true });
-  for (const [relative, content] of Object.entries(await options.files(paths))) {
-    const target = join(hostDataDir, relative);
-    await mkdir(dirname(target), { recursive: true });
-    await writeFile(target, content, { mode: 0o600 });
-  }
+  await writeFiles(hostDataDir, await options.files(paths));
   const configFiles = options.configFiles ?? ["homeserver.yaml"];
   const baseUrl = `http://127.0.0.1:${paths.port}`;
-  const logPath = join(hostDataDir, LOG_FILE);
-  let child: ChildProcess | undefined;
-  let logStream: WriteStream | undefined;
-
-  const alive = () => child !== undefined && child.exitCode === null && child.signalCode === null;
-  const log = async () => readFile(logPath, "utf8").catch(() => "");
-
-  const start = async () => {
-    if (alive()) return;
-    logStream = createWriteStream(logPath, { flags: "a" });
-    const args = [
-      chroot.root,
-      "python3",
-      "-m",
-      "synapse.app.homeserver",
-      ...configFiles.flatMap((file) => ["--config-path", `${dataDir}/${file}`]),
-    ];
-    const started = spawn("chroot", args, { env: chrootEnv(), stdio: ["ignore", "pipe", "pipe"] });
-    child = started;
-    started.stdout?.pipe(logStream, { end: false });
-    started.stderr?.pipe(logStream, { end: false });
-    await waitFor(
-      async () => {
-        if (started.exitCode !== null || started.signalCode !== null) {
-          throw new Error(`Synapse exited (${started.exitCode ?? started.signalCode}) during start-up`);
-        }
-        const response = await fetch(`${baseUrl}/health`);
-        return response.ok && (await response.text()) === "OK";
-      },
-      {
-        timeoutMs: options.startTimeoutMs ?? 60_000,
-        describe: () => `Synapse did not answer GET ${baseUrl}/health with OK`,
-      },
-    ).catch(async (error: Error) => {
-      await stop();
-      throw new Error(`${error.message}. Its output (${logPath}):\n${(await log()).slice(-6000)}`);
-    });
-  };
-
-  const kill = async (signal: NodeJS.Signals = "SIGKILL") => {
-    const running = child;
-    if (!running || !alive()) return;
-    const exited = new Promise<void>((resolve) => running.once("exit", () => resolve()));
-    running.kill(signal);
-    await exited;
-    logStream?.end();
-  };
-
-  const stop = async () => {
-    const running = child;
-    if (!running || !alive()) return;
-    const timer = setTimeout(() => running.kill("SIGKILL"), 10_000);
-    await kill("SIGTERM");
-    clearTimeout(timer);
-  };
-
-  await start();
+  const main = synapseProcess({
+    chroot,
+    name: "Synapse",
+    app: "synapse.app.homeserver",
+    configPaths: configFiles.map((file) => `${dataDir}/${file}`),
+    logPath: join(hostDataDir, LOG_FILE),
+    healthUrl: `${baseUrl}/health`,
+    ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
+  });
+  await main.start();
   return {
     chroot,
     paths,
@@ -162,13 +165,14 @@ export async function startSynapse(options: SynapseOptions): Promise<RunningSyna
     metricsUrl: `http://127.0.0.1:${paths.metricsPort}`,
     hostDataDir,
     hostPath: (relative) => join(hostDataDir, relative),
-    log,
-    start,
-    stop,
-    kill,
+    pids: () => (main.pid === undefined ? [] : [main.pid]),
+    log: () => main.log(),
+    start: () => main.start(),
+    stop: () => main.stop(),
+    kill: (signal) => main.kill(signal),
     async dispose() {
-      await stop();
-      if (!options.name) await rm(hostDataDir, { recursive: true, force: true });
+      await main.stop();
+      if (fresh) await rm(hostDataDir, { recursive: true, force: true });
     },
   };
 }

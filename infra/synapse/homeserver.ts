@@ -218,4 +218,10 @@ export const FILE_NAMES = {
   macaroonSecretKey: "macaroon_secret_key",
   formSecret: "form_secret",
   appserviceRegistration: "appservice-nova-bridge.yaml",
+  // Worker mode (infra/synapse/workers.ts): the `redis` block (a Secret-side config file: Memorystore's host is
+  // known only once it exists), Redis's password and server CA, the secret that authenticates replication HTTP.
+  redis: "redis.yaml",
+  redisPassword: "redis_password",
+  redisCa: "redis-ca.pem",
+  replicationSecret: "worker_replication_secret",
 } as const;
