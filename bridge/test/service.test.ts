@@ -1,7 +1,7 @@
 // The HTTP + WebSocket service against the real Synapse and PostgreSQL (infra's local profile on the harness).
 import { randomBytes } from "node:crypto";
 import { startTestStack, type TestStack, testLogger } from "@nova-matrix/dev/harness/test-stack";
-import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
+import { describeWithHarnessInEachMode } from "@nova-matrix/dev/harness/vitest";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Secret } from "../src/config/secret.ts";
@@ -22,7 +22,7 @@ interface ErrorBody {
 }
 const errorOf = (body: unknown) => (body as ErrorBody).error;
 
-describeWithHarness("bridge service (HTTP + WebSocket) against the real Synapse", () => {
+describeWithHarnessInEachMode("bridge service (HTTP + WebSocket) against the real Synapse", (workers) => {
   let stack: TestStack;
   let service: RunningService;
   let url: string;
@@ -45,7 +45,7 @@ describeWithHarness("bridge service (HTTP + WebSocket) against the real Synapse"
   };
 
   beforeAll(async () => {
-    stack = await startTestStack({ homeserverOverrides: { max_upload_size: "256K" } });
+    stack = await startTestStack({ homeserverOverrides: { max_upload_size: "256K" }, workers });
     service = await runService({
       config: stack.config,
       databaseUrl: await stack.newBridgeDatabase(),

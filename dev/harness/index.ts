@@ -16,3 +16,8 @@ export {
 } from "./synapse.ts";
 export { type ProxyMode, startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
 export { signingKeyFile, type TestHomeserverOptions, testHomeserverFiles } from "./test-homeserver.ts";
+export {
+  newRedisPassword,
+  type RunningSynapseCluster,
+  startSynapseCluster,
+} from "./synapse-workers.ts";

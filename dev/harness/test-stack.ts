@@ -7,6 +7,8 @@ import {
   generateLocalSecrets,
   LOCAL_CONFIG_FILES,
   localSynapseFiles,
+  localWorkerInstances,
+  localWorkerSpec,
   type SynapseSecrets,
 } from "@nova-matrix/infra/synapse/local-profile";
 import pino from "pino";
@@ -17,11 +19,15 @@ import {
   startPostgres,
   startSynapse,
 } from "./index.ts";
+import { newRedisPassword, type RunningSynapseCluster, startSynapseCluster } from "./synapse-workers.ts";
 import { harnessChroot } from "./vitest.ts";
 
 export interface TestStack {
   postgres: PostgresServer;
+  /** The homeserver: the monolith, or (worker mode) the whole set of processes behind the proxy's URL. */
   synapse: RunningSynapse;
+  /** Worker mode only: each process, Redis and the proxy, for faults that hit one of them. */
+  cluster?: RunningSynapseCluster;
   secrets: SynapseSecrets;
   serverName: string;
   config: EnabledConfig;
@@ -36,6 +42,11 @@ export interface TestStackOptions {
   registrationOverrides?: Record<string, unknown>;
   /** Outside vitest (the benchmark): the chroot from `ensureSynapseChroot()`. Default: the one global-setup made. */
   chroot?: SynapseChroot;
+  /**
+   * Synapse in worker mode (infra/synapse/workers.ts on loopback: main, sync and client workers, an event
+   * persister, media and background workers, Redis, HAProxy). Default: NOVA_SYNAPSE_WORKERS=1 in the environment.
+   */
+  workers?: boolean;
 }
 
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
@@ -45,32 +56,41 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   await postgres.createRole("synapse", dbPassword);
   await postgres.createDatabase("synapse", "synapse");
   const secrets = generateLocalSecrets();
-  const input = (paths: { dataDir: string; port: number; metricsPort: number }) =>
-    localSynapseFiles({
-      paths,
-      serverName,
-      database: {
-        host: postgres.host,
-        port: postgres.port,
-        name: "synapse",
-        user: "synapse",
-        password: dbPassword,
-      },
-      secrets,
-      ...(options.homeserverOverrides ? { homeserverOverrides: options.homeserverOverrides } : {}),
-      ...(options.registrationOverrides ? { registrationOverrides: options.registrationOverrides } : {}),
+  const database = { host: postgres.host, port: postgres.port, name: "synapse", user: "synapse", password: dbPassword };
+  const overrides = {
+    ...(options.homeserverOverrides ? { homeserverOverrides: options.homeserverOverrides } : {}),
+    ...(options.registrationOverrides ? { registrationOverrides: options.registrationOverrides } : {}),
+  };
+  const chroot = options.chroot ?? harnessChroot();
+  let cluster: RunningSynapseCluster | undefined;
+  let synapse: RunningSynapse;
+  if (options.workers ?? process.env.NOVA_SYNAPSE_WORKERS === "1") {
+    const redisPassword = newRedisPassword();
+    const replicationSecret = randomBytes(24).toString("base64url");
+    cluster = await startSynapseCluster({
+      chroot,
+      instances: localWorkerInstances(),
+      redisPassword,
+      // Six Synapse processes start at once on a machine shared with other test runs.
+      startTimeoutMs: 240_000,
+      spec: (layout) =>
+        localWorkerSpec({ layout, serverName, database, secrets, redisPassword, replicationSecret, ...overrides }),
     });
-  const synapse = await startSynapse({
-    chroot: options.chroot ?? harnessChroot(),
-    configFiles: LOCAL_CONFIG_FILES,
-    files: (paths) => input(paths).files,
-  });
+    synapse = cluster;
+  } else {
+    synapse = await startSynapse({
+      chroot,
+      configFiles: LOCAL_CONFIG_FILES,
+      files: (paths) => localSynapseFiles({ paths, serverName, database, secrets, ...overrides }).files,
+    });
+  }
   const bridgePassword = randomBytes(18).toString("base64url");
   await postgres.createRole("bridge", bridgePassword);
   let databases = 0;
   return {
     postgres,
     synapse,
+    ...(cluster ? { cluster } : {}),
     secrets,
     serverName,
     config: {

@@ -11,6 +11,15 @@ export function describeWithHarness(name: string, suite: () => void): void {
   else describe(name, suite);
 }
 
+/**
+ * A suite run twice: on the monolith (staging's default) and on Synapse in worker mode (prod's, main + workers +
+ * Redis + HAProxy). The suite passes `workers` to `startTestStack`.
+ */
+export function describeWithHarnessInEachMode(name: string, suite: (workers: boolean) => void): void {
+  for (const workers of [false, true])
+    describeWithHarness(`${name} [${workers ? "worker mode" : "monolith"}]`, () => suite(workers));
+}
+
 /** The chroot global-setup prepared. */
 export function harnessChroot(): SynapseChroot {
   const chroot = inject("synapseChroot");
