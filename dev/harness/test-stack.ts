@@ -56,7 +56,13 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   await postgres.createRole("synapse", dbPassword);
   await postgres.createDatabase("synapse", "synapse");
   const secrets = generateLocalSecrets();
-  const database = { host: postgres.host, port: postgres.port, name: "synapse", user: "synapse", password: dbPassword };
+  const database = {
+    host: postgres.host,
+    port: postgres.port,
+    name: "synapse",
+    user: "synapse",
+    password: dbPassword,
+  };
   const overrides = {
     ...(options.homeserverOverrides ? { homeserverOverrides: options.homeserverOverrides } : {}),
     ...(options.registrationOverrides ? { registrationOverrides: options.registrationOverrides } : {}),
@@ -74,7 +80,15 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       // Six Synapse processes start at once on a machine shared with other test runs.
       startTimeoutMs: 240_000,
       spec: (layout) =>
-        localWorkerSpec({ layout, serverName, database, secrets, redisPassword, replicationSecret, ...overrides }),
+        localWorkerSpec({
+          layout,
+          serverName,
+          database,
+          secrets,
+          redisPassword,
+          replicationSecret,
+          ...overrides,
+        }),
     });
     synapse = cluster;
   } else {
