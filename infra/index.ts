@@ -23,19 +23,22 @@ import {
 } from "./chat-service/index.ts";
 import { clusterProvider } from "./cluster/index.ts";
 import { loadConfig } from "./config/load.ts";
-import type { NetworkConfig } from "./config/schema.ts";
+import type { NetworkConfig, WorkerSettings } from "./config/schema.ts";
 import { SynapseDatabase } from "./database/index.ts";
 import { DATABASE_SETUP_LABELS } from "./database/setup-spec.ts";
 import { PublicIngress } from "./ingress/index.ts";
 import { publicBaseUrl as publicUrlOf, serviceAnnotationsForIngress } from "./ingress/spec.ts";
 import { AppNamespace } from "./namespace/index.ts";
 import { GCLB_RANGES, Network, SYNAPSE_PRIORITY_CLASS } from "./network/index.ts";
-import { SYNAPSE_ENDPOINTS } from "./network/wiring.ts";
+import { PROXY_ENDPOINTS, SYNAPSE_ENDPOINTS, synapseWorkerEndpoints } from "./network/wiring.ts";
 import { Observability } from "./observability/index.ts";
 import { SYNAPSE_SCRAPE } from "./observability/wiring.ts";
+import { SynapseRedis } from "./redis/index.ts";
 import { GeneratedSecrets } from "./secrets/index.ts";
-import { Synapse } from "./synapse/component.ts";
+import { Synapse, type SynapseWorkerArgs } from "./synapse/component.ts";
 import { CLIENT_PORT, CLIENT_PORT_NAME, SYNAPSE_LABELS } from "./synapse/deployment-spec.ts";
+import { PROXY_POD_PORTS } from "./synapse/workers.ts";
+import { PUBLIC_PORT_NAME, PUBLIC_SERVICE } from "./synapse/workers-component.ts";
 
 const config = loadConfig();
 
@@ -43,9 +46,15 @@ const config = loadConfig();
 // Every component gets this provider: pass `onCluster` to each new one (infra/cluster/provider.test.ts checks).
 const onCluster = { providers: [clusterProvider("cluster", config.cluster)] };
 
+const workerSettings = config.synapse.workers?.enabled ? config.synapse.workers : undefined;
+
 const secrets = new GeneratedSecrets(
   "matrix",
-  { rotation: config.rotation, databaseAdminPassword: config.database.kind === "cloudsql" },
+  {
+    rotation: config.rotation,
+    databaseAdminPassword: config.database.kind === "cloudsql",
+    replicationSecret: workerSettings !== undefined,
+  },
   onCluster,
 );
 
@@ -84,6 +93,17 @@ function isolationFor(network: NetworkConfig): Network {
         loadBalancerRanges: config.ingress ? [...GCLB_RANGES] : [],
       },
       scrapers: network.scrapers,
+      // Worker mode: only the proxy reaches Synapse's processes (its public listener only from the load balancers).
+      workers: workerSettings
+        ? {
+            ...synapseWorkerEndpoints(workerSettings.redis.kind === "in-cluster"),
+            proxy: {
+              ...PROXY_ENDPOINTS,
+              clients: [chatService, ...(withBridge ? [{ podSelector: BRIDGE_LABELS }] : [])],
+              loadBalancerRanges: config.ingress ? [...GCLB_RANGES] : [],
+            },
+          }
+        : undefined,
       ...(withBridge
         ? {
             bridge: {
@@ -134,9 +154,36 @@ const synapse = new Synapse(
     behindLoadBalancer: config.ingress !== undefined,
     ...(config.ingress ? { serviceAnnotations: serviceAnnotationsForIngress() } : {}),
     ...(isolation ? { priorityClassName: SYNAPSE_PRIORITY_CLASS } : {}),
+    workers: workerSettings ? workersOf(workerSettings) : undefined,
   },
   { ...onCluster, dependsOn: [database.setupJob, ...(isolation ? [isolation] : [])] },
 );
+
+function required<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`${what} was not generated`);
+  return value;
+}
+
+// Synapse in worker mode (nova-matrix:synapse.workers): Redis between the processes, the replication secret.
+function workersOf(settings: WorkerSettings): SynapseWorkerArgs {
+  const redis = new SynapseRedis(
+    "synapse-redis",
+    { namespace: appNamespace.name, settings: settings.redis, rotation: config.rotation.redisPassword },
+    onCluster,
+  );
+  return {
+    settings,
+    namespaceName: config.namespace,
+    redis: {
+      host: redis.host,
+      port: redis.port,
+      tls: redis.tls,
+      password: redis.password,
+      caCert: redis.caCert,
+    },
+    replicationSecret: required(secrets.replicationSecret, "the replication secret"),
+  };
+}
 
 const ingress = config.ingress
   ? new PublicIngress(
@@ -144,7 +191,10 @@ const ingress = config.ingress
       {
         namespace: appNamespace.name,
         host: config.ingress.host,
-        service: { name: synapse.serviceName, portName: CLIENT_PORT_NAME, port: CLIENT_PORT },
+        // Worker mode: the proxy's public listener (matrix-synapse-public), never the in-cluster one.
+        service: workerSettings
+          ? { name: PUBLIC_SERVICE, portName: PUBLIC_PORT_NAME, port: PROXY_POD_PORTS.public }
+          : { name: synapse.serviceName, portName: CLIENT_PORT_NAME, port: CLIENT_PORT },
         dnsManagedZone: config.ingress.dnsManagedZone,
       },
       { ...onCluster, dependsOn: [synapse] },

@@ -12,10 +12,11 @@ import { admits } from "./network/reachability.ts";
 import { MOCK_CA_CERT, MOCK_DATABASE_IP, MOCK_STATIC_IP } from "./render/mocks.ts";
 import { runStack, type StackRun } from "./render/run.ts";
 import { CLIENT_PORT, METRICS_PORT, SYNAPSE_LABELS } from "./synapse/deployment-spec.ts";
+import { instanceName } from "./synapse/workers.ts";
 import {
   objectData,
-  type RenderedSynapse,
-  startRenderedSynapse,
+  type RenderedWorkers,
+  startRenderedWorkers,
   whoamiAsServiceUser,
 } from "./testing/rendered-synapse.ts";
 import {
@@ -69,8 +70,8 @@ describe("prod stack under mocks", () => {
     });
   });
 
-  it("runs Synapse as one hardened pod with prod's resources and a kept volume", () => {
-    expectHardenedSynapse(run);
+  it("runs Synapse's main process as one hardened pod (worker mode) with prod's resources and a kept volume", () => {
+    expectHardenedSynapse(run, { workers: true });
     expectRestrictedPods(run);
     const pvc = findObject<{
       spec: { storageClassName: string; resources: { requests: { storage: string } } };
@@ -104,7 +105,14 @@ describe("prod stack under mocks", () => {
     const paths = rule?.http.paths.map((p) => p.path) ?? [];
     expect(paths).toEqual(["/_matrix/client", "/_matrix/media", "/.well-known/matrix/client"]);
     expect(paths.some((p) => p.startsWith("/_synapse"))).toBe(false);
-    expect(rule?.http.paths.every((p) => p.backend.service.name === "matrix-synapse")).toBe(true);
+    // Worker mode: the proxy's public listener, which replaces X-Forwarded-For (infra/synapse/haproxy.ts).
+    expect(
+      rule?.http.paths.every(
+        (p) =>
+          JSON.stringify(p.backend.service) ===
+          JSON.stringify({ name: "matrix-synapse-public", port: { name: "public" } }),
+      ),
+    ).toBe(true);
     expect(JSON.stringify(ingress)).not.toMatch(/metrics|9000/);
 
     expect(findObject(run, "ManagedCertificate", "matrix-synapse").spec).toEqual({
@@ -121,7 +129,8 @@ describe("prod stack under mocks", () => {
       minTlsVersion: "TLS_1_2",
     });
     expect(findObject(run, "BackendConfig", "matrix-synapse").spec).toMatchObject({
-      healthCheck: { type: "HTTP", requestPath: "/health", port: 8008 },
+      // Worker mode: the load balancer checks the proxy's public listener, which passes /health to Synapse.
+      healthCheck: { type: "HTTP", requestPath: "/health", port: 8080 },
     });
     const service = findObject(run, "Service", "matrix-synapse");
     expect(service.metadata.annotations).toEqual({
@@ -217,28 +226,40 @@ describe("prod stack under mocks", () => {
   });
 });
 
-describeWithHarness("prod's rendered config on the real Synapse", () => {
+describeWithHarness("prod's rendered worker mode on the real Synapse (re-pointed at loopback)", () => {
   let postgres: PostgresServer;
-  let rendered: RenderedSynapse;
+  let rendered: RenderedWorkers;
+  // A scaled-down prod: one of each group, both event persisters (rooms are sharded over them).
+  const run_ = [
+    instanceName("sync", 0),
+    instanceName("client", 0),
+    instanceName("event-persister", 0),
+    instanceName("event-persister", 1),
+    instanceName("media", 0),
+    instanceName("background", 0),
+  ];
 
   beforeAll(async () => {
     postgres = await startPostgres();
-    rendered = await startRenderedSynapse(harnessChroot(), postgres, run.resources);
-  });
+    rendered = await startRenderedWorkers(harnessChroot(), postgres, run.resources, run_);
+  }, 600_000);
   afterAll(async () => {
-    await rendered?.synapse.dispose();
+    await rendered?.cluster.dispose();
     await postgres?.stop();
   });
 
-  it("passes Synapse's config check and answers /health", async () => {
-    expect(rendered.configCheck.output).toContain("Config parses OK");
-    expect(await (await fetch(`${rendered.synapse.baseUrl}/health`)).text()).toBe("OK");
+  it("passes Synapse's config check for the main process and every rendered worker, and answers /health", async () => {
+    // Up to the sync workers' maxReplicas: 1 main + 6 sync + 2 client + 2 persisters + media + background.
+    expect(Object.keys(rendered.configChecks)).toHaveLength(13);
+    for (const [instance, check] of Object.entries(rendered.configChecks))
+      expect(`${instance}: ${check.output.includes("Config parses OK")}`).toBe(`${instance}: true`);
+    expect(await (await fetch(`${rendered.cluster.baseUrl}/health`)).text()).toBe("OK");
   });
 
-  it("answers whoami for the service user with the stack's access token", async () => {
+  it("answers whoami for the service user with the stack's access token, through the proxy", async () => {
     const serviceUser = String(run.outputs.serviceUser);
     const result = await whoamiAsServiceUser(
-      rendered.synapse.baseUrl,
+      rendered.cluster.baseUrl,
       String(run.outputs.accessToken),
       serviceUser,
       SERVICE_LOCALPART,
@@ -246,8 +267,10 @@ describeWithHarness("prod's rendered config on the real Synapse", () => {
     expect(result).toEqual({ status: 200, body: expect.objectContaining({ user_id: serviceUser }) });
   });
 
-  it("serves the client well-known at the public base URL", async () => {
-    const response = await fetch(`${rendered.synapse.baseUrl}/.well-known/matrix/client`);
+  it("serves the client well-known at the public base URL, through the public listener", async () => {
+    const response = await fetch(`${rendered.cluster.publicUrl}/.well-known/matrix/client`, {
+      headers: { "x-forwarded-for": "203.0.113.7, 35.191.0.9" },
+    });
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ "m.homeserver": { base_url: "https://chat.nova.com/" } });
   });

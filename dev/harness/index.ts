@@ -18,6 +18,7 @@ export { type ProxyMode, startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
 export { signingKeyFile, type TestHomeserverOptions, testHomeserverFiles } from "./test-homeserver.ts";
 export {
   newRedisPassword,
+  PYTHON_DIR,
   type RunningSynapseCluster,
   startSynapseCluster,
 } from "./synapse-workers.ts";

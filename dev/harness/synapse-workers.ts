@@ -68,7 +68,8 @@ export interface RunningSynapseCluster extends RunningSynapse {
 }
 
 const TXREDISAPI_DIR = fileURLToPath(new URL("./txredisapi", import.meta.url));
-const PYTHON_DIR = "python";
+/** Where, in a worker-mode data dir, Synapse finds the modules Debian lacks (PYTHONPATH). */
+export const PYTHON_DIR = "python";
 
 export async function startSynapseCluster(options: SynapseClusterOptions): Promise<RunningSynapseCluster> {
   const chroot = options.chroot ?? (await ensureSynapseChroot());

@@ -60,8 +60,8 @@ const HARNESS_DIR = "/var/lib/nova-harness";
 const LOG_FILE = "synapse.stdout.log";
 
 /** Runs a command inside the chroot. */
-export function runInChroot(chroot: SynapseChroot, args: readonly string[]) {
-  return run("chroot", [chroot.root, ...args], { env: chrootEnv() });
+export function runInChroot(chroot: SynapseChroot, args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}) {
+  return run("chroot", [chroot.root, ...args], { env: { ...chrootEnv(), ...extraEnv } });
 }
 
 export function chrootEnv(): NodeJS.ProcessEnv {
@@ -74,9 +74,13 @@ export function chrootEnv(): NodeJS.ProcessEnv {
 }
 
 /** `python3 -m synapse.config -c FILE...` inside the chroot: Synapse's own config check, without starting. */
-export async function checkSynapseConfig(chroot: SynapseChroot, configPaths: readonly string[]) {
+export async function checkSynapseConfig(
+  chroot: SynapseChroot,
+  configPaths: readonly string[],
+  options: { pythonPath?: string } = {},
+) {
   const args = ["python3", "-m", "synapse.config", ...configPaths.flatMap((path) => ["-c", path])];
-  const result = await runInChroot(chroot, args);
+  const result = await runInChroot(chroot, args, options.pythonPath ? { PYTHONPATH: options.pythonPath } : {});
   return { ok: result.code === 0, output: `${result.stdout}${result.stderr}` };
 }
 

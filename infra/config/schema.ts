@@ -38,8 +38,86 @@ const resources = z.strictObject({
   limits: z.strictObject({ cpu: quantity.optional(), memory: quantity }),
 });
 
+const sized = (requests: { cpu: string; memory: string }, memoryLimit: string) => ({
+  requests,
+  limits: { memory: memoryLimit },
+});
+const gcpRegion = z.string().regex(/^[a-z]+-[a-z]+[0-9]$/, "expected a GCP region such as europe-west1");
+const vpcNetwork = z.string().regex(/^(https:\/\/.*\/)?projects\/[^/]+\/global\/networks\/[^/]+$/, {
+  message: "expected a VPC network such as projects/<project>/global/networks/<network>",
+});
+
+/** Redis between Synapse's processes: in the cluster (staging), or Memorystore (prod). */
+const redis = z.discriminatedUnion(
+  "kind",
+  [
+    z.strictObject({
+      kind: z.literal("in-cluster"),
+      resources: resources.default(sized({ cpu: "50m", memory: "64Mi" }, "256Mi")),
+    }),
+    z.strictObject({
+      kind: z.literal("memorystore"),
+      region: gcpRegion,
+      /** The VPC with private services access (the one Cloud SQL uses). */
+      network: vpcNetwork,
+      tier: z.enum(["BASIC", "STANDARD_HA"]).default("STANDARD_HA"),
+      memorySizeGb: z.number().int().min(1).default(1),
+    }),
+  ],
+  { error: 'expected kind "in-cluster" or "memorystore"' },
+);
+
+/** Synapse in worker mode (infra/synapse/workers.ts): absent or `enabled: false` = one process. */
+const workers = z
+  .strictObject({
+    enabled: z.boolean(),
+    sync: z
+      .strictObject({
+        replicas: z.number().int().min(1).default(2),
+        /** The HorizontalPodAutoscaler's ceiling (a worker config file is rendered for each). */
+        maxReplicas: z.number().int().min(1).max(20).default(6),
+        targetCpuUtilization: z.number().int().min(10).max(100).default(70),
+        resources: resources.default(sized({ cpu: "250m", memory: "512Mi" }, "1Gi")),
+      })
+      .refine((sync) => sync.replicas <= sync.maxReplicas, "expected replicas <= maxReplicas")
+      .default({
+        replicas: 2,
+        maxReplicas: 6,
+        targetCpuUtilization: 70,
+        resources: sized({ cpu: "250m", memory: "512Mi" }, "1Gi"),
+      }),
+    client: z
+      .strictObject({
+        replicas: z.number().int().min(1).max(20).default(2),
+        resources: resources.default(sized({ cpu: "250m", memory: "512Mi" }, "1Gi")),
+      })
+      .default({ replicas: 2, resources: sized({ cpu: "250m", memory: "512Mi" }, "1Gi") }),
+    /** Event persisters: rooms are sharded over them; changing the count restarts every process. */
+    eventPersisters: z
+      .strictObject({
+        count: z.number().int().min(1).max(8).default(2),
+        resources: resources.default(sized({ cpu: "250m", memory: "512Mi" }, "1Gi")),
+      })
+      .default({ count: 2, resources: sized({ cpu: "250m", memory: "512Mi" }, "1Gi") }),
+    media: z
+      .strictObject({ resources: resources.default(sized({ cpu: "100m", memory: "256Mi" }, "1Gi")) })
+      .default({ resources: sized({ cpu: "100m", memory: "256Mi" }, "1Gi") }),
+    background: z
+      .strictObject({ resources: resources.default(sized({ cpu: "100m", memory: "256Mi" }, "768Mi")) })
+      .default({ resources: sized({ cpu: "100m", memory: "256Mi" }, "768Mi") }),
+    proxy: z
+      .strictObject({
+        replicas: z.number().int().min(1).max(10).default(2),
+        resources: resources.default(sized({ cpu: "100m", memory: "64Mi" }, "256Mi")),
+      })
+      .default({ replicas: 2, resources: sized({ cpu: "100m", memory: "64Mi" }, "256Mi") }),
+    redis: redis.default({ kind: "in-cluster", resources: sized({ cpu: "50m", memory: "64Mi" }, "256Mi") }),
+  })
+  .optional();
+
 const synapse = z.strictObject({
   resources,
+  workers,
   storage: z.strictObject({
     size: storageQuantity,
     /** Absent: the cluster's default StorageClass. */
@@ -79,14 +157,12 @@ const inClusterDatabase = z.strictObject({
 const cloudSqlDatabase = z.strictObject({
   kind: z.literal("cloudsql"),
   instanceName: dnsLabel,
-  region: z.string().regex(/^[a-z]+-[a-z]+[0-9]$/, "expected a GCP region such as europe-west1"),
+  region: gcpRegion,
   tier: z.string().regex(/^db-[a-z0-9-]+$/, "expected a Cloud SQL tier such as db-custom-2-7680"),
   diskSizeGb: z.number().int().min(10),
   availabilityType: z.enum(["ZONAL", "REGIONAL"]).default("REGIONAL"),
   /** The VPC (self link or `projects/<p>/global/networks/<n>`) with private services access set up. */
-  network: z.string().regex(/^(https:\/\/.*\/)?projects\/[^/]+\/global\/networks\/[^/]+$/, {
-    message: "expected a VPC network such as projects/<project>/global/networks/<network>",
-  }),
+  network: vpcNetwork,
   backupStartTime: z
     .string()
     .regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, "expected HH:MM (UTC)")
@@ -195,6 +271,9 @@ const rotation = z
     asToken: z.string().optional(),
     hsToken: z.string().optional(),
     signingKey: z.string().optional(),
+    /** Worker mode: the replication secret and the in-cluster Redis's password (Memorystore makes its own). */
+    replicationSecret: z.string().optional(),
+    redisPassword: z.string().optional(),
   })
   .default({});
 
@@ -246,6 +325,8 @@ export type StackConfig = z.infer<typeof stackConfigSchema>;
 export type InClusterDatabaseConfig = z.infer<typeof inClusterDatabase>;
 export type CloudSqlDatabaseConfig = z.infer<typeof cloudSqlDatabase>;
 export type SynapseSettings = z.infer<typeof synapse>;
+export type WorkerSettings = NonNullable<SynapseSettings["workers"]>;
+export type RedisSettings = WorkerSettings["redis"];
 export type IngressConfig = z.infer<typeof ingress>;
 export type RotationConfig = z.infer<typeof rotation>;
 export type ObservabilityConfig = z.infer<typeof observability>;

@@ -10,12 +10,15 @@ import {
   synapseDisruptionBudget,
   synapsePriorityClass,
 } from "./policies.ts";
+import { type WorkerNetworkInput, workerNetworkPolicies } from "./workers.ts";
 
 export { GCLB_RANGES, podSecurityLabels, SYNAPSE_PRIORITY_CLASS } from "./policies.ts";
 
 /** Everything `networkPolicies` takes (see NetworkInput), with the namespace as a Pulumi input. */
 export interface NetworkArgs extends Omit<NetworkInput, "namespace"> {
   readonly namespace: pulumi.Input<string>;
+  /** Synapse in worker mode: the proxy is the only way in (network/workers.ts replaces Synapse's own policy). */
+  readonly workers?: Omit<WorkerNetworkInput, "namespace" | "labels" | "scrapers"> | undefined;
 }
 
 export class Network extends pulumi.ComponentResource {
@@ -28,8 +31,17 @@ export class Network extends pulumi.ComponentResource {
     super("nova:network:Network", name, {}, opts);
     const parent = { parent: this };
     // Built once with a placeholder to know the names and catch bad input at preview time, then per namespace.
-    const names = networkPolicies({ ...args, namespace: "placeholder" }).map((p) => p.metadata?.name ?? "");
-    const built = pulumi.output(args.namespace).apply((namespace) => networkPolicies({ ...args, namespace }));
+    const all = (namespace: string) => {
+      const policies = networkPolicies({ ...args, namespace });
+      const workers = args.workers;
+      if (!workers) return policies;
+      return [
+        ...policies.filter((p) => p.metadata?.name !== "matrix-synapse-ingress"),
+        ...workerNetworkPolicies({ ...workers, namespace, labels: args.labels, scrapers: args.scrapers }),
+      ];
+    };
+    const names = all("placeholder").map((p) => p.metadata?.name ?? "");
+    const built = pulumi.output(args.namespace).apply(all);
     const created = names.map(
       (policyName, index) =>
         new k8s.networking.v1.NetworkPolicy(

@@ -64,6 +64,8 @@ export function withImageDigest(config: Record<string, string>, key: string): Re
   if (typeof bridge.image !== "string" || bridge.image.includes("@")) return config;
   return { ...config, [key]: JSON.stringify({ ...bridge, image: `${bridge.image}@${MOCK_IMAGE_DIGEST}` }) };
 }
+/** Memorystore's private IP in a render (its real one is known only after creation). */
+export const MOCK_REDIS_IP = "10.20.0.5";
 export const MOCK_STATIC_IP = "203.0.113.10";
 export const MOCK_CA_CERT =
   "-----BEGIN CERTIFICATE-----\nTU9DSyBDTE9VRCBTUUwgU0VSVkVSIENB\n-----END CERTIFICATE-----\n";
@@ -153,6 +155,14 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
         return {
           privateIpAddress: MOCK_DATABASE_IP,
           connectionName: `mock-project:region:${String(inputs.name)}`,
+          serverCaCerts: [{ cert: MOCK_CA_CERT }],
+        };
+      case "gcp:redis/instance:Instance":
+        // Memorystore makes the AUTH string itself: a secret like the generated ones.
+        return {
+          host: MOCK_REDIS_IP,
+          port: 6378,
+          authString: this.secret(fakeText(`${name}-auth`, 36)),
           serverCaCerts: [{ cert: MOCK_CA_CERT }],
         };
       case "gcp:compute/globalAddress:GlobalAddress":

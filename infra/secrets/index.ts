@@ -11,6 +11,8 @@ export interface GeneratedSecretsArgs {
   rotation: RotationConfig;
   /** Also generate a password for a database admin user the program creates (Cloud SQL). */
   databaseAdminPassword: boolean;
+  /** Synapse in worker mode: the secret that authenticates replication HTTP between its processes. */
+  replicationSecret?: boolean;
 }
 
 /** Secret values, every one wrapped with `pulumi.secret`. */
@@ -22,6 +24,8 @@ export class GeneratedSecrets extends pulumi.ComponentResource {
   public readonly formSecret: pulumi.Output<string>;
   public readonly asToken: pulumi.Output<string>;
   public readonly hsToken: pulumi.Output<string>;
+  /** Worker mode's `worker_replication_secret`. */
+  public readonly replicationSecret: pulumi.Output<string> | undefined;
   /** The signing key file: `ed25519 a_<id> <unpadded base64 of 32 random bytes>`. */
   public readonly signingKey: pulumi.Output<string>;
 
@@ -41,6 +45,9 @@ export class GeneratedSecrets extends pulumi.ComponentResource {
     this.formSecret = token("form-secret", args.rotation.formSecret);
     this.asToken = token("as-token", args.rotation.asToken, 64);
     this.hsToken = token("hs-token", args.rotation.hsToken, 64);
+    this.replicationSecret = args.replicationSecret
+      ? token("replication-secret", args.rotation.replicationSecret)
+      : undefined;
 
     // Losing the signing key is an outage (every client's cached keys, every signed event): protect both halves
     // from replacement and keep them in state even if the stack is destroyed.

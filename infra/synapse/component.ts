@@ -4,7 +4,7 @@
 import { APPSERVICE_ID } from "@nova-matrix/contracts";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { SynapseSettings } from "../config/schema.ts";
+import type { SynapseSettings, WorkerSettings } from "../config/schema.ts";
 import type { GeneratedSecrets } from "../secrets/index.ts";
 import {
   CLIENT_PORT,
@@ -18,10 +18,13 @@ import {
   MOUNTS,
   POD_FILE_PATHS,
   POD_MEDIA_STORE,
+  processSpec,
   SECRET_NAME,
   SYNAPSE_LABELS,
   SYNAPSE_NAME,
+  SYNAPSE_PROCESS_LABEL,
   synapsePodSpec,
+  WORKER_MOUNT,
 } from "./deployment-spec.ts";
 import {
   appserviceRegistration,
@@ -31,6 +34,23 @@ import {
   logConfig,
   toYaml,
 } from "./homeserver.ts";
+import { redisConfig, synapseWorkerPlan } from "./workers.ts";
+import { PROXY_LABELS, SynapseWorkers } from "./workers-component.ts";
+
+/** Worker mode's inputs: the stack's settings, Redis's endpoint, the replication secret. */
+export interface SynapseWorkerArgs {
+  settings: WorkerSettings;
+  /** The namespace's name (pods and Services are addressed by cluster DNS in the plan). */
+  namespaceName: string;
+  redis: {
+    host: pulumi.Input<string>;
+    port: pulumi.Input<number>;
+    tls: boolean;
+    password: pulumi.Output<string>;
+    caCert?: pulumi.Output<string> | undefined;
+  };
+  replicationSecret: pulumi.Output<string>;
+}
 
 export interface SynapseDatabaseConnection {
   host: pulumi.Input<string>;
@@ -57,7 +77,12 @@ export interface SynapseArgs {
   serviceAnnotations?: Record<string, string>;
   /** Scheduling priority class (it must exist first: pass its creator in `dependsOn`). */
   priorityClassName?: string | undefined;
+  /** Worker mode (absent: one process). */
+  workers?: SynapseWorkerArgs | undefined;
 }
+
+/** GKE's cluster DNS domain (the worker plan names pods by it). */
+const CLUSTER_DOMAIN = "cluster.local";
 
 export class Synapse extends pulumi.ComponentResource {
   /** The in-cluster URL, `http://matrix-synapse:8008`. */
@@ -73,20 +98,36 @@ export class Synapse extends pulumi.ComponentResource {
     const { settings } = args;
     this.serviceName = SYNAPSE_NAME;
     this.clientUrl = `http://${SYNAPSE_NAME}:${CLIENT_PORT}`;
-    this.homeserverYaml = toYaml(
-      homeserverConfig({
-        serverName: args.serverName,
-        publicBaseUrl: args.publicBaseUrl,
-        bindAddresses: ["0.0.0.0"],
-        clientPort: CLIENT_PORT,
-        metricsPort: METRICS_PORT,
-        xForwarded: args.behindLoadBalancer,
-        mediaStorePath: POD_MEDIA_STORE,
-        maxUploadSize: settings.maxUploadSize,
-        presence: settings.presence,
-        files: POD_FILE_PATHS,
-      }),
-    );
+    const homeserverInput = {
+      serverName: args.serverName,
+      publicBaseUrl: args.publicBaseUrl,
+      bindAddresses: ["0.0.0.0"],
+      clientPort: CLIENT_PORT,
+      metricsPort: METRICS_PORT,
+      xForwarded: args.behindLoadBalancer,
+      mediaStorePath: POD_MEDIA_STORE,
+      maxUploadSize: settings.maxUploadSize,
+      presence: settings.presence,
+      files: POD_FILE_PATHS,
+    };
+    const workers = args.workers;
+    const plan = workers
+      ? synapseWorkerPlan({
+          homeserver: homeserverInput,
+          counts: {
+            sync: {
+              replicas: workers.settings.sync.replicas,
+              maxReplicas: workers.settings.sync.maxReplicas,
+            },
+            client: { replicas: workers.settings.client.replicas },
+            eventPersisters: workers.settings.eventPersisters.count,
+          },
+          placement: { kind: "cluster", namespace: workers.namespaceName, clusterDomain: CLUSTER_DOMAIN },
+          replicationSecretPath: `${MOUNTS.secrets}/${FILE_NAMES.replicationSecret}`,
+          workerConfigDir: WORKER_MOUNT,
+        })
+      : undefined;
+    this.homeserverYaml = toYaml(plan ? plan.homeserver : homeserverConfig(homeserverInput));
     const publicFiles = {
       [FILE_NAMES.homeserver]: this.homeserverYaml,
       [FILE_NAMES.logConfig]: toYaml(logConfig(settings.logLevel)),
@@ -103,8 +144,14 @@ export class Synapse extends pulumi.ComponentResource {
         form: secrets.formSecret,
         asToken: secrets.asToken,
         hsToken: secrets.hsToken,
+        redisHost: workers?.redis.host ?? "",
+        redisPort: workers?.redis.port ?? 0,
+        redisPassword: workers?.redis.password ?? "",
+        redisCa: workers?.redis.caCert ?? "",
+        replicationSecret: workers?.replicationSecret ?? "",
       })
-      .apply(({ host, password, caCert, signingKey, sharedSecret, macaroon, form, asToken, hsToken }) => {
+      .apply((values) => {
+        const { host, password, caCert, signingKey, sharedSecret, macaroon, form, asToken, hsToken } = values;
         const files: Record<string, string> = {
           [FILE_NAMES.database]: toYaml(
             databaseConfig(
@@ -131,6 +178,21 @@ export class Synapse extends pulumi.ComponentResource {
           ),
         };
         if (database.sslMode !== undefined) files[DATABASE_CA_FILE] = caCert;
+        if (workers) {
+          // Memorystore's host is known only once it exists: the `redis` block lives here, beside the database's.
+          files[FILE_NAMES.redis] = toYaml(
+            redisConfig({
+              host: values.redisHost,
+              port: values.redisPort,
+              tls: workers.redis.tls,
+              passwordPath: `${MOUNTS.secrets}/${FILE_NAMES.redisPassword}`,
+              caPath: workers.redis.tls ? `${MOUNTS.secrets}/${FILE_NAMES.redisCa}` : undefined,
+            }),
+          );
+          files[FILE_NAMES.redisPassword] = values.redisPassword;
+          files[FILE_NAMES.replicationSecret] = values.replicationSecret;
+          if (workers.redis.tls) files[FILE_NAMES.redisCa] = values.redisCa;
+        }
         return files;
       });
 
@@ -181,12 +243,14 @@ export class Synapse extends pulumi.ComponentResource {
           selector: { matchLabels: SYNAPSE_LABELS },
           template: {
             metadata: {
-              labels: SYNAPSE_LABELS,
+              labels: { ...SYNAPSE_LABELS, ...(plan ? { [SYNAPSE_PROCESS_LABEL]: "main" } : {}) },
               annotations: { "nova.chat/config-checksum": checksum },
             },
             spec: synapsePodSpec({
               resources: settings.resources,
               priorityClassName: args.priorityClassName,
+              // Worker mode: the main process, without the media volume (the media worker holds it).
+              process: plan ? processSpec("main") : undefined,
             }),
           },
         },
@@ -202,17 +266,46 @@ export class Synapse extends pulumi.ComponentResource {
           labels: SYNAPSE_LABELS,
           ...(args.serviceAnnotations ? { annotations: args.serviceAnnotations } : {}),
         },
-        spec: {
-          type: "ClusterIP",
-          selector: SYNAPSE_LABELS,
-          ports: [
-            { name: CLIENT_PORT_NAME, port: CLIENT_PORT, targetPort: CLIENT_PORT_NAME, protocol: "TCP" },
-            { name: METRICS_PORT_NAME, port: METRICS_PORT, targetPort: METRICS_PORT_NAME, protocol: "TCP" },
-          ],
-        },
+        // Worker mode: the in-cluster URL (matrix-synapse:8008) is the proxy's internal listener, which routes
+        // each request to its process; the main process has its own Service (workers-component.ts).
+        spec: plan
+          ? {
+              type: "ClusterIP",
+              selector: PROXY_LABELS,
+              ports: [
+                { name: CLIENT_PORT_NAME, port: CLIENT_PORT, targetPort: CLIENT_PORT_NAME, protocol: "TCP" },
+              ],
+            }
+          : {
+              type: "ClusterIP",
+              selector: SYNAPSE_LABELS,
+              ports: [
+                { name: CLIENT_PORT_NAME, port: CLIENT_PORT, targetPort: CLIENT_PORT_NAME, protocol: "TCP" },
+                {
+                  name: METRICS_PORT_NAME,
+                  port: METRICS_PORT,
+                  targetPort: METRICS_PORT_NAME,
+                  protocol: "TCP",
+                },
+              ],
+            },
       },
       { parent: this },
     );
+    if (plan && workers)
+      new SynapseWorkers(
+        `${name}-workers`,
+        {
+          namespace: args.namespace,
+          settings: workers.settings,
+          plan,
+          configChecksum: checksum,
+          priorityClassName: args.priorityClassName,
+          publicServiceAnnotations: args.serviceAnnotations,
+          dependsOn: [configMap, secret, pvc, this.deployment],
+        },
+        { parent: this },
+      );
     this.registerOutputs({ clientUrl: this.clientUrl, service: this.service.metadata.name });
   }
 }

@@ -5,6 +5,14 @@ import { createHash } from "node:crypto";
 import type { types } from "@pulumi/kubernetes";
 import type { HomeserverInput } from "./homeserver.ts";
 import { FILE_NAMES } from "./homeserver.ts";
+import {
+  GENERIC_WORKER,
+  MAIN_APP,
+  MEDIA_WORKER,
+  POD_PORTS,
+  type WorkerGroup,
+  workerFileName,
+} from "./workers.ts";
 
 /** Synapse's version everywhere: the image tag here and the harness's Debian package (a test keeps them equal). */
 export const SYNAPSE_VERSION = "1.160.0";
@@ -60,7 +68,31 @@ export interface PodSpecInput {
     requests: { cpu: string; memory: string };
     limits: { cpu?: string | undefined; memory: string };
   };
+  /** Worker mode: which Synapse process the pod runs (absent: the monolith). */
+  process?: SynapseProcessSpec | undefined;
 }
+
+/** One process of Synapse in worker mode, as its pod runs it. */
+export interface SynapseProcessSpec {
+  /** `synapse.app.homeserver` (the main process) or the worker's app. */
+  readonly app: string;
+  /** The listeners the pod exposes, by port name. */
+  readonly ports: readonly { readonly name: string; readonly port: number }[];
+  /** The port whose `/health` the probes read. */
+  readonly healthPort: string;
+  /** The media volume: only the media worker holds it (ReadWriteOnce). */
+  readonly mountsMedia: boolean;
+  /** A worker: its own config file from the workers' ConfigMap, chosen by the pod's name (the worker's name). */
+  readonly workerFile: boolean;
+}
+
+/** Worker mode's extra names: the Secret-side `redis` block, the workers' ConfigMap and its mount. */
+export const WORKERS_CONFIG_MAP = "matrix-synapse-workers";
+export const WORKER_MOUNT = "/workers";
+export const REPLICATION_PORT = POD_PORTS.replication;
+export const REPLICATION_PORT_NAME = "replication";
+/** Every Synapse pod of worker mode carries this label, valued with its group (`main`, `sync`, ...). */
+export const SYNAPSE_PROCESS_LABEL = "nova.chat/synapse-process";
 
 /** The pod template's spec (plain object, validated against the Kubernetes schema in tests). */
 export function synapsePodSpec(input: PodSpecInput): types.input.core.v1.PodSpec {
@@ -72,20 +104,43 @@ export function synapsePodSpec(input: PodSpecInput): types.input.core.v1.PodSpec
     readOnlyRootFilesystem: true,
     capabilities: { drop: ["ALL"] },
   };
-  const configArgs = POD_CONFIG_FILES.flatMap((file) => ["--config-path", file]);
+  const process = input.process;
+  // Worker mode: the `redis` block, then the worker's own file, named after the pod ($(POD_NAME) is expanded by
+  // Kubernetes from the env below: a StatefulSet pod's name is the worker's name).
+  const configFiles = process
+    ? [
+        ...POD_CONFIG_FILES,
+        `${MOUNTS.secrets}/${FILE_NAMES.redis}`,
+        ...(process.workerFile ? [`${WORKER_MOUNT}/${workerFileName("$(POD_NAME)")}`] : []),
+      ]
+    : POD_CONFIG_FILES;
+  const configArgs = configFiles.flatMap((file) => ["--config-path", file]);
+  const withMedia = process ? process.mountsMedia : true;
   const mounts = [
     { name: "config", mountPath: MOUNTS.config, readOnly: true },
     { name: "secrets", mountPath: MOUNTS.secrets, readOnly: true },
-    { name: "data", mountPath: MOUNTS.data },
+    ...(withMedia ? [{ name: "data", mountPath: MOUNTS.data }] : []),
+    ...(process?.workerFile ? [{ name: "workers", mountPath: WORKER_MOUNT, readOnly: true }] : []),
     { name: "tmp", mountPath: MOUNTS.tmp },
   ];
-  const env = [{ name: "PYTHONDONTWRITEBYTECODE", value: "1" }];
+  const env = [
+    { name: "PYTHONDONTWRITEBYTECODE", value: "1" },
+    ...(process?.workerFile
+      ? [{ name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } }]
+      : []),
+  ];
+  const ports = process
+    ? process.ports.map(({ name, port }) => ({ name, containerPort: port, protocol: "TCP" }))
+    : [
+        { name: CLIENT_PORT_NAME, containerPort: CLIENT_PORT, protocol: "TCP" },
+        { name: METRICS_PORT_NAME, containerPort: METRICS_PORT, protocol: "TCP" },
+      ];
   const limits = {
     memory: input.resources.limits.memory,
     ...(input.resources.limits.cpu === undefined ? {} : { cpu: input.resources.limits.cpu }),
   };
   const health = (extra: Record<string, number>) => ({
-    httpGet: { path: "/health", port: CLIENT_PORT_NAME },
+    httpGet: { path: "/health", port: process?.healthPort ?? CLIENT_PORT_NAME },
     ...extra,
   });
   return {
@@ -105,7 +160,7 @@ export function synapsePodSpec(input: PodSpecInput): types.input.core.v1.PodSpec
       {
         name: "check-config",
         image: SYNAPSE_IMAGE,
-        command: ["python", "-m", "synapse.config", ...POD_CONFIG_FILES.flatMap((file) => ["-c", file])],
+        command: ["python", "-m", "synapse.config", ...configFiles.flatMap((file) => ["-c", file])],
         env,
         securityContext: containerSecurity,
         resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "256Mi" } },
@@ -117,12 +172,9 @@ export function synapsePodSpec(input: PodSpecInput): types.input.core.v1.PodSpec
         name: "synapse",
         image: SYNAPSE_IMAGE,
         // Not the image's start.py (it wants root to chown /data): Synapse itself, on our config files.
-        command: ["python", "-m", "synapse.app.homeserver", ...configArgs],
+        command: ["python", "-m", process?.app ?? "synapse.app.homeserver", ...configArgs],
         env,
-        ports: [
-          { name: CLIENT_PORT_NAME, containerPort: CLIENT_PORT, protocol: "TCP" },
-          { name: METRICS_PORT_NAME, containerPort: METRICS_PORT, protocol: "TCP" },
-        ],
+        ports,
         // Schema migrations on a new version can take minutes: the startup probe allows 10.
         startupProbe: health({ periodSeconds: 10, failureThreshold: 60, timeoutSeconds: 5 }),
         readinessProbe: health({ periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 5 }),
@@ -136,8 +188,53 @@ export function synapsePodSpec(input: PodSpecInput): types.input.core.v1.PodSpec
       { name: "config", configMap: { name: CONFIG_MAP_NAME, defaultMode: 0o444 } },
       // Readable by the fsGroup only.
       { name: "secrets", secret: { secretName: SECRET_NAME, defaultMode: 0o440 } },
-      { name: "data", persistentVolumeClaim: { claimName: DATA_PVC_NAME } },
+      ...(withMedia ? [{ name: "data", persistentVolumeClaim: { claimName: DATA_PVC_NAME } }] : []),
+      ...(process?.workerFile
+        ? [{ name: "workers", configMap: { name: WORKERS_CONFIG_MAP, defaultMode: 0o444 } }]
+        : []),
       { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
     ],
   };
+}
+
+/** What each Synapse process of worker mode exposes and how it is probed (listeners from workers.ts). */
+export function processSpec(group: WorkerGroup | "main"): SynapseProcessSpec {
+  const http = { name: CLIENT_PORT_NAME, port: CLIENT_PORT };
+  const replication = { name: REPLICATION_PORT_NAME, port: REPLICATION_PORT };
+  const metrics = { name: METRICS_PORT_NAME, port: METRICS_PORT };
+  switch (group) {
+    case "main":
+      return {
+        app: MAIN_APP,
+        ports: [http, replication, metrics],
+        healthPort: CLIENT_PORT_NAME,
+        mountsMedia: false,
+        workerFile: false,
+      };
+    case "event-persister":
+      // No client listener: /health is answered on the replication listener.
+      return {
+        app: GENERIC_WORKER,
+        ports: [replication, metrics],
+        healthPort: REPLICATION_PORT_NAME,
+        mountsMedia: false,
+        workerFile: true,
+      };
+    case "media":
+      return {
+        app: MEDIA_WORKER,
+        ports: [http, metrics],
+        healthPort: CLIENT_PORT_NAME,
+        mountsMedia: true,
+        workerFile: true,
+      };
+    default:
+      return {
+        app: GENERIC_WORKER,
+        ports: [http, metrics],
+        healthPort: CLIENT_PORT_NAME,
+        mountsMedia: false,
+        workerFile: true,
+      };
+  }
 }

@@ -7,11 +7,23 @@ import {
   type PostgresServer,
   type RunningSynapse,
   startSynapse,
+  PYTHON_DIR,
+  type RunningSynapseCluster,
+  startSynapseCluster,
 } from "@nova-matrix/dev/harness";
 import { parse, stringify } from "yaml";
 import type { RecordedResource } from "../render/mocks.ts";
-import { CONFIG_MAP_NAME, MOUNTS, SECRET_NAME } from "../synapse/deployment-spec.ts";
+import {
+  CONFIG_MAP_NAME,
+  MOUNTS,
+  SECRET_NAME,
+  WORKER_MOUNT,
+  WORKERS_CONFIG_MAP,
+} from "../synapse/deployment-spec.ts";
+import { HAPROXY_CONFIG_DIR, HAPROXY_CONFIG_FILE, ROUTES_MAP_FILE } from "../synapse/haproxy.ts";
 import { FILE_NAMES } from "../synapse/homeserver.ts";
+import { PROXY_POD_PORTS, workerFileName } from "../synapse/workers.ts";
+import { PROXY_CONFIG_MAP } from "../synapse/workers-component.ts";
 
 /** The data of the ConfigMap or Secret called `name` in a run. */
 export function objectData(
@@ -32,7 +44,10 @@ export function objectData(
 /** Replaces the pod's mount points in every string with the harness data dir. */
 function repointPaths(value: unknown, dataDir: string): unknown {
   if (typeof value === "string")
-    return value.replace(new RegExp(`^(${Object.values(MOUNTS).join("|")})/`), `${dataDir}/`);
+    return value.replace(
+      new RegExp(`^(${[...Object.values(MOUNTS), WORKER_MOUNT].join("|")})/`),
+      `${dataDir}/`,
+    );
   if (Array.isArray(value)) return value.map((item) => repointPaths(item, dataDir));
   if (value !== null && typeof value === "object")
     return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, repointPaths(item, dataDir)]));
@@ -114,4 +129,161 @@ export async function whoamiAsServiceUser(
     { headers },
   );
   return { status: whoami.status, body: (await whoami.json()) as { user_id?: string } };
+}
+
+export interface RenderedWorkers {
+  cluster: RunningSynapseCluster;
+  /** Synapse's config check of every rendered process (main and each worker file), by instance. */
+  configChecks: Record<string, { ok: boolean; output: string }>;
+}
+
+/**
+ * Worker mode from a stack's rendered objects (the Synapse Secret and ConfigMap, the workers' and the proxy's
+ * ConfigMaps), re-pointed at the harness: every path at the data dir, every listener and `instance_map` entry at
+ * loopback ports, Redis at the harness's (plain TCP: its TLS and CA are dropped, like the database's sslmode), the
+ * proxy's servers at the processes that run. `run` picks which workers start (a scaled-down StatefulSet); every
+ * rendered worker file is config-checked either way.
+ */
+export async function startRenderedWorkers(
+  chroot: SynapseChroot,
+  postgres: PostgresServer,
+  resources: readonly RecordedResource[],
+  run: readonly string[],
+): Promise<RenderedWorkers> {
+  const publicFiles = objectData(resources, "ConfigMap", CONFIG_MAP_NAME);
+  const workerFiles = objectData(resources, "ConfigMap", WORKERS_CONFIG_MAP);
+  const proxyFiles = objectData(resources, "ConfigMap", PROXY_CONFIG_MAP);
+  const secretFiles = objectData(resources, "Secret", SECRET_NAME);
+  const databaseFile = parse(secretFiles[FILE_NAMES.database] ?? "") as {
+    database: { args: Record<string, unknown> };
+  };
+  const databaseArgs = databaseFile.database.args;
+  await postgres.createRole(String(databaseArgs.user), String(databaseArgs.password));
+  await postgres.createDatabase(String(databaseArgs.dbname), String(databaseArgs.user));
+  const instanceOf = (file: string) => file.replace(/^worker-/, "").replace(/\.yaml$/, "");
+  const allWorkers = Object.keys(workerFiles).map(instanceOf);
+  for (const instance of run)
+    if (!allWorkers.includes(instance)) throw new Error(`no rendered worker file for ${instance}`);
+
+  const cluster = await startSynapseCluster({
+    chroot,
+    instances: allWorkers,
+    redisPassword: secretFiles[FILE_NAMES.redisPassword] ?? "",
+    startTimeoutMs: 240_000,
+    spec: (layout) => {
+      const dir = layout.dataDir;
+      const repoint = (value: unknown) => repointPaths(value, dir);
+      type Listener = {
+        type: string;
+        port: number;
+        bind_addresses?: string[];
+        resources?: { names: string[] }[];
+      };
+      const listenersAt = (listeners: Listener[], instance: string) => {
+        const ports = layout.ports(instance);
+        for (const listener of listeners) {
+          const names = listener.resources?.flatMap((r) => r.names) ?? [];
+          listener.port =
+            listener.type === "metrics"
+              ? ports.metrics
+              : names.includes("replication")
+                ? ports.replication
+                : ports.client;
+          listener.bind_addresses = ["127.0.0.1"];
+        }
+      };
+      const homeserver = repoint(parse(publicFiles[FILE_NAMES.homeserver] ?? "")) as Record<
+        string,
+        unknown
+      > & {
+        listeners: Listener[];
+        instance_map: Record<string, { host: string; port: number }>;
+      };
+      listenersAt(homeserver.listeners, "main");
+      for (const [instance, location] of Object.entries(homeserver.instance_map)) {
+        location.host = "127.0.0.1";
+        location.port = layout.ports(instance).replication;
+      }
+      const redisFile = parse(secretFiles[FILE_NAMES.redis] ?? "") as { redis: Record<string, unknown> };
+      const { use_tls: _tls, ca_file: _ca, ...redis } = redisFile.redis;
+      const { sslmode: _sslmode, sslrootcert: _sslrootcert, ...args } = databaseArgs;
+      const files: Record<string, string> = {
+        ...secretFiles,
+        ...publicFiles,
+        [FILE_NAMES.homeserver]: stringify({ ...homeserver, pid_file: `${dir}/homeserver.pid` }),
+        [FILE_NAMES.database]: stringify({
+          database: { ...databaseFile.database, args: { ...args, host: postgres.host, port: postgres.port } },
+        }),
+        [FILE_NAMES.redis]: stringify({
+          redis: { ...(repoint(redis) as object), host: layout.redis.host, port: layout.redis.port },
+        }),
+      };
+      for (const [name, content] of Object.entries(workerFiles)) {
+        const worker = repoint(parse(content)) as { worker_listeners: Listener[] };
+        listenersAt(worker.worker_listeners, instanceOf(name));
+        files[`workers/${name}`] = stringify(worker);
+      }
+      // The proxy: binds and servers at loopback, only the processes that run (the others are not in DNS yet).
+      const proxyPorts: Record<string, number> = {
+        [String(PROXY_POD_PORTS.internal)]: layout.proxyPorts.internal,
+        [String(PROXY_POD_PORTS.public)]: layout.proxyPorts.public,
+        [String(PROXY_POD_PORTS.stats)]: layout.proxyPorts.stats,
+      };
+      const running = new Set(["main", ...run]);
+      const proxyConfig = (proxyFiles[HAPROXY_CONFIG_FILE] ?? "")
+        .replace(/\nresolvers kubedns\n( {2}.*\n)*/, "\n")
+        .replace(/ bind :(\d+)/g, (_, port: string) => ` bind 127.0.0.1:${proxyPorts[port]}`)
+        .replaceAll(`${HAPROXY_CONFIG_DIR}/`, `${layout.hostDataDir}/proxy/`)
+        .split("\n")
+        .flatMap((line) => {
+          const server = /^ {2}server (\S+) \S+ .*$/.exec(line);
+          if (!server) return [line];
+          const instance = server[1] as string;
+          return running.has(instance)
+            ? [`  server ${instance} 127.0.0.1:${layout.ports(instance).client} check`]
+            : [];
+        })
+        .join("\n");
+      files[`proxy/${HAPROXY_CONFIG_FILE}`] = proxyConfig;
+      files[`proxy/${ROUTES_MAP_FILE}`] = proxyFiles[ROUTES_MAP_FILE] ?? "";
+      const configOf = (instance: string) => [
+        FILE_NAMES.homeserver,
+        FILE_NAMES.database,
+        FILE_NAMES.redis,
+        ...(instance === "main" ? [] : [`workers/${workerFileName(instance)}`]),
+      ];
+      return {
+        files,
+        processes: ["main", ...run].map((instance) => {
+          const worker =
+            instance === "main"
+              ? undefined
+              : (parse(files[`workers/${workerFileName(instance)}`] ?? "") as { worker_app: string });
+          return {
+            instance,
+            app: worker?.worker_app ?? "synapse.app.homeserver",
+            configFiles: configOf(instance),
+            healthPort: instance.includes("event-persister")
+              ? layout.ports(instance).replication
+              : layout.ports(instance).client,
+          };
+        }),
+        proxyConfigFile: `proxy/${HAPROXY_CONFIG_FILE}`,
+      };
+    },
+  });
+  const configChecks: Record<string, { ok: boolean; output: string }> = {};
+  const shared = [FILE_NAMES.homeserver, FILE_NAMES.database, FILE_NAMES.redis].map(
+    (f) => `${cluster.paths.dataDir}/${f}`,
+  );
+  for (const instance of ["main", ...allWorkers])
+    configChecks[instance] = await checkSynapseConfig(
+      chroot,
+      [
+        ...shared,
+        ...(instance === "main" ? [] : [`${cluster.paths.dataDir}/workers/${workerFileName(instance)}`]),
+      ],
+      { pythonPath: `${cluster.paths.dataDir}/${PYTHON_DIR}` },
+    );
+  return { cluster, configChecks };
 }

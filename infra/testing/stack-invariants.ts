@@ -12,8 +12,10 @@ import {
   METRICS_PORT_NAME,
   SYNAPSE_LABELS,
   SYNAPSE_NAME,
+  SYNAPSE_PROCESS_LABEL,
   SYNAPSE_UID,
 } from "../synapse/deployment-spec.ts";
+import { PROXY_LABELS } from "../synapse/workers-component.ts";
 import { kubernetesProblems } from "./kubernetes-schema.ts";
 
 export type KubeObject = Record<string, unknown> & {
@@ -96,7 +98,7 @@ export function expectOutputs(run: StackRun, expected: Record<string, unknown>):
 }
 
 /** Single writer, probes, hardening, config checksum, init check, Service ports. */
-export function expectHardenedSynapse(run: StackRun): void {
+export function expectHardenedSynapse(run: StackRun, mode: { workers: boolean } = { workers: false }): void {
   const deployment = findObject<
     KubeObject & {
       spec: {
@@ -117,7 +119,9 @@ export function expectHardenedSynapse(run: StackRun): void {
   const { spec } = deployment;
   expect(spec.replicas).toBe(1);
   expect(spec.strategy).toEqual({ type: "Recreate" });
-  expect(spec.template.metadata.labels).toEqual(SYNAPSE_LABELS);
+  expect(spec.template.metadata.labels).toEqual(
+    mode.workers ? { ...SYNAPSE_LABELS, [SYNAPSE_PROCESS_LABEL]: "main" } : SYNAPSE_LABELS,
+  );
   expect(spec.template.metadata.annotations["nova.chat/config-checksum"]).toMatch(/^[0-9a-f]{64}$/);
   const pod = spec.template.spec;
   expect(pod.securityContext).toMatchObject({
@@ -152,13 +156,26 @@ export function expectHardenedSynapse(run: StackRun): void {
   expect(resources.requests.cpu).toBeTruthy();
   expect(resources.limits.memory).toBeTruthy();
   expect(pod.volumes).toContainEqual({ name: "tmp", emptyDir: { sizeLimit: "256Mi" } });
-  expect(pod.volumes).toContainEqual({ name: "data", persistentVolumeClaim: { claimName: DATA_PVC_NAME } });
-
+  const dataVolume = { name: "data", persistentVolumeClaim: { claimName: DATA_PVC_NAME } };
   const service = findObject<
     KubeObject & {
       spec: { selector: Record<string, string>; ports: { name: string; port: number }[] };
     }
   >(run, "Service", SYNAPSE_NAME);
+  if (mode.workers) {
+    // The media worker holds the (ReadWriteOnce) media volume, not the main process; the in-cluster URL
+    // (matrix-synapse:8008) is the proxy's internal listener.
+    expect(pod.volumes).not.toContainEqual(dataVolume);
+    const media = findObject<
+      KubeObject & { spec: { replicas: number; template: { spec: { volumes: unknown[] } } } }
+    >(run, "StatefulSet", "matrix-synapse-media");
+    expect(media.spec.replicas).toBe(1);
+    expect(media.spec.template.spec.volumes).toContainEqual(dataVolume);
+    expect(service.spec.selector).toEqual(PROXY_LABELS);
+    expect(service.spec.ports.map((p) => [p.name, p.port])).toEqual([[CLIENT_PORT_NAME, CLIENT_PORT]]);
+    return;
+  }
+  expect(pod.volumes).toContainEqual(dataVolume);
   expect(service.spec.selector).toEqual(SYNAPSE_LABELS);
   expect(service.spec.ports.map((p) => [p.name, p.port])).toEqual([
     [CLIENT_PORT_NAME, CLIENT_PORT],
