@@ -60,7 +60,11 @@ const HARNESS_DIR = "/var/lib/nova-harness";
 const LOG_FILE = "synapse.stdout.log";
 
 /** Runs a command inside the chroot. */
-export function runInChroot(chroot: SynapseChroot, args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}) {
+export function runInChroot(
+  chroot: SynapseChroot,
+  args: readonly string[],
+  extraEnv: NodeJS.ProcessEnv = {},
+) {
   return run("chroot", [chroot.root, ...args], { env: { ...chrootEnv(), ...extraEnv } });
 }
 
@@ -80,7 +84,11 @@ export async function checkSynapseConfig(
   options: { pythonPath?: string } = {},
 ) {
   const args = ["python3", "-m", "synapse.config", ...configPaths.flatMap((path) => ["-c", path])];
-  const result = await runInChroot(chroot, args, options.pythonPath ? { PYTHONPATH: options.pythonPath } : {});
+  const result = await runInChroot(
+    chroot,
+    args,
+    options.pythonPath ? { PYTHONPATH: options.pythonPath } : {},
+  );
   return { ok: result.code === 0, output: `${result.stdout}${result.stderr}` };
 }
 
