@@ -3,6 +3,7 @@ import { REDIS_LABELS, REDIS_PORT } from "../redis/spec.ts";
 import { CLIENT_PORT, METRICS_PORT, REPLICATION_PORT, SYNAPSE_LABELS } from "../synapse/deployment-spec.ts";
 import { PROXY_POD_PORTS, WORKER_GROUPS } from "../synapse/workers.ts";
 import { groupLabels, PROXY_LABELS } from "../synapse/workers-component.ts";
+import type { SynapseProcessEndpoints } from "./workers.ts";
 
 export const SYNAPSE_ENDPOINTS = {
   podSelector: SYNAPSE_LABELS,
@@ -11,7 +12,11 @@ export const SYNAPSE_ENDPOINTS = {
 } as const;
 
 /** Worker mode's Synapse processes as the network policies see them (workers-component.ts's labels and ports). */
-export function synapseWorkerEndpoints(redisInCluster: boolean) {
+export function synapseWorkerEndpoints(redisInCluster: boolean): {
+  processes: SynapseProcessEndpoints[];
+  members: Record<string, string>[];
+  redis?: { podSelector: Record<string, string>; port: number };
+} {
   const clientServing = ["sync", "client", "media"] as const;
   return {
     processes: [
