@@ -6,12 +6,12 @@
 // Synapse holds exactly those messages. Also: the appservice token is refused through the public listener whatever
 // X-Forwarded-For the client forges (the registration's ip_range_whitelist), and accepted from inside.
 import { randomBytes } from "node:crypto";
-import { afterAll, beforeAll, expect, it } from "vitest";
 import { type RunningSynapseCluster, sleep } from "@nova-matrix/dev/harness";
 import { ServiceProcess } from "@nova-matrix/dev/harness/service-process";
 import { startTestStack, type TestStack } from "@nova-matrix/dev/harness/test-stack";
 import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { instanceName } from "@nova-matrix/infra/synapse/workers";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { PostgresEventStore } from "../src/store/postgres.ts";
 import { readAll } from "./log.ts";
 import { EventReader, expectExactlyOnceInOrder, SendStream, synapseMessages } from "./traffic.ts";

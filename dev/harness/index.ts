@@ -3,6 +3,7 @@
 export { CHROMIUM_PATH, chromiumUnavailable, type HeadlessChromium, launchChromium } from "./browser.ts";
 export { cacheDir, chrootPreflight, ensureSynapseChroot, type SynapseChroot } from "./chroot.ts";
 export { HarnessUnavailableError } from "./errors.ts";
+export { checkHaproxyConfig, type RunningHaproxy, startHaproxy } from "./haproxy.ts";
 export { type RegisteredUser, registerWithSharedSecret } from "./matrix-admin.ts";
 export { type PostgresOptions, type PostgresServer, postgresBinDir, startPostgres } from "./postgres.ts";
 export { freePort, run, sleep, waitFor } from "./process.ts";
@@ -14,11 +15,11 @@ export {
   type SynapsePaths,
   startSynapse,
 } from "./synapse.ts";
-export { type ProxyMode, startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
-export { signingKeyFile, type TestHomeserverOptions, testHomeserverFiles } from "./test-homeserver.ts";
 export {
   newRedisPassword,
   PYTHON_DIR,
   type RunningSynapseCluster,
   startSynapseCluster,
 } from "./synapse-workers.ts";
+export { type ProxyMode, startTcpProxy, type TcpProxy } from "./tcp-proxy.ts";
+export { signingKeyFile, type TestHomeserverOptions, testHomeserverFiles } from "./test-homeserver.ts";

@@ -5,10 +5,10 @@ import type { SynapseChroot } from "@nova-matrix/dev/harness";
 import {
   checkSynapseConfig,
   type PostgresServer,
-  type RunningSynapse,
-  startSynapse,
   PYTHON_DIR,
+  type RunningSynapse,
   type RunningSynapseCluster,
+  startSynapse,
   startSynapseCluster,
 } from "@nova-matrix/dev/harness";
 import { parse, stringify } from "yaml";
