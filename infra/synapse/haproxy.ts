@@ -9,8 +9,26 @@
 // Routing: the path is looked up in a map file of regular expressions (first match, else the main process).
 // `/sync` is hashed on the access token and `user_id` (one user stays on one sync worker); the client workers hash
 // on the room in the path (pagination of a room must stay on one worker), else on the token.
-import type { Placement, ProxyPorts, Route, RouteTarget } from "./workers.ts";
-import { PROXY_POD_PORTS } from "./workers.ts";
+
+/** Where a request can be routed: a worker group that serves HTTP, or the main process. */
+export type RouteTarget = "main" | "sync" | "client" | "media";
+
+export interface Route {
+  /** A regular expression on the request path (PCRE, as the proxy reads it). */
+  readonly path: string;
+  readonly target: RouteTarget;
+}
+
+export interface ProxyPorts {
+  /** In-cluster callers (the bridge, realtime-chat-service): X-Forwarded-For is set to the caller's address. */
+  readonly internal: number;
+  /** The public load balancer only: X-Forwarded-For is the client address the load balancer saw. */
+  readonly public: number;
+  /** The proxy's own liveness (`/healthz`) and Prometheus metrics (`/metrics`). */
+  readonly stats: number;
+}
+
+export const PROXY_POD_PORTS: ProxyPorts = { internal: 8008, public: 8080, stats: 8405 };
 
 export const HAPROXY_VERSION = "2.6.31";
 /** The official image of the same LTS branch as Debian 12's haproxy (2.6.12), which the harness runs. */
@@ -32,7 +50,8 @@ export interface ProxyServer {
 }
 
 export interface HaproxyInput {
-  readonly placement: Placement;
+  /** In the cluster (pod DNS names, resolvers) or on loopback (the harness). */
+  readonly placement: { readonly kind: "cluster" } | { readonly kind: "loopback"; readonly proxyPorts: ProxyPorts; readonly proxyConfigDir: string };
   readonly routes: readonly Route[];
   readonly backends: Readonly<Record<RouteTarget, readonly ProxyServer[]>>;
 }

@@ -5,14 +5,14 @@
 // Follows Synapse 1.160's docs/workers.md and what its code accepts (checked in the installed synapse/config/workers.py:
 // `worker_app` is still required by generic_worker, workers refuse an `instance_map` without `main`, a stream writer
 // must be in `instance_map`, events may have several writers, the other streams exactly one).
-import { haproxyConfig } from "./haproxy.ts";
+import { haproxyConfig, PROXY_POD_PORTS, type ProxyPorts, type Route, type RouteTarget } from "./haproxy.ts";
+
+export { PROXY_POD_PORTS, type ProxyPorts, type Route, type RouteTarget };
 import { FILE_NAMES, type HomeserverInput, homeserverConfig, NO_APPSERVICE_PUSHER } from "./homeserver.ts";
 
 /** The worker groups, each a StatefulSet in the cluster (stable pod names are the workers' unique names). */
 export const WORKER_GROUPS = ["sync", "client", "event-persister", "media", "background"] as const;
 export type WorkerGroup = (typeof WORKER_GROUPS)[number];
-/** Where a request can be routed: a worker group that serves HTTP, or the main process. */
-export type RouteTarget = "main" | "sync" | "client" | "media";
 
 /** How many of each: the stack config `nova-matrix:synapse.workers` (validated in config/schema.ts). */
 export interface WorkerCounts {
@@ -33,18 +33,9 @@ export interface InstancePorts {
   readonly metrics: number;
 }
 
-export interface ProxyPorts {
-  /** In-cluster callers (the bridge, realtime-chat-service): X-Forwarded-For is set to the caller's address. */
-  readonly internal: number;
-  /** The public load balancer only: X-Forwarded-For is the client address the load balancer saw. */
-  readonly public: number;
-  /** The proxy's own liveness (`/healthz`) and Prometheus metrics (`/metrics`). */
-  readonly stats: number;
-}
 
 /** Pod ports in the cluster: every pod uses the same ones. */
 export const POD_PORTS: InstancePorts = { client: 8008, replication: 9093, metrics: 9000 };
-export const PROXY_POD_PORTS: ProxyPorts = { internal: 8008, public: 8080, stats: 8405 };
 
 /** Where the processes run. */
 export type Placement =
@@ -85,11 +76,6 @@ export interface PlannedProcess {
   readonly workerFile?: { readonly name: string; readonly config: Record<string, unknown> };
 }
 
-export interface Route {
-  /** A regular expression on the request path (PCRE, as the proxy reads it). */
-  readonly path: string;
-  readonly target: RouteTarget;
-}
 
 export interface WorkerPlan {
   /** homeserver.yaml, shared by every process (its `listeners` are the main process's). */
