@@ -51,7 +51,9 @@ export interface ProxyServer {
 
 export interface HaproxyInput {
   /** In the cluster (pod DNS names, resolvers) or on loopback (the harness). */
-  readonly placement: { readonly kind: "cluster" } | { readonly kind: "loopback"; readonly proxyPorts: ProxyPorts; readonly proxyConfigDir: string };
+  readonly placement:
+    | { readonly kind: "cluster" }
+    | { readonly kind: "loopback"; readonly proxyPorts: ProxyPorts; readonly proxyConfigDir: string };
   readonly routes: readonly Route[];
   readonly backends: Readonly<Record<RouteTarget, readonly ProxyServer[]>>;
 }

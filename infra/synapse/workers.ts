@@ -8,6 +8,7 @@
 import { haproxyConfig, PROXY_POD_PORTS, type ProxyPorts, type Route, type RouteTarget } from "./haproxy.ts";
 
 export { PROXY_POD_PORTS, type ProxyPorts, type Route, type RouteTarget };
+
 import { FILE_NAMES, type HomeserverInput, homeserverConfig, NO_APPSERVICE_PUSHER } from "./homeserver.ts";
 
 /** The worker groups, each a StatefulSet in the cluster (stable pod names are the workers' unique names). */
@@ -32,7 +33,6 @@ export interface InstancePorts {
   readonly replication: number;
   readonly metrics: number;
 }
-
 
 /** Pod ports in the cluster: every pod uses the same ones. */
 export const POD_PORTS: InstancePorts = { client: 8008, replication: 9093, metrics: 9000 };
@@ -75,7 +75,6 @@ export interface PlannedProcess {
   /** The worker's own config file (absent for the main process), loaded after the shared ones. */
   readonly workerFile?: { readonly name: string; readonly config: Record<string, unknown> };
 }
-
 
 export interface WorkerPlan {
   /** homeserver.yaml, shared by every process (its `listeners` are the main process's). */
