@@ -34,6 +34,8 @@ export interface BridgeOptions {
     SyncLoopOptions,
     "pollTimeoutMs" | "requestGraceMs" | "timelineLimit" | "backfillPageSize"
   >;
+  /** Each request to Synapse is given up after this long (default 30 s; the sync long-poll has its own). */
+  matrixTimeoutMs?: number;
   /** Hears of each Matrix event that did not become a bridge event, and why (the service counts them). */
   onDropped?: (reason: DropReason) => void;
 }
@@ -108,6 +110,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
     serviceUser: config.serviceUser,
     logger,
     ...(options.retry ? { retry: options.retry } : {}),
+    ...(options.matrixTimeoutMs ? { requestTimeoutMs: options.matrixTimeoutMs } : {}),
   });
   const localpart = config.serviceUser.slice(1, config.serviceUser.indexOf(":"));
   if (localpart !== SERVICE_LOCALPART)

@@ -1,4 +1,5 @@
 // The service's pure parts, directly: user tokens, the wire shape of events, the lag, input errors, error mapping.
+import { createHmac } from "node:crypto";
 import Fastify from "fastify";
 import { describe, expect, it } from "vitest";
 import { Secret } from "../src/config/secret.ts";
@@ -14,25 +15,54 @@ import { type ApiError, parseInput, toApiError } from "../src/service/errors.ts"
 import { syncLagSeconds } from "../src/service/metrics.ts";
 import { callerOf } from "../src/service/plugins/auth.ts";
 import { createConversationBody, toWireEvent } from "../src/service/schemas.ts";
-import { bearerOf, isApiToken, signUserToken, verifyUserToken } from "../src/service/tokens.ts";
+import { bearerOf, isApiToken, keyId, signUserToken, verifyUserToken } from "../src/service/tokens.ts";
 
 const key = new Secret("k".repeat(40));
 
 describe("user tokens", () => {
+  const verify = (token: string, nowSeconds: number, keys = [key], maxTtlSeconds = 3600) =>
+    verifyUserToken(token, { keys, maxTtlSeconds, nowSeconds });
+
   it("verify for the named user until they expire", () => {
     const token = signUserToken(key, "alice", 2000);
-    expect(verifyUserToken(key, token, 1999)).toEqual({ ok: true, userId: "alice" });
-    expect(verifyUserToken(key, token, 2000)).toEqual({ ok: false, reason: "expired token" });
+    expect(verify(token, 1999)).toEqual({ ok: true, userId: "alice" });
+    expect(verify(token, 2000)).toEqual({ ok: false, reason: "expired token" });
   });
 
   it("refuse another key's signature, an edited payload, and malformed tokens", () => {
     const token = signUserToken(key, "alice", 2000);
-    expect(verifyUserToken(new Secret("x".repeat(40)), token, 0).ok).toBe(false);
+    expect(verify(token, 0, [new Secret("x".repeat(40))]).ok).toBe(false);
     const [prefix, , signature] = token.split(".");
-    const forged = `${prefix}.${Buffer.from(JSON.stringify({ sub: "mallory", exp: 2000 })).toString("base64url")}.${signature}`;
-    expect(verifyUserToken(key, forged, 0)).toEqual({ ok: false, reason: "bad signature" });
+    const forged = `${prefix}.${Buffer.from(JSON.stringify({ sub: "mallory", exp: 2000, kid: keyId(key) })).toString("base64url")}.${signature}`;
+    expect(verify(forged, 1000)).toEqual({ ok: false, reason: "bad signature" });
     for (const bad of ["", "v1.", "v1.a", "v1.a.b.c", "v2.a.b", token.slice(0, -1)])
-      expect(verifyUserToken(key, bad, 0).ok, bad).toBe(false);
+      expect(verify(bad, 1000).ok, bad).toBe(false);
+  });
+
+  it("refuse an expiry further ahead than the maximum lifetime (a token valid for a year)", () => {
+    const now = 1_000_000;
+    expect(verify(signUserToken(key, "alice", now + 3600), now).ok).toBe(true);
+    expect(verify(signUserToken(key, "alice", now + 365 * 86_400), now)).toEqual({
+      ok: false,
+      reason: "expiry too far ahead (at most 3600 s)",
+    });
+  });
+
+  it("accept the previous key during a rotation, chosen by the token's kid; tokens without kid try both", () => {
+    const previous = new Secret("p".repeat(40));
+    const keys = [key, previous];
+    expect(keyId(key)).not.toBe(keyId(previous));
+    expect(verify(signUserToken(previous, "bob", 2000), 1000, keys)).toEqual({ ok: true, userId: "bob" });
+    expect(verify(signUserToken(key, "bob", 2000), 1000, keys)).toEqual({ ok: true, userId: "bob" });
+    // After the rotation ends (the previous key dropped), its tokens are refused by name.
+    expect(verify(signUserToken(previous, "bob", 2000), 1000, [key])).toEqual({
+      ok: false,
+      reason: "unknown signing key",
+    });
+    // The first version of the format had no kid.
+    const payload = Buffer.from(JSON.stringify({ sub: "carol", exp: 2000 })).toString("base64url");
+    const legacy = `v1.${payload}.${createHmac("sha256", previous.reveal()).update(`v1.${payload}`).digest("base64url")}`;
+    expect(verify(legacy, 1000, keys)).toEqual({ ok: true, userId: "carol" });
   });
 
   it("compares the API token exactly and reads bearer headers", () => {

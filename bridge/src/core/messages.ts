@@ -44,7 +44,8 @@ function explainForbidden(error: unknown, input: { conversationId: string; sende
   if (statusOf(error) !== 403) return error;
   return new InvalidInputError(
     "senderId",
-    `${input.senderId} may not do this in conversation ${input.conversationId}: ${(error as Error).message}`,
+    // Not Synapse's own text: it names rooms and Matrix users, which are not the caller's business.
+    `${input.senderId} may not do this in conversation ${input.conversationId} (not a member?)`,
   );
 }
 

@@ -10,6 +10,7 @@ import { TypedEventEmitter } from "matrix-js-sdk/lib/models/typed-event-emitter.
 import type { QueryDict } from "matrix-js-sdk/lib/utils.js";
 import type { Logger } from "pino";
 import type { Secret } from "../config/secret.ts";
+import { ConnectionError } from "./errors.ts";
 import { DEFAULT_RETRY, type RetryPolicy, retryDecision } from "./retry.ts";
 
 export { ClientPrefix, MediaPrefix, Method } from "matrix-js-sdk/lib/http-api/index.js";
@@ -22,7 +23,15 @@ export interface MatrixClientOptions {
   serviceUser: string;
   logger: Logger;
   retry?: RetryPolicy;
+  /**
+   * Each attempt of a request without its own `timeoutMs` is given up after this long (default 30 s): a homeserver
+   * that accepts connections and never answers must not hold a send, or a WebSocket's membership check, forever.
+   */
+  requestTimeoutMs?: number;
 }
+
+/** The default of {@link MatrixClientOptions.requestTimeoutMs}. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 export interface RequestOptions {
   query?: QueryDict;
@@ -56,8 +65,10 @@ export class MatrixClient {
   readonly #logger: Logger;
   readonly #homeserverUrl: string;
   readonly #accessToken: Secret;
+  readonly #timeoutMs: number;
 
   constructor(options: MatrixClientOptions) {
+    this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.serviceUser = options.serviceUser;
     this.#homeserverUrl = options.homeserverUrl.replace(/\/+$/, "");
     this.#accessToken = options.accessToken;
@@ -99,12 +110,18 @@ export class MatrixClient {
             prefix: options.prefix ?? ClientPrefix.V3,
             priority: "auto",
             ...(options.headers ? { headers: options.headers } : {}),
-            ...(options.timeoutMs ? { localTimeoutMs: options.timeoutMs } : {}),
+            localTimeoutMs: options.timeoutMs ?? this.#timeoutMs,
             ...(options.signal ? { abortSignal: options.signal } : {}),
           },
         );
-      } catch (error) {
-        if (options.signal?.aborted) throw error;
+      } catch (thrown) {
+        if (options.signal?.aborted) throw thrown;
+        // The SDK reports its own timeout as an abort: it is a homeserver that did not answer (retried as such).
+        const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+        const error =
+          (thrown as Error).name === "AbortError"
+            ? new ConnectionError(`the homeserver did not answer within ${timeoutMs} ms`, thrown as Error)
+            : thrown;
         const decision = retryDecision(error, attempt, policy);
         if (!decision.retry) throw error;
         this.#logger.warn(
@@ -132,10 +149,20 @@ export class MatrixClient {
     const url = new URL(`${this.#homeserverUrl}${options.prefix}${path}`);
     for (const [key, value] of Object.entries(options.query ?? {})) url.searchParams.set(key, value);
     url.searchParams.set("user_id", this.serviceUser);
-    return fetch(url, {
-      headers: { ...options.headers, authorization: `Bearer ${this.#accessToken.reveal()}` },
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    // The answer's headers must come within the timeout; the body then streams for as long as it takes.
+    const headersDue = new AbortController();
+    const timer = setTimeout(
+      () => headersDue.abort(new Error(`no answer within ${this.#timeoutMs} ms`)),
+      this.#timeoutMs,
+    );
+    try {
+      return await fetch(url, {
+        headers: { ...options.headers, authorization: `Bearer ${this.#accessToken.reveal()}` },
+        signal: options.signal ? AbortSignal.any([options.signal, headersDue.signal]) : headersDue.signal,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   get<T>(path: string, options?: RequestOptions): Promise<T> {

@@ -1,6 +1,7 @@
 // The bridge's HTTP + WebSocket service (fastify), one plugin per concern (plugins/). This file builds the server:
 // the shared error shape, the request log, and which plugin sits in which context. Every /v1 route but the OpenAPI
 // document is registered inside the one authenticated context below; nothing else may authenticate.
+import rateLimit from "@fastify/rate-limit";
 import websocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import type { Logger } from "pino";
@@ -16,7 +17,7 @@ import {
 import { ApiError, toApiError } from "./errors.ts";
 import { CLOSE_GOING_AWAY } from "./event-stream.ts";
 import { ServiceMetrics } from "./metrics.ts";
-import { authenticate, userTokenRoutes } from "./plugins/auth.ts";
+import { authenticate, callerOf, userTokenRoutes } from "./plugins/auth.ts";
 import { conversationRoutes } from "./plugins/conversations.ts";
 import { docsRoutes } from "./plugins/docs.ts";
 import { eventRoutes } from "./plugins/events.ts";
@@ -36,6 +37,8 @@ export interface ServiceOptions {
   idle?: IdleReason;
   apiToken: Secret;
   signingKey: Secret;
+  /** During a rotation of the signing key: the previous key, still accepted (never used to sign). */
+  previousSigningKey?: Secret;
   logger: Logger;
   limits?: Partial<ServiceLimits>;
   /**
@@ -76,6 +79,7 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
     logger,
     apiToken: options.apiToken,
     signingKey: options.signingKey,
+    signingKeys: [options.signingKey, ...(options.previousSigningKey ? [options.previousSigningKey] : [])],
     idle: options.idle,
     bridge: () => bridge,
     homeserverUrl: () => homeserverUrl,
@@ -146,6 +150,26 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
       v1.addHook("onRequest", authenticate(context));
       v1.addHook("onRequest", async () => {
         liveBridge(context);
+      });
+      // Per token, after authentication (so the key is who the caller is, not what they claim).
+      await v1.register(rateLimit, {
+        hook: "preHandler",
+        timeWindow: 60_000,
+        keyGenerator: (request) => {
+          const caller = callerOf(request);
+          return caller.kind === "user" ? `user:${caller.userId}` : "service";
+        },
+        max: (request) =>
+          callerOf(request).kind === "user"
+            ? context.limits.userRequestsPerMinute
+            : context.limits.serviceRequestsPerMinute,
+        errorResponseBuilder: (_request, limit) =>
+          new ApiError(
+            429,
+            "rate_limited",
+            `too many requests for this token: at most ${limit.max} a minute; retry after the Retry-After seconds`,
+            { retryAfter: Math.max(1, Math.ceil(limit.ttl / 1000)) },
+          ),
       });
       await v1.register(userTokenRoutes, context);
       await v1.register(conversationRoutes, context);

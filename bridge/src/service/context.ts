@@ -22,6 +22,14 @@ export interface ServiceLimits {
   readyMaxLagSeconds: number;
   /** Default lifetime of user tokens minted by POST /v1/user-tokens. */
   userTokenTtlSeconds: number;
+  /** A user token whose `exp` lies further ahead is refused (401), whoever signed it. */
+  userTokenMaxTtlSeconds: number;
+  /** Requests per minute per token: the service's API token, and each user (429 + Retry-After beyond). */
+  serviceRequestsPerMinute: number;
+  userRequestsPerMinute: number;
+  /** Open WebSockets per user, and in this process (beyond: closed with 4029 and 1013). */
+  wsMaxPerUser: number;
+  wsMaxConnections: number;
 }
 
 export const DEFAULT_LIMITS: ServiceLimits = {
@@ -33,6 +41,11 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   wsPollIntervalMs: 2_000,
   readyMaxLagSeconds: 60,
   userTokenTtlSeconds: 900,
+  userTokenMaxTtlSeconds: 86_400,
+  serviceRequestsPerMinute: 6_000,
+  userRequestsPerMinute: 60,
+  wsMaxPerUser: 5,
+  wsMaxConnections: 10_000,
 };
 
 /** Why there is no bridge: MATRIX_ENABLED is not true, or another replica holds the sync lock. */
@@ -43,7 +56,10 @@ export interface ServiceContext {
   metrics: ServiceMetrics;
   logger: Logger;
   apiToken: Secret;
+  /** The key new user tokens are signed with. */
   signingKey: Secret;
+  /** The keys user tokens are accepted with: the current one, and the previous one during a rotation. */
+  signingKeys: readonly Secret[];
   /** The active bridge, or undefined while idle. */
   bridge(): Bridge | undefined;
   /** The homeserver's URL (readiness checks it). */

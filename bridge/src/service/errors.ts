@@ -55,9 +55,21 @@ export class ApiError extends Error {
 
   body(): { error: { code: ErrorCode; message: string; field?: string } } {
     return {
-      error: { code: this.code, message: this.message, ...(this.field ? { field: this.field } : {}) },
+      error: {
+        code: this.code,
+        message: withoutMatrixIds(this.message),
+        ...(this.field ? { field: this.field } : {}),
+      },
     };
   }
+}
+
+/**
+ * An error's text without Matrix user ids, room ids or aliases (`@x:server`, `!x:server`, `#x:server`): they are the
+ * bridge's internals, not the caller's business, whichever error they came from. Event ids (`$...`) are message ids.
+ */
+export function withoutMatrixIds(text: string): string {
+  return text.replace(/[@!#][^\s:"'`]+:[A-Za-z0-9.-]+(?::\d+)?/g, "(a Matrix id)");
 }
 
 /** `members[0]`, `text`: the field an issue is about, as a caller writes it. */

@@ -27,6 +27,10 @@ export interface StreamOptions {
 export const CLOSE_SLOW_CONSUMER = 4008;
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_POLICY_VIOLATION = 1008;
+/** The process holds as many sockets as it may: reconnect later (with backoff) and `?since=<last cursor>`. */
+export const CLOSE_TRY_AGAIN_LATER = 1013;
+/** This user has as many sockets open as they may: close one of them first. */
+export const CLOSE_TOO_MANY_FOR_USER = 4029;
 export const CLOSE_INTERNAL = 1011;
 
 export class EventStream {

@@ -20,6 +20,7 @@ export class ServiceMetrics {
   readonly sendErrors: Counter;
   readonly wsClients: Gauge;
   readonly eventsDropped: Counter;
+  readonly wsRefused: Counter;
 
   constructor(syncStatus: () => SyncStatus | undefined) {
     const registers = [this.registry];
@@ -59,6 +60,12 @@ export class ServiceMetrics {
       registers,
     });
     for (const role of ["service", "user"]) this.wsClients.set({ role }, 0);
+    this.wsRefused = new Counter({
+      name: "nova_bridge_websocket_refused_total",
+      help: "WebSockets closed at once by a cap, by reason (user_cap: 4029, process_cap: 1013).",
+      labelNames: ["reason"],
+      registers,
+    });
     this.eventsDropped = new Counter({
       name: "nova_bridge_events_dropped_total",
       help: "Matrix messages that did not become events (malformed, unknown msgtype, an edit by someone else than the author), by reason.",

@@ -17,6 +17,10 @@ export interface RunOptions {
   databaseUrl: string | undefined;
   apiToken: Secret;
   signingKey: Secret;
+  /** During a rotation: the previous signing key, still accepted. */
+  previousSigningKey?: Secret;
+  /** Each request to Synapse is given up after this long (default 30 s). */
+  matrixTimeoutMs?: number;
   host: string;
   port: number;
   /** A second listener with only GET /metrics (what the scrapers and NetworkPolicies target); undefined: none. */
@@ -45,6 +49,7 @@ export async function runService(options: RunOptions): Promise<RunningService> {
     metricsOnApiPort: options.metricsPort === undefined,
     apiToken: options.apiToken,
     signingKey: options.signingKey,
+    ...(options.previousSigningKey ? { previousSigningKey: options.previousSigningKey } : {}),
     logger,
     ...(options.limits ? { limits: options.limits } : {}),
   };
@@ -90,6 +95,7 @@ export async function runService(options: RunOptions): Promise<RunningService> {
       store: databaseUrl,
       logger,
       onDropped: (reason) => service.metrics.eventsDropped.inc({ reason }),
+      ...(options.matrixTimeoutMs ? { matrixTimeoutMs: options.matrixTimeoutMs } : {}),
       ...(options.syncPollMs ? { syncTuning: { pollTimeoutMs: options.syncPollMs } } : {}),
     });
     service.activate(bridge, config.homeserverUrl);

@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { ConfigError } from "../config/config.ts";
 import { Secret } from "../config/secret.ts";
+import type { ServiceLimits } from "./context.ts";
 
 export interface ServiceSettings {
   apiToken: Secret;
@@ -15,6 +16,12 @@ export interface ServiceSettings {
   maxUploadBytes: number | undefined;
   /** The API reference at /v1/docs and the console at /console (BRIDGE_DEV_PAGES=true). */
   devPages: boolean;
+  /** During a rotation of BRIDGE_WS_SIGNING_KEY: the previous key, still accepted for user tokens. */
+  previousSigningKey: Secret | undefined;
+  /** The abuse limits set in the environment (the others keep their defaults, DEFAULT_LIMITS). */
+  limits: Partial<ServiceLimits>;
+  /** Each request to Synapse is given up after this long (BRIDGE_MATRIX_TIMEOUT_MS). */
+  matrixTimeoutMs: number | undefined;
 }
 
 const secret = z
@@ -26,7 +33,30 @@ const port = z
   .transform(Number)
   .pipe(z.number().int().min(0).max(65_535, { error: "expected a port number" }));
 
+const positive = (what: string) =>
+  z
+    .string()
+    .regex(/^[1-9]\d{0,9}$/, { error: `expected ${what} (a positive integer)` })
+    .transform(Number)
+    .optional();
+
+/** The limits' variables (documented in the README's "Limits" table), each optional. */
+const LIMIT_VARIABLES = {
+  BRIDGE_RATE_LIMIT_SERVICE_PER_MINUTE: "serviceRequestsPerMinute",
+  BRIDGE_RATE_LIMIT_USER_PER_MINUTE: "userRequestsPerMinute",
+  BRIDGE_WS_MAX_PER_USER: "wsMaxPerUser",
+  BRIDGE_WS_MAX_CONNECTIONS: "wsMaxConnections",
+  BRIDGE_USER_TOKEN_MAX_TTL_SECONDS: "userTokenMaxTtlSeconds",
+} as const satisfies Record<string, keyof ServiceLimits>;
+
 const schema = z.object({
+  BRIDGE_WS_SIGNING_KEY_PREVIOUS: secret.optional(),
+  BRIDGE_MATRIX_TIMEOUT_MS: positive("milliseconds"),
+  BRIDGE_RATE_LIMIT_SERVICE_PER_MINUTE: positive("requests per minute"),
+  BRIDGE_RATE_LIMIT_USER_PER_MINUTE: positive("requests per minute"),
+  BRIDGE_WS_MAX_PER_USER: positive("connections"),
+  BRIDGE_WS_MAX_CONNECTIONS: positive("connections"),
+  BRIDGE_USER_TOKEN_MAX_TTL_SECONDS: positive("seconds"),
   BRIDGE_API_TOKEN: secret,
   BRIDGE_WS_SIGNING_KEY: secret,
   BRIDGE_HOST: z.string().min(1).default("0.0.0.0"),
@@ -67,5 +97,16 @@ export function serviceSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Se
     syncPollMs: value.BRIDGE_SYNC_POLL_MS,
     maxUploadBytes: value.BRIDGE_MAX_UPLOAD_BYTES,
     devPages: value.BRIDGE_DEV_PAGES,
+    previousSigningKey:
+      value.BRIDGE_WS_SIGNING_KEY_PREVIOUS === undefined
+        ? undefined
+        : new Secret(value.BRIDGE_WS_SIGNING_KEY_PREVIOUS),
+    limits: Object.fromEntries(
+      Object.entries(LIMIT_VARIABLES).flatMap(([variable, limit]) => {
+        const set = value[variable as keyof typeof LIMIT_VARIABLES];
+        return set === undefined ? [] : [[limit, set]];
+      }),
+    ),
+    matrixTimeoutMs: value.BRIDGE_MATRIX_TIMEOUT_MS,
   };
 }

@@ -116,6 +116,13 @@ export class PostgresEventStore implements EventStore, SentLog, MediaIndex {
     return rows.map((row) => ({ position: row.position, event: bridgeEventSchema.parse(row.payload) }));
   }
 
+  async head(): Promise<string> {
+    const { rows } = await this.#pool.query<{ head: string | null }>(
+      "SELECT max(position)::text AS head FROM bridge_event_log",
+    );
+    return rows[0]?.head ?? "0";
+  }
+
   async recordAttempt(txnId: string, request: SendRequest): Promise<EarlierSend | undefined> {
     // The outer SELECT sees the tables as they were before this statement's INSERT: what an earlier attempt left.
     const { rows } = await this.#pool.query<{

@@ -24,6 +24,8 @@ export interface EventStore {
   commitSync(events: readonly BridgeEvent[], nextBatch: string | undefined): Promise<number>;
   /** Up to `limit` events after `cursor` (exclusive; "0" or undefined: from the start), oldest first. */
   readAfter(cursor: string | undefined, limit: number): Promise<LoggedEvent[]>;
+  /** The position of the newest event in the log ("0" when it is empty): where a reader that wants only new events starts. */
+  head(): Promise<string>;
   close(): Promise<void>;
 }
 

@@ -4,7 +4,6 @@
 // handler takes its caller from `callerOf`, which refuses when there is none. Nothing defaults to the service role.
 import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { z } from "zod";
-import type { Secret } from "../../config/secret.ts";
 import type { ServiceContext } from "../context.ts";
 import { ApiError, parseInput } from "../errors.ts";
 import { userTokenBody, type userTokenResponse } from "../schemas.ts";
@@ -29,13 +28,8 @@ declare module "fastify" {
   }
 }
 
-export interface AuthOptions {
-  apiToken: Secret;
-  signingKey: Secret;
-}
-
 /** The onRequest hook of the /v1 plugin: sets `request.caller` or refuses with 401/403. */
-export function authenticate(options: AuthOptions) {
+export function authenticate(options: Pick<ServiceContext, "apiToken" | "signingKeys" | "limits">) {
   return async (request: FastifyRequest): Promise<void> => {
     const config = request.routeOptions.config;
     const fromQuery = config.queryToken ? queryToken(request) : undefined;
@@ -45,7 +39,10 @@ export function authenticate(options: AuthOptions) {
       request.caller = { kind: "service" };
       return;
     }
-    const user = verifyUserToken(options.signingKey, token);
+    const user = verifyUserToken(token, {
+      keys: options.signingKeys,
+      maxTtlSeconds: options.limits.userTokenMaxTtlSeconds,
+    });
     if (!user.ok) throw new ApiError(401, "unauthorized", `the token is not valid (${user.reason})`);
     if (!config.userTokens)
       throw new ApiError(403, "forbidden", "a user token may only open the event stream (/v1/events)");

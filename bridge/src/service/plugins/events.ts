@@ -6,13 +6,21 @@ import { ConversationNotFoundError } from "../../core/errors.ts";
 import type { LoggedEvent } from "../../store/store.ts";
 import { liveBridge, type ServiceContext } from "../context.ts";
 import { parseInput } from "../errors.ts";
-import { CLOSE_POLICY_VIOLATION, EventStream } from "../event-stream.ts";
+import {
+  CLOSE_POLICY_VIOLATION,
+  CLOSE_TOO_MANY_FOR_USER,
+  CLOSE_TRY_AGAIN_LATER,
+  EventStream,
+} from "../event-stream.ts";
 import { eventsQuery } from "../schemas.ts";
 import { callerOf } from "./auth.ts";
 
 export const eventRoutes: FastifyPluginAsync<ServiceContext> = async (app, context) => {
   const { limits, metrics, logger } = context;
   const streams = new Set<EventStream>();
+  /** Open sockets per user (entries removed at zero, so the map is bounded by the open sockets). */
+  const perUser = new Map<string, number>();
+  let open = 0;
   const unsubscribe = context.onLogged(() => {
     for (const stream of streams) stream.notify();
   });
@@ -29,7 +37,7 @@ export const eventRoutes: FastifyPluginAsync<ServiceContext> = async (app, conte
         parseInput(eventsQuery, request.query, "query");
       },
     },
-    (socket: WebSocket, request: FastifyRequest) => {
+    async (socket: WebSocket, request: FastifyRequest) => {
       let caller: ReturnType<typeof callerOf>;
       try {
         caller = callerOf(request);
@@ -37,27 +45,55 @@ export const eventRoutes: FastifyPluginAsync<ServiceContext> = async (app, conte
         socket.close(CLOSE_POLICY_VIOLATION, "unauthorized");
         return;
       }
+      // Caps, answered with a close code a client can act on (a browser cannot read a refused upgrade's status).
+      if (open >= limits.wsMaxConnections) {
+        metrics.wsRefused.inc({ reason: "process_cap" });
+        socket.close(CLOSE_TRY_AGAIN_LATER, "server at capacity: reconnect later with ?since=<last cursor>");
+        return;
+      }
+      const userId = caller.kind === "user" ? caller.userId : undefined;
+      if (userId !== undefined && (perUser.get(userId) ?? 0) >= limits.wsMaxPerUser) {
+        metrics.wsRefused.inc({ reason: "user_cap" });
+        socket.close(
+          CLOSE_TOO_MANY_FOR_USER,
+          `too many connections for this user (at most ${limits.wsMaxPerUser}): close another one`,
+        );
+        return;
+      }
       const query = parseInput(eventsQuery, request.query, "query");
       const bridge = liveBridge(context);
       const role = caller.kind;
+      open++;
+      if (userId !== undefined) perUser.set(userId, (perUser.get(userId) ?? 0) + 1);
       metrics.wsClients.inc({ role });
-      const stream = new EventStream({
+      const stopPing = keepAlive(socket, limits.wsPingIntervalMs);
+      let stream: EventStream | undefined;
+      // Registered before anything is awaited, so a socket that closes early is still counted out.
+      socket.once("close", () => {
+        if (stream) streams.delete(stream);
+        open--;
+        stopPing();
+        metrics.wsClients.dec({ role });
+        if (userId !== undefined) {
+          const left = (perUser.get(userId) ?? 1) - 1;
+          if (left > 0) perUser.set(userId, left);
+          else perUser.delete(userId);
+        }
+      });
+      // A user's stream without a cursor starts at the present (what came before is history, per conversation).
+      const since = query.since ?? (userId !== undefined ? await bridge.store.head() : undefined);
+      if (socket.readyState !== socket.OPEN) return;
+      stream = new EventStream({
         socket,
         readAfter: (cursor, limit) => bridge.store.readAfter(cursor, limit),
         ...(caller.kind === "user" ? { filter: membershipFilter(bridge, caller.userId) } : {}),
-        since: query.since,
+        since,
         maxBufferedBytes: limits.wsMaxBufferedBytes,
         pageSize: limits.wsPageSize,
         pollIntervalMs: limits.wsPollIntervalMs,
         logger,
       });
       streams.add(stream);
-      const stopPing = keepAlive(socket, limits.wsPingIntervalMs);
-      socket.once("close", () => {
-        streams.delete(stream);
-        stopPing();
-        metrics.wsClients.dec({ role });
-      });
       void stream.run();
     },
   );
