@@ -55,7 +55,7 @@ describeWithHarnessInEachMode("bridge service (HTTP + WebSocket) against the rea
       port: 0,
       logger: testLogger(),
       syncPollMs: 1000,
-      limits: { audioBodyBytes: 512 * 1024, wsMaxBufferedBytes: 64 * 1024, wsPingIntervalMs: 1000 },
+      limits: { uploadBodyBytes: 512 * 1024, wsMaxBufferedBytes: 64 * 1024, wsPingIntervalMs: 1000 },
     });
     await service.active;
     url = service.url;
@@ -75,7 +75,11 @@ describeWithHarnessInEachMode("bridge service (HTTP + WebSocket) against the rea
         ready = await call(url, "GET", "/readyz");
       }
       expect(ready.status).toBe(200);
-      expect(ready.body).toEqual({ status: "ready", checks: { synapse: "ok", postgres: "ok", sync: "ok" } });
+      expect(ready.body).toMatchObject({
+        status: "ready",
+        checks: { synapse: "ok", postgres: "ok", sync: "ok" },
+      });
+      expect((ready.body as { sync_lag_seconds: number }).sync_lag_seconds).toBeGreaterThanOrEqual(0);
     });
 
     it("serves an OpenAPI 3.1 document covering every route, generated from the validating schemas", async () => {
@@ -100,6 +104,10 @@ describeWithHarnessInEachMode("bridge service (HTTP + WebSocket) against the rea
         "POST /v1/conversations/{conversation_id}/messages",
         "GET /v1/conversations/{conversation_id}/messages",
         "POST /v1/conversations/{conversation_id}/audio",
+        "POST /v1/conversations/{conversation_id}/media",
+        "GET /v1/conversations",
+        "GET /v1/media/{server_name}/{media_id}",
+        "GET /v1/media/{server_name}/{media_id}/thumbnail/{size}",
         "PATCH /v1/conversations/{conversation_id}/messages/{message_id}",
         "DELETE /v1/conversations/{conversation_id}/messages/{message_id}",
         "GET /v1/events",
@@ -117,7 +125,8 @@ describeWithHarnessInEachMode("bridge service (HTTP + WebSocket) against the rea
         "application/json"
       ]?.schema as { additionalProperties?: unknown; required?: string[] };
       expect(send.additionalProperties).toBe(false);
-      expect(send.required?.sort()).toEqual(["client_message_id", "sender_id", "text"]);
+      // sender_id is optional in the schema: the service must name it (400 otherwise), a user token is the sender.
+      expect(send.required?.sort()).toEqual(["client_message_id", "text"]);
     });
 
     it("exposes the metric names the alert rules use, and counts send errors by kind", async () => {

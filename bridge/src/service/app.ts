@@ -18,6 +18,7 @@ import { ApiError, toApiError } from "./errors.ts";
 import { CLOSE_GOING_AWAY } from "./event-stream.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { authenticate, callerOf, userTokenRoutes } from "./plugins/auth.ts";
+import { consoleRoutes } from "./plugins/console.ts";
 import { conversationRoutes } from "./plugins/conversations.ts";
 import { docsRoutes } from "./plugins/docs.ts";
 import { eventRoutes } from "./plugins/events.ts";
@@ -46,6 +47,8 @@ export interface ServiceOptions {
    * are reachable only where the scrapers and NetworkPolicies expect them.
    */
   metricsOnApiPort?: boolean;
+  /** The API reference at /v1/docs and the console at /console (BRIDGE_DEV_PAGES; local and staging). */
+  devPages?: boolean;
 }
 
 /** A route as fastify registered it (collected by an onRoute hook, so nothing registered can be missed). */
@@ -53,6 +56,8 @@ export interface RegisteredRoute {
   method: string;
   url: string;
   websocket: boolean;
+  /** The route accepts user tokens (its `config.userTokens`); the others are the service's only. */
+  userTokens: boolean;
 }
 
 export interface Service {
@@ -109,7 +114,12 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
   const routes: RegisteredRoute[] = [];
   app.addHook("onRoute", (route) => {
     for (const method of [route.method].flat())
-      routes.push({ method, url: route.url, websocket: route.websocket === true });
+      routes.push({
+        method,
+        url: route.url,
+        websocket: route.websocket === true,
+        userTokens: route.config?.userTokens === true,
+      });
   });
   // JSON only: fastify's built-in text/plain parser would turn a text body into a 400 instead of a 415.
   app.removeContentTypeParser("text/plain");
@@ -141,7 +151,8 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
 
   await app.register(healthRoutes, context);
   if (options.metricsOnApiPort !== false) await app.register(metricsRoutes, { metrics });
-  await app.register(docsRoutes);
+  await app.register(docsRoutes, { devPages: options.devPages === true });
+  if (options.devPages) await app.register(consoleRoutes);
 
   // The authenticated API. Its hooks run for every route matched in this context, whatever the URL's spelling
   // (fastify decodes %76 to v before routing): authentication first, then whether a bridge is active.

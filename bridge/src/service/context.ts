@@ -8,8 +8,12 @@ import type { ServiceMetrics } from "./metrics.ts";
 export interface ServiceLimits {
   /** JSON request bodies. */
   jsonBodyBytes: number;
-  /** Audio uploads (the homeserver's own limit is checked too). */
-  audioBodyBytes: number;
+  /**
+   * Upload bodies: the homeserver's `max_upload_size` (BRIDGE_MAX_UPLOAD_BYTES, set from the stack's
+   * `synapse.maxUploadSize`; its `m.upload.size` is checked too). A body is held in memory while it is typed and
+   * uploaded.
+   */
+  uploadBodyBytes: number;
   /** A WebSocket client whose unsent data exceeds this is closed (it resumes by cursor). */
   wsMaxBufferedBytes: number;
   /** Server pings; a client that missed the previous pong is dropped. */
@@ -34,7 +38,7 @@ export interface ServiceLimits {
 
 export const DEFAULT_LIMITS: ServiceLimits = {
   jsonBodyBytes: 256 * 1024,
-  audioBodyBytes: 20 * 1024 * 1024,
+  uploadBodyBytes: 50 * 1024 * 1024,
   wsMaxBufferedBytes: 4 * 1024 * 1024,
   wsPingIntervalMs: 25_000,
   wsPageSize: 200,

@@ -35,6 +35,10 @@ try {
     port: settings.port,
     ...(settings.metricsPort === undefined ? {} : { metricsPort: settings.metricsPort }),
     logger,
+    devPages: settings.devPages,
+    ...(settings.maxUploadBytes === undefined
+      ? {}
+      : { limits: { uploadBodyBytes: settings.maxUploadBytes } }),
     ...(settings.syncPollMs ? { syncPollMs: settings.syncPollMs } : {}),
     onLockLost: () => process.exit(1),
   });

@@ -4,7 +4,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import type { SyncStatus } from "../bridge.ts";
 import { toApiError } from "./errors.ts";
 
-export type SendKind = "text" | "audio" | "edit" | "delete";
+export type SendKind = "text" | "media" | "audio" | "edit" | "delete";
 
 /** Seconds the sync loop trails Synapse: the time since its last committed round beyond one quiet long-poll. */
 export function syncLagSeconds(status: SyncStatus, now = Date.now()): number {

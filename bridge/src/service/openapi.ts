@@ -2,7 +2,9 @@
 import { z } from "zod";
 import {
   addMemberBody,
+  conversationListResponse,
   conversationResponse,
+  conversationsQuery,
   createConversationBody,
   deleteBody,
   deletedResponse,
@@ -12,8 +14,10 @@ import {
   eventsQuery,
   historyQuery,
   historyResponse,
+  mediaQuery,
   messageResponse,
   sendAudioQuery,
+  sendMediaQuery,
   sendTextBody,
   userTokenBody,
   userTokenResponse,
@@ -88,10 +92,13 @@ export function openApiDocument(): JsonSchema {
       title: "nova-matrix bridge",
       version: "1",
       description:
-        "Conversations, messages and audio on Nova's Matrix homeserver, and a WebSocket push of message.new / " +
-        "message.edited / message.deleted. Services authenticate with `Authorization: Bearer <bridge API token>`. " +
-        "End users open /v1/events with a user token: `v1.<base64url(JSON {sub, exp})>.<base64url(HMAC-SHA256(" +
-        "signing key, 'v1.' + payload))>` (exp in unix seconds), minted by realtime-chat-service or by POST /v1/user-tokens.",
+        "Conversations, messages and attachments (image, video, audio, file) on Nova's Matrix homeserver, their " +
+        "media, and a WebSocket push of message.new / message.edited / message.deleted. Services authenticate with " +
+        "`Authorization: Bearer <bridge API token>` and name the acting user (`sender_id`). End users hold a user " +
+        "token: `v1.<base64url(JSON {sub, exp})>.<base64url(HMAC-SHA256(signing key, 'v1.' + payload))>` (exp in " +
+        "unix seconds), minted by realtime-chat-service or by POST /v1/user-tokens; with it they act as themselves " +
+        "only, in their own conversations (routes marked 'user token'). The event stream and media reads also take " +
+        "it as `?access_token=` (a browser's WebSocket, <img>, <audio> and <video> cannot send headers).",
     },
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
@@ -100,8 +107,17 @@ export function openApiDocument(): JsonSchema {
     security: [{ bearer: [] }],
     paths: {
       "/v1/conversations": {
+        get: {
+          summary: "A user's conversations (user token: its own; service token: ?user_id=). User token.",
+          parameters: queryParameters(conversationsQuery),
+          responses: {
+            "200": ok("The conversations", conversationListResponse),
+            ...errors("400", "401", "403", "503"),
+          },
+        },
         post: {
-          summary: "Create a conversation (idempotent by conversation_id)",
+          summary:
+            "Create a conversation (idempotent by conversation_id). User token: only one it is a member of, only new.",
           requestBody: jsonBody(createConversationBody),
           responses: {
             "200": ok("The conversation", conversationResponse),
@@ -128,13 +144,13 @@ export function openApiDocument(): JsonSchema {
         post: {
           summary:
             "Send a text message. Idempotent by sender_id + client_message_id: a repeat answers the stored message; " +
-            "the same key with another conversation, kind or text is 409 idempotency_key_reused.",
+            "the same key with another conversation, kind or text is 409 idempotency_key_reused. User token.",
           parameters: [conversation],
           requestBody: jsonBody(sendTextBody),
           responses: { "200": ok("The message", messageResponse), ...errors(...SEND_ERRORS) },
         },
         get: {
-          summary: "History, newest first, in the events' shape",
+          summary: "History, newest first, in the events' shape. User token: a member's only.",
           parameters: [conversation, ...queryParameters(historyQuery)],
           responses: {
             "200": ok("A page of history", historyResponse),
@@ -142,9 +158,68 @@ export function openApiDocument(): JsonSchema {
           },
         },
       },
+      "/v1/conversations/{conversation_id}/media": {
+        post: {
+          summary:
+            "Upload a file and send it (idempotent by sender_id + client_message_id). The raw bytes are the body; " +
+            "the kind is decided from them: image (png, jpeg, gif, webp: width, height, thumbnails), video (mp4, " +
+            "webm, quicktime, ogg, matroska), audio (audio/*), file (pdf, zip, office documents, UTF-8 text). " +
+            "Content-Type is optional and must not contradict the bytes (415). Larger than the homeserver's " +
+            "max_upload_size: 413. User token.",
+          parameters: [conversation, ...queryParameters(sendMediaQuery)],
+          requestBody: {
+            required: true,
+            content: { "*/*": { schema: { type: "string", contentMediaType: "application/octet-stream" } } },
+          },
+          responses: {
+            "200": ok("The message, with its mxc:// URI and the bridge's media_url", messageResponse),
+            ...errors("415", ...SEND_ERRORS),
+          },
+        },
+      },
+      "/v1/media/{server_name}/{media_id}": {
+        get: {
+          summary:
+            "A message's media (the content's media_url), streamed from the homeserver: to the service, or to a " +
+            "member of a conversation it was sent in (user token, also as ?access_token=). Anyone else, an unknown " +
+            "id and a deleted message's media: the same 404. Range requests (206, 416), ETag/If-None-Match (304), " +
+            "Cache-Control private.",
+          parameters: [
+            pathParameter("server_name"),
+            pathParameter("media_id"),
+            ...queryParameters(mediaQuery),
+          ],
+          responses: {
+            "200": { description: "The file" },
+            "206": { description: "The requested byte range" },
+            "304": { description: "Not modified (If-None-Match)" },
+            "416": { description: "The range is past the end of the file" },
+            ...errors("400", "401", "404", "503"),
+          },
+        },
+      },
+      "/v1/media/{server_name}/{media_id}/thumbnail/{size}": {
+        get: {
+          summary:
+            "A thumbnail of an image made by the homeserver: small (96x96 crop), medium (320x240 scale), large " +
+            "(800x600 scale). Same access rule as the media.",
+          parameters: [
+            pathParameter("server_name"),
+            pathParameter("media_id"),
+            { name: "size", in: "path", required: true, schema: { enum: ["small", "medium", "large"] } },
+            ...queryParameters(mediaQuery),
+          ],
+          responses: {
+            "200": { description: "The thumbnail (image/jpeg or image/png)" },
+            "304": { description: "Not modified (If-None-Match)" },
+            ...errors("400", "401", "404", "503"),
+          },
+        },
+      },
       "/v1/conversations/{conversation_id}/audio": {
         post: {
-          summary: "Upload audio (the raw bytes as the body, with its audio/* Content-Type) and send it",
+          deprecated: true,
+          summary: "Upload audio and send it: POST .../media, refused (415) unless the file is audio",
           parameters: [conversation, ...queryParameters(sendAudioQuery)],
           requestBody: {
             required: true,
@@ -158,7 +233,7 @@ export function openApiDocument(): JsonSchema {
       },
       "/v1/conversations/{conversation_id}/messages/{message_id}": {
         patch: {
-          summary: "Edit a text message (its author only: 403 otherwise)",
+          summary: "Edit a text message (its author only: 403 otherwise). User token.",
           parameters: [conversation, message],
           requestBody: jsonBody(editBody),
           responses: { "200": ok("The edit", editResponse), ...errors(...SEND_ERRORS) },
@@ -166,7 +241,7 @@ export function openApiDocument(): JsonSchema {
         delete: {
           summary:
             "Delete a message (and its author's edits). No body needed: the author's ghost redacts. A sender_id " +
-            "other than the author's: 403.",
+            "other than the author's: 403. User token (as its own user).",
           parameters: [conversation, message],
           requestBody: { ...jsonBody(deleteBody), required: false },
           responses: { "200": ok("Deleted", deletedResponse), ...errors(...SEND_ERRORS) },
@@ -174,7 +249,7 @@ export function openApiDocument(): JsonSchema {
       },
       "/v1/user-tokens": {
         post: {
-          summary: "Mint a short-lived user token for /v1/events (service token only)",
+          summary: "Mint a short-lived user token (service token only)",
           requestBody: jsonBody(userTokenBody),
           responses: { "200": ok("The token", userTokenResponse), ...errors("400", "401", "403") },
         },

@@ -27,6 +27,8 @@ export interface RunOptions {
   metricsPort?: number;
   logger: Logger;
   limits?: Partial<ServiceLimits>;
+  /** The API reference at /v1/docs and the console at /console. */
+  devPages?: boolean;
   syncPollMs?: number;
   lockRetryMs?: number;
   /** The lock was lost while running: the caller must stop (main.ts exits so Kubernetes restarts it). */
@@ -47,6 +49,7 @@ export async function runService(options: RunOptions): Promise<RunningService> {
   const { config, logger } = options;
   const base = {
     metricsOnApiPort: options.metricsPort === undefined,
+    devPages: options.devPages === true,
     apiToken: options.apiToken,
     signingKey: options.signingKey,
     ...(options.previousSigningKey ? { previousSigningKey: options.previousSigningKey } : {}),

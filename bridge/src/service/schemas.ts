@@ -1,8 +1,16 @@
 // The API's request and response shapes, defined once: the routes validate with them and the OpenAPI document is
 // generated from them (openapi.ts), so the two cannot drift. Objects are strict: an unknown field is a 400.
 import { z } from "zod";
-import type { BridgeEvent } from "../core/events.ts";
-import { messageContentSchema } from "../core/events.ts";
+import type { BridgeEvent, MessageContent } from "../core/events.ts";
+import {
+  audioContentSchema,
+  fileContentSchema,
+  imageContentSchema,
+  textContentSchema,
+  videoContentSchema,
+} from "../core/events.ts";
+import { THUMBNAIL_SIZES, type ThumbnailSize } from "../core/media.ts";
+import { parseMxc } from "../matrix/media.ts";
 import type { LoggedEvent } from "../store/store.ts";
 
 const id = (what: string) =>
@@ -32,8 +40,11 @@ export const memberParams = z.strictObject({ conversation_id: conversationId, us
 export const messageParams = z.strictObject({ conversation_id: conversationId, message_id: messageId });
 export const addMemberBody = z.strictObject({ user_id: userId });
 
+/** `sender_id`: required with the service token; with a user token, the token's user (or absent). */
+const senderId = userId.optional();
+
 export const sendTextBody = z.strictObject({
-  sender_id: userId,
+  sender_id: senderId,
   text: z.string({ error: "expected a string" }).min(1, { error: "must not be empty" }).max(65_536, {
     error: "must be at most 65536 characters",
   }),
@@ -52,15 +63,81 @@ export const sendAudioQuery = z.strictObject({
   duration_ms: decimal("a duration in milliseconds").optional(),
 });
 
+/** POST /v1/conversations/{id}/media: the file is the raw body; who sends it, and its key, in the query. */
+export const sendMediaQuery = z.strictObject({
+  /** Required with the service token; with a user token, the token's user (or absent). */
+  sender_id: userId.optional(),
+  client_message_id: clientMessageId,
+  /** Shown as the message's body; default `<kind>.<ext>` from the detected type. */
+  filename: z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(/^[^/\\]+$/, { error: "must not contain slashes" })
+    .optional(),
+  /** For audio and video whose container does not say (the bytes win when they do). */
+  duration_ms: decimal("a duration in milliseconds").optional(),
+});
+
+export const mediaParams = z.strictObject({
+  server_name: z
+    .string()
+    .regex(/^[A-Za-z0-9.:[\]-]{1,255}$/, { error: "expected the server name of an mxc:// URI" }),
+  media_id: z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, { error: "expected the media id of an mxc:// URI" }),
+});
+export const thumbnailParams = mediaParams.extend({
+  size: z.enum(Object.keys(THUMBNAIL_SIZES) as [ThumbnailSize, ...ThumbnailSize[]], {
+    error: `expected one of ${Object.keys(THUMBNAIL_SIZES).join(", ")}`,
+  }),
+});
+/** A browser's <img>/<audio>/<video> cannot send headers: the user token may come as `?access_token=`. */
+export const mediaQuery = z.strictObject({ access_token: z.string().optional() });
+
+/** The bridge's route for an mxc:// URI (relative to the bridge's base URL, as a front end reaches it). */
+export function mediaPath(mxcUri: string): string | undefined {
+  const parts = parseMxc(mxcUri);
+  return parts && `/v1/media/${encodeURIComponent(parts.serverName)}/${encodeURIComponent(parts.mediaId)}`;
+}
+
+const mediaUrl = {
+  /** The bridge's media route for `url` (relative to the bridge's base URL; add `?access_token=` in a browser). */
+  media_url: z.string(),
+};
+/** A message's content as the API sends it: the event's content, with the bridge's URLs beside the mxc:// URI. */
+export const wireContentSchema = z.discriminatedUnion("kind", [
+  textContentSchema,
+  imageContentSchema.extend({
+    ...mediaUrl,
+    /** A thumbnail made by the homeserver (`/thumbnail/small|medium|large`; this one is `medium`). */
+    thumbnail_url: z.string(),
+  }),
+  videoContentSchema.extend(mediaUrl),
+  audioContentSchema.extend(mediaUrl),
+  fileContentSchema.extend(mediaUrl),
+]);
+export type WireContent = z.infer<typeof wireContentSchema>;
+
+/** The content with its bridge URLs. Pure. */
+export function toWireContent(content: MessageContent): WireContent {
+  if (content.kind === "text") return content;
+  const path = mediaPath(content.url) ?? "";
+  if (content.kind === "image")
+    return { ...content, media_url: path, thumbnail_url: `${path}/thumbnail/medium` };
+  return { ...content, media_url: path };
+}
+
 export const editBody = z.strictObject({
-  sender_id: userId,
+  sender_id: senderId,
   text: sendTextBody.shape.text,
   /** Optional idempotency key for the edit; without it, a retried PATCH makes a second edit. */
   client_message_id: clientMessageId.optional(),
 });
 export const deleteBody = z.strictObject({
-  /** Who deletes it: only the author may (403 otherwise). Without it, the author's ghost redacts. */
-  sender_id: userId.optional(),
+  /**
+   * Who deletes it: only the author may (403 otherwise). Without it, the author's ghost redacts (service token);
+   * with a user token, the token's user.
+   */
+  sender_id: senderId,
   reason: z.string().max(1000).optional(),
   client_message_id: clientMessageId.optional(),
 });
@@ -70,6 +147,12 @@ export const historyQuery = z.strictObject({
     .pipe(z.number().int().min(1, { error: "must be at least 1" }).max(200, { error: "must be at most 200" }))
     .optional(),
   before: z.string().min(1).max(500).optional(),
+});
+
+/** GET /v1/conversations: a user token lists its own; the service names the user. */
+export const conversationsQuery = z.strictObject({ user_id: userId.optional() });
+export const conversationListResponse = z.object({
+  conversations: z.array(z.object({ conversation_id: z.string(), kind: z.enum(["dm", "group"]) })),
 });
 
 export const userTokenBody = z.strictObject({
@@ -101,7 +184,7 @@ export const wireEventSchema = z.object({
   sender_id: z.string().nullable(),
   matrix_sender_id: z.string().optional(),
   origin_ts: z.number().int(),
-  content: messageContentSchema.optional(),
+  content: wireContentSchema.optional(),
   edit_id: z.string().optional(),
   reason: z.string().nullable().optional(),
 });
@@ -112,7 +195,7 @@ export const messageResponse = z.object({
   conversation_id: z.string(),
   sender_id: z.string(),
   client_message_id: z.string(),
-  content: messageContentSchema,
+  content: wireContentSchema,
 });
 export const editResponse = z.object({
   /** The message the edit changed. */
@@ -121,7 +204,7 @@ export const editResponse = z.object({
   edit_id: z.string(),
   conversation_id: z.string(),
   sender_id: z.string(),
-  content: messageContentSchema,
+  content: wireContentSchema,
 });
 export const deletedResponse = z.object({ message_id: z.string(), deletion_id: z.string() });
 export const historyResponse = z.object({
@@ -147,13 +230,13 @@ export function toWireEvent(event: BridgeEvent, cursor?: string): WireEvent {
   };
   switch (event.type) {
     case "message.new":
-      return { ...common, message_id: event.message_id, content: event.content };
+      return { ...common, message_id: event.message_id, content: toWireContent(event.content) };
     case "message.edited":
       return {
         ...common,
         message_id: event.replaces_message_id,
         edit_id: event.message_id,
-        content: event.content,
+        content: toWireContent(event.content),
       };
     case "message.deleted":
       return { ...common, message_id: event.message_id, reason: event.reason };

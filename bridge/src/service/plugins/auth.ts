@@ -16,13 +16,14 @@ declare module "fastify" {
   }
   interface FastifyContextConfig {
     /**
-     * The route also accepts user tokens (default: the service's API token only). Only the event stream does: a
-     * user token is for reading the events of one's own conversations.
+     * The route also accepts user tokens (default: the service's API token only): the routes where an end user acts
+     * as themselves in their own conversations (the event stream, history, sends, edits, deletions, media).
      */
     userTokens?: boolean;
     /**
-     * The route also accepts `?access_token=` (browsers cannot set headers on a WebSocket). Only the event stream;
-     * the query is never logged (the request log names the route, not the URL).
+     * The route also accepts `?access_token=` (browsers cannot set headers on a WebSocket, an <img> or an
+     * <audio>): the event stream and the media reads. The query is never logged (the request log names the route,
+     * not the URL), and media responses carry `Referrer-Policy: no-referrer`.
      */
     queryToken?: boolean;
   }
@@ -45,7 +46,7 @@ export function authenticate(options: Pick<ServiceContext, "apiToken" | "signing
     });
     if (!user.ok) throw new ApiError(401, "unauthorized", `the token is not valid (${user.reason})`);
     if (!config.userTokens)
-      throw new ApiError(403, "forbidden", "a user token may only open the event stream (/v1/events)");
+      throw new ApiError(403, "forbidden", "this route requires the service's API token, not a user token");
     request.caller = { kind: "user", userId: user.userId };
   };
 }
@@ -62,6 +63,49 @@ export function serviceCallerOf(request: FastifyRequest): Caller & { kind: "serv
   if (caller.kind !== "service")
     throw new ApiError(403, "forbidden", "this route requires the service's API token");
   return caller;
+}
+
+/**
+ * Who a write acts as. The service names the user (`sender_id`, required); a user token acts as its own user only
+ * (`sender_id` absent or the same), so an end user can never write as someone else.
+ */
+export function actingUserOf(request: FastifyRequest, senderId: string | undefined): string {
+  const caller = callerOf(request);
+  if (caller.kind === "user") {
+    if (senderId !== undefined && senderId !== caller.userId)
+      throw new ApiError(403, "forbidden", "sender_id: a user token acts only as its own user", {
+        field: "sender_id",
+      });
+    return caller.userId;
+  }
+  if (senderId === undefined)
+    throw new ApiError(
+      400,
+      "invalid_request",
+      "sender_id: expected a Nova user id (the service names the sender)",
+      {
+        field: "sender_id",
+      },
+    );
+  return senderId;
+}
+
+/**
+ * For a user token, refuses unless the user is a member of the conversation now (404 as for a conversation that
+ * does not exist: a user learns nothing of conversations they are not in). The service may read any.
+ */
+export async function requireMember(
+  request: FastifyRequest,
+  members: (conversationId: string) => Promise<string[]>,
+  conversationId: string,
+): Promise<void> {
+  const caller = callerOf(request);
+  if (caller.kind === "service") return;
+  const joined = await members(conversationId).catch(() => [] as string[]);
+  if (!joined.includes(caller.userId))
+    throw new ApiError(404, "not_found", `conversation ${conversationId} does not exist`, {
+      field: "conversation_id",
+    });
 }
 
 function queryToken(request: FastifyRequest): string | undefined {

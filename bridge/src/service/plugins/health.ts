@@ -17,7 +17,10 @@ export const healthRoutes: FastifyPluginAsync<ServiceContext> = async (app, cont
     const checks = await readiness(bridge, context.homeserverUrl(), context.limits.readyMaxLagSeconds);
     const ready = Object.values(checks).every((check) => check === "ok");
     if (!ready) reply.code(503).header("retry-after", "5");
-    return { status: ready ? "ready" : "not_ready", checks };
+    const lag = syncLagSeconds(bridge.syncStatus());
+    // Seconds the sync loop trails the homeserver (null before its first round, or when it does not run here).
+    const sync_lag_seconds = Number.isFinite(lag) ? Math.round(lag * 10) / 10 : null;
+    return { status: ready ? "ready" : "not_ready", checks, sync_lag_seconds };
   });
 };
 

@@ -1,63 +1,218 @@
-// Media: audio upload-and-send (service token only). The raw bytes are the body, with their audio/* type.
-import type { FastifyPluginAsync } from "fastify";
+// Media: one upload endpoint (the raw file as the body) and the reads a front end uses for a message's media
+// (`media_url`), streamed from the homeserver's authenticated media API with the appservice's token.
+import { createHash } from "node:crypto";
+import { Readable, Transform } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import parseRange from "range-parser";
 import type { z } from "zod";
+import type { Bridge } from "../../bridge.ts";
+import { parseMxc } from "../../matrix/media.ts";
 import { liveBridge, type ServiceContext } from "../context.ts";
 import { ApiError, parseInput } from "../errors.ts";
 import { timedSend } from "../metrics.ts";
-import { conversationParams, type messageResponse, sendAudioQuery } from "../schemas.ts";
-import { serviceCallerOf } from "./auth.ts";
+import {
+  conversationParams,
+  mediaParams,
+  mediaQuery,
+  type messageResponse,
+  sendAudioQuery,
+  sendMediaQuery,
+  thumbnailParams,
+  toWireContent,
+} from "../schemas.ts";
+import { actingUserOf, callerOf } from "./auth.ts";
 
-const AUDIO_TYPE = /^audio\/[a-z0-9.+-]+$/i;
+/** A media item never changes under its mxc URI: caches may keep it; `private` since access is per user. */
+const CACHE_CONTROL = "private, max-age=86400, immutable";
+/** What the homeserver's response may carry through to the client. */
+const PASSED_HEADERS = ["content-type", "content-disposition", "last-modified"] as const;
 
 export const mediaRoutes: FastifyPluginAsync<ServiceContext> = async (app, context) => {
+  // In this plugin only: any Content-Type (or none) is a file's raw bytes, JSON included. Fastify answers 413 past
+  // the limit, which is the homeserver's own (BRIDGE_MAX_UPLOAD_BYTES = synapse.maxUploadSize).
+  app.removeContentTypeParser("application/json");
   app.addContentTypeParser(
-    AUDIO_TYPE,
-    { parseAs: "buffer", bodyLimit: context.limits.audioBodyBytes },
+    "*",
+    { parseAs: "buffer", bodyLimit: context.limits.uploadBodyBytes },
     (_request, body, done) => done(null, body),
   );
 
-  app.post(
-    "/conversations/:conversation_id/audio",
-    async (request): Promise<z.infer<typeof messageResponse>> => {
-      serviceCallerOf(request);
-      const params = parseInput(conversationParams, request.params, "path");
-      const query = parseInput(sendAudioQuery, request.query, "query");
-      const mimetype = (request.headers["content-type"] ?? "").split(";")[0]?.trim() ?? "";
-      if (!AUDIO_TYPE.test(mimetype) || !Buffer.isBuffer(request.body))
-        throw new ApiError(
-          415,
-          "unsupported_media_type",
-          "content-type: expected an audio type (audio/...)",
-          {
-            field: "content-type",
-          },
-        );
-      const audio = request.body;
-      const sent = await timedSend(context.metrics, "audio", () =>
-        liveBridge(context).messages.sendAudio({
-          conversationId: params.conversation_id,
-          senderId: query.sender_id,
-          audio,
-          mimetype,
-          idempotencyKey: query.client_message_id,
-          ...(query.duration_ms === undefined ? {} : { durationMs: query.duration_ms }),
-        }),
-      );
-      return {
-        message_id: sent.messageId,
-        conversation_id: params.conversation_id,
-        sender_id: query.sender_id,
-        client_message_id: query.client_message_id,
-        // A replay answers the first send's message as stored.
-        content: sent.content ?? {
-          kind: "audio",
-          body: `audio.${mimetype.split("/")[1]?.replace(/^x-/, "") ?? "bin"}`,
-          url: sent.url ?? "",
-          mimetype,
-          size: audio.byteLength,
-          duration_ms: query.duration_ms ?? null,
-        },
-      };
-    },
+  const upload = async (
+    request: FastifyRequest,
+    query: z.infer<typeof sendMediaQuery>,
+    only?: "audio",
+  ): Promise<z.infer<typeof messageResponse>> => {
+    const params = parseInput(conversationParams, request.params, "path");
+    const senderId = actingUserOf(request, query.sender_id);
+    const data = request.body;
+    if (!Buffer.isBuffer(data) || data.byteLength === 0)
+      throw new ApiError(400, "invalid_request", "body: expected the file's bytes as the request body", {
+        field: "body",
+      });
+    const contentType = request.headers["content-type"];
+    const messages = liveBridge(context).messages;
+    const input = {
+      conversationId: params.conversation_id,
+      senderId,
+      idempotencyKey: query.client_message_id,
+      ...(query.filename === undefined ? {} : { filename: query.filename }),
+      ...(query.duration_ms === undefined ? {} : { durationMs: query.duration_ms }),
+    };
+    const sent = await timedSend(context.metrics, only ?? "media", () =>
+      only === "audio"
+        ? messages.sendAudio({ ...input, audio: data, mimetype: contentType?.split(";")[0]?.trim() ?? "" })
+        : messages.sendMedia({ ...input, data, ...(contentType ? { contentType } : {}) }),
+    );
+    if (!sent.content) throw new Error("an upload answered without its content");
+    return {
+      message_id: sent.messageId,
+      conversation_id: params.conversation_id,
+      sender_id: senderId,
+      client_message_id: query.client_message_id,
+      content: toWireContent(sent.content),
+    };
+  };
+
+  app.post("/conversations/:conversation_id/media", { config: { userTokens: true } }, async (request) =>
+    upload(request, parseInput(sendMediaQuery, request.query, "query")),
   );
+  // The audio-only endpoint of the first version: the same upload, refused unless it is audio. Deprecated.
+  app.post("/conversations/:conversation_id/audio", { config: { userTokens: true } }, async (request) =>
+    upload(request, parseInput(sendAudioQuery, request.query, "query"), "audio"),
+  );
+
+  const readable = { config: { userTokens: true, queryToken: true } };
+  app.get("/media/:server_name/:media_id", readable, async (request, reply) => {
+    const params = parseInput(mediaParams, request.params, "path");
+    const mxc = await authorised(request, liveBridge(context), params);
+    return relay(request, reply, etagOf(mxc), (signal) => liveBridge(context).media.open(mxc, signal));
+  });
+  app.get("/media/:server_name/:media_id/thumbnail/:size", readable, async (request, reply) => {
+    const params = parseInput(thumbnailParams, request.params, "path");
+    const mxc = await authorised(request, liveBridge(context), params);
+    return relay(request, reply, etagOf(mxc, params.size), (signal) =>
+      liveBridge(context).media.openThumbnail(mxc, params.size, signal),
+    );
+  });
 };
+
+/**
+ * The mxc URI the caller may read, or a 404 that is the same whether the media item does not exist, is not in a
+ * conversation the caller is in, or belonged to a deleted message.
+ */
+async function authorised(
+  request: FastifyRequest,
+  bridge: Bridge,
+  params: { server_name: string; media_id: string },
+): Promise<string> {
+  const caller = callerOf(request);
+  parseInput(mediaQuery, request.query, "query");
+  const mxc = `mxc://${params.server_name}/${params.media_id}`;
+  const allowed =
+    parseMxc(mxc) !== undefined &&
+    (await bridge.media.mayRead(mxc, caller.kind === "user" ? caller.userId : undefined));
+  if (!allowed) throw new ApiError(404, "not_found", "no such media", { field: "media_id" });
+  return mxc;
+}
+
+const etagOf = (mxc: string, variant = "original") =>
+  `"${createHash("sha256").update(`${mxc}\n${variant}`).digest("base64url").slice(0, 27)}"`;
+
+/**
+ * Streams the homeserver's answer to the client: 304 for a matching If-None-Match (the homeserver is not asked),
+ * one byte range as 206 (Synapse serves whole files only, so the range is cut here from the stream), 416 for a
+ * range past the end. The upstream request ends when the client goes away.
+ */
+async function relay(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  etag: string,
+  open: (signal: AbortSignal) => Promise<Response>,
+): Promise<FastifyReply> {
+  reply.header("etag", etag).header("cache-control", CACHE_CONTROL);
+  // Served from the bridge's origin: never run as a page, never sniffed into one, never leak the URL's token.
+  reply
+    .header("x-content-type-options", "nosniff")
+    .header("content-security-policy", "sandbox; default-src 'none'")
+    .header("referrer-policy", "no-referrer");
+  if (matchesEtag(request.headers["if-none-match"], etag)) return reply.code(304).send();
+
+  const abort = new AbortController();
+  request.raw.once("close", () => abort.abort());
+  const upstream = await open(abort.signal);
+  if (!upstream.ok || !upstream.body) {
+    await upstream.body?.cancel();
+    if (upstream.status === 404 || upstream.status === 400)
+      throw new ApiError(404, "not_found", "no such media (or no thumbnail of it)", { field: "media_id" });
+    throw new ApiError(
+      503,
+      "unavailable",
+      `the homeserver's media repository failed (HTTP ${upstream.status})`,
+      {
+        retryAfter: 5,
+      },
+    );
+  }
+  const length = Number(upstream.headers.get("content-length") ?? Number.NaN);
+  const ranges =
+    request.headers.range && Number.isSafeInteger(length)
+      ? parseRange(length, request.headers.range, { combine: true })
+      : -2;
+  if (ranges === -1) {
+    await upstream.body.cancel();
+    return reply
+      .code(416)
+      .header("content-range", `bytes */${length}`)
+      .send({ error: { code: "range_not_satisfiable", message: `range: the file has ${length} bytes` } });
+  }
+  for (const name of PASSED_HEADERS) {
+    const value = upstream.headers.get(name);
+    if (value) reply.header(name, value);
+  }
+  const body = Readable.fromWeb(upstream.body as WebReadableStream<Uint8Array>);
+  if (!Number.isSafeInteger(length)) return reply.header("accept-ranges", "none").send(body);
+  reply.header("accept-ranges", "bytes");
+  // No Range, a malformed one (-2) or several ranges (served whole, as RFC 9110 allows): the whole file.
+  const range = Array.isArray(ranges) && ranges.length === 1 ? ranges[0] : undefined;
+  if (!range) return reply.header("content-length", String(length)).send(body);
+  // The source stops once the range is out (or the client left); a failure of the source fails the response.
+  const part = slice(range.start, range.end, () => body.destroy());
+  body.on("error", (error) => {
+    if (!part.writableFinished && !abort.signal.aborted) part.destroy(error);
+  });
+  return reply
+    .code(206)
+    .header("content-range", `bytes ${range.start}-${range.end}/${length}`)
+    .header("content-length", String(range.end - range.start + 1))
+    .send(body.pipe(part));
+}
+
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(",").some((tag) => {
+    const value = tag.trim().replace(/^W\//, "");
+    return value === etag || value === "*";
+  });
+}
+
+/** Passes bytes `start..end` (inclusive) of a stream and ends there; `done` stops the source. */
+function slice(start: number, end: number, done: () => void): Transform {
+  let offset = 0;
+  let finished = false;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (finished) return callback();
+      const from = Math.max(0, start - offset);
+      const to = Math.min(chunk.length, end + 1 - offset);
+      offset += chunk.length;
+      if (from < to) this.push(chunk.subarray(from, to));
+      if (offset > end) {
+        finished = true;
+        this.push(null);
+        done();
+      }
+      callback();
+    },
+  });
+}

@@ -1,4 +1,5 @@
-// Text messages: send, edit, delete, history (service token only).
+// Text messages: send, edit, delete, history. The service acts for any user (`sender_id`); a user token acts as
+// its own user, in the conversations it is a member of.
 import type { FastifyPluginAsync } from "fastify";
 import type { z } from "zod";
 import { liveBridge, type ServiceContext } from "../context.ts";
@@ -15,9 +16,10 @@ import {
   messageParams,
   type messageResponse,
   sendTextBody,
+  toWireContent,
   toWireEvent,
 } from "../schemas.ts";
-import { serviceCallerOf } from "./auth.ts";
+import { actingUserOf, callerOf, requireMember } from "./auth.ts";
 
 export const messageRoutes: FastifyPluginAsync<ServiceContext> = async (app, context) => {
   const { metrics } = context;
@@ -28,16 +30,19 @@ export const messageRoutes: FastifyPluginAsync<ServiceContext> = async (app, con
     else json(request, body as string, done);
   });
 
+  const asUser = { config: { userTokens: true } };
+
   app.post(
     "/conversations/:conversation_id/messages",
+    asUser,
     async (request): Promise<z.infer<typeof messageResponse>> => {
-      serviceCallerOf(request);
       const params = parseInput(conversationParams, request.params, "path");
       const body = parseInput(sendTextBody, request.body, "body");
+      const senderId = actingUserOf(request, body.sender_id);
       const sent = await timedSend(metrics, "text", () =>
         liveBridge(context).messages.sendText({
           conversationId: params.conversation_id,
-          senderId: body.sender_id,
+          senderId,
           text: body.text,
           idempotencyKey: body.client_message_id,
         }),
@@ -46,24 +51,25 @@ export const messageRoutes: FastifyPluginAsync<ServiceContext> = async (app, con
       return {
         message_id: sent.messageId,
         conversation_id: params.conversation_id,
-        sender_id: body.sender_id,
+        sender_id: senderId,
         client_message_id: body.client_message_id,
-        content: sent.content ?? { kind: "text", body: body.text },
+        content: toWireContent(sent.content ?? { kind: "text", body: body.text }),
       };
     },
   );
 
   app.patch(
     "/conversations/:conversation_id/messages/:message_id",
+    asUser,
     async (request): Promise<z.infer<typeof editResponse>> => {
-      serviceCallerOf(request);
       const params = parseInput(messageParams, request.params, "path");
       const body = parseInput(editBody, request.body, "body");
+      const senderId = actingUserOf(request, body.sender_id);
       const key = body.client_message_id ?? `edit.${crypto.randomUUID()}`;
       const sent = await timedSend(metrics, "edit", () =>
         liveBridge(context).messages.edit({
           conversationId: params.conversation_id,
-          senderId: body.sender_id,
+          senderId,
           messageId: params.message_id,
           text: body.text,
           idempotencyKey: key,
@@ -73,25 +79,28 @@ export const messageRoutes: FastifyPluginAsync<ServiceContext> = async (app, con
         message_id: params.message_id,
         edit_id: sent.messageId,
         conversation_id: params.conversation_id,
-        sender_id: body.sender_id,
-        content: sent.content ?? { kind: "text", body: body.text },
+        sender_id: senderId,
+        content: toWireContent(sent.content ?? { kind: "text", body: body.text }),
       };
     },
   );
 
   app.delete(
     "/conversations/:conversation_id/messages/:message_id",
+    asUser,
     async (request): Promise<z.infer<typeof deletedResponse>> => {
-      serviceCallerOf(request);
       const params = parseInput(messageParams, request.params, "path");
       const body = parseInput(deleteBody, request.body ?? {}, "body");
+      // The service may leave the deleter out (the author's ghost redacts); a user token deletes as its user.
+      const deleter =
+        callerOf(request).kind === "user" ? actingUserOf(request, body.sender_id) : body.sender_id;
       const key = body.client_message_id ?? `delete.${params.message_id}`;
       const deleted = await timedSend(metrics, "delete", () =>
         liveBridge(context).messages.delete({
           conversationId: params.conversation_id,
           messageId: params.message_id,
           idempotencyKey: key,
-          ...(body.sender_id === undefined ? {} : { senderId: body.sender_id }),
+          ...(deleter === undefined ? {} : { senderId: deleter }),
           ...(body.reason === undefined ? {} : { reason: body.reason }),
         }),
       );
@@ -101,11 +110,13 @@ export const messageRoutes: FastifyPluginAsync<ServiceContext> = async (app, con
 
   app.get(
     "/conversations/:conversation_id/messages",
+    asUser,
     async (request): Promise<z.infer<typeof historyResponse>> => {
-      serviceCallerOf(request);
       const params = parseInput(conversationParams, request.params, "path");
       const query = parseInput(historyQuery, request.query, "query");
-      const page = await liveBridge(context).messages.history(params.conversation_id, {
+      const bridge = liveBridge(context);
+      await requireMember(request, (id) => bridge.conversations.members(id), params.conversation_id);
+      const page = await bridge.messages.history(params.conversation_id, {
         ...(query.limit === undefined ? {} : { limit: query.limit }),
         ...(query.before === undefined ? {} : { before: query.before }),
       });
