@@ -201,6 +201,9 @@ async function main(): Promise<void> {
       host: "127.0.0.1",
       port: ports.bridge,
       logger: pino({ name: "nova-bridge", level: process.env.LOG_LEVEL ?? "warn" }),
+      // The API reference and the console, as in staging (the local Synapse's max_upload_size is the default 50M,
+      // the bridge's default upload limit).
+      devPages: true,
     });
     stops.push(() => bridge.stop());
     await bridge.active;
@@ -218,6 +221,7 @@ async function main(): Promise<void> {
 nova-matrix local stack is up (data kept in ${stateDir} and ${synapse.hostDataDir}).
   Bridge API:  ${bridge.url}/v1   (OpenAPI: ${bridge.url}/v1/openapi.json, events: ${bridge.url.replace("http", "ws")}/v1/events)
   Health:      ${bridge.url}/readyz   Metrics: ${bridge.url}/metrics
+  API docs:    ${bridge.url}/v1/docs/   Console: ${bridge.url}/console (with a user token, see below)
   Homeserver:  ${synapse.baseUrl}   (server name "${serverName}", metrics ${synapse.metricsUrl}/_synapse/metrics)
   PostgreSQL:  127.0.0.1:${postgres.port}
   Dev user:    @${DEV_USER}:${serverName} (for Matrix clients; its password is devUserPassword in the secrets file)
@@ -230,6 +234,12 @@ Try it (the token is read from the outputs file, not printed):
   curl -s -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \\
     -d '{"sender_id":"alice","text":"Hello from Nova","client_message_id":"hello-1"}' ${bridge.url}/v1/conversations/hello/messages
   curl -s -H "Authorization: Bearer $TOKEN" ${bridge.url}/v1/conversations/hello/messages
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'content-type: image/png' --data-binary @picture.png \\
+    '${bridge.url}/v1/conversations/hello/media?sender_id=alice&client_message_id=hello-2'
+  # The console as alice: mint her a user token, open the URL (the token rides in the fragment, never sent to a server)
+  USER_TOKEN=$(curl -s -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \\
+    -d '{"user_id":"alice"}' ${bridge.url}/v1/user-tokens | sed -n 's/.*"token":"\\([^"]*\\)".*/\\1/p')
+  echo "${bridge.url}/console#token=$USER_TOKEN"
 
 Ctrl-C stops everything.`);
   } catch (error) {

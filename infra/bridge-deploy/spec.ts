@@ -23,7 +23,7 @@ export const BRIDGE_DB_SETUP_NAME = "nova-bridge-db-setup";
  * The bridge's V8 heap settings for a container memory limit. Node sizes its heap for the whole machine, so a
  * restart that catches up thousands of rooms grew RSS past 200 MB, mostly garbage not yet collected
  * (docs/performance.md); a small young generation and an old-space cap of a quarter of the limit make V8 collect
- * before it grows. The rest of the limit is for what lives outside the heap: audio uploads (up to 20 MB each),
+ * before it grows. The rest of the limit is for what lives outside the heap: uploads (up to synapse.maxUploadSize each),
  * WebSocket send buffers (up to 4 MB per slow client), code.
  */
 export function nodeHeapOptions(memoryLimit: string): string {
