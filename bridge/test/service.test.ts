@@ -155,7 +155,11 @@ describeWithHarnessInEachMode("bridge service (HTTP + WebSocket) against the rea
         json: {},
       });
       expect(wrong.status).toBe(401);
-      const user = await call(url, "POST", "/v1/conversations", { token: userToken("alice"), json: {} });
+      // Member management is the service's alone (a user token acts only as itself: media.test.ts).
+      const user = await call(url, "POST", "/v1/user-tokens", {
+        token: userToken("alice"),
+        json: { user_id: "bob" },
+      });
       expect(user.status).toBe(403);
       expect(errorOf(user.body).code).toBe("forbidden");
     });
