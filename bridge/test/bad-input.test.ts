@@ -112,8 +112,8 @@ const CASES: Case[] = [
     code: "unauthorized",
   },
   {
-    name: "valid user token on a send route",
-    auth: `Bearer ${signUserToken(SIGNING_KEY, "alice", inAnHour())}`,
+    name: "valid user token sending as someone else",
+    auth: `Bearer ${signUserToken(SIGNING_KEY, "mallory", inAnHour())}`,
     json: good(),
     status: 403,
     code: "forbidden",
