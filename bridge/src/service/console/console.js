@@ -115,7 +115,8 @@ function apply(event) {
   if (event.type === "message.new") {
     if (!state.messages.has(event.message_id))
       state.messages.set(event.message_id, {
-        sender: event.sender_id,
+        // A Matrix user who is not a Nova user has no sender_id: shown by their Matrix id.
+        sender: event.sender_id ?? event.matrix_sender_id,
         content: event.content,
         edited: false,
       });
