@@ -1,7 +1,11 @@
-// The benchmark's pure parts: measures, ratios, the extrapolation, the report and the chart.
+// The benchmark's pure parts: measures, ratios, the extrapolation, the report and the chart; the runner's rules.
 import { describe, expect, it } from "vitest";
 import { barChartSvg } from "./chart.ts";
-import { formatReport, type Results } from "./report.ts";
+import { skipList } from "./options.ts";
+import type { Bench, Phase } from "./phase.ts";
+import { PHASES } from "./phases/index.ts";
+import { formatReport, type Results, resultsChart } from "./report.ts";
+import { phaseSkipped, runPhases, skippableNames } from "./runner.ts";
 import { extrapolate, linearFit, median, medianRuns, percentile, ratio, summarize } from "./stats.ts";
 
 describe("bench measures", () => {
@@ -165,6 +169,15 @@ describe("bench report and chart", () => {
     expect(report).toContain("Note: a note");
   });
 
+  it("charts throughput and p50 for raw, bridge and default config at each concurrency", () => {
+    const svg = resultsChart(results);
+    expect(svg).toContain("1 conv.");
+    expect(svg).toContain("8 conv.");
+    expect(svg).toContain("load 1.5");
+    // Two panels of 2 concurrencies: raw and bridge at both, the default config only at 8; 3 swatches each.
+    expect(svg.match(/<rect /g)).toHaveLength(1 + 2 * (5 + 3));
+  });
+
   it("draws one bar per value with its label, escapes text, and leaves missing values out", () => {
     const svg = barChartSvg(
       [
@@ -188,5 +201,60 @@ describe("bench report and chart", () => {
     expect(svg.match(/<rect /g)).toHaveLength(6);
     // The tallest bar (20, the panel's maximum) fills the plot height (220 px).
     expect(svg).toMatch(/height="220\.0"/);
+  });
+});
+
+describe("bench runner", () => {
+  const phase = (name: string, run: Phase["run"], parts?: string[]): Phase => ({
+    name,
+    ...(parts ? { parts } : {}),
+    run,
+  });
+
+  it("keeps the --skip names the CLI has always had, and refuses an unknown one with the list", () => {
+    const names = skippableNames(PHASES);
+    for (const name of ["raw", "bridge", "catchup", "tuning", "scale"]) expect(names).toContain(name);
+    expect(new Set(names).size).toBe(names.length);
+    expect(skipList(names)("raw,,scale")).toEqual(["raw", "scale"]);
+    expect(() => skipList(names)("raw,catch-up")).toThrow(/unknown phase "catch-up"; known: .*catchup/);
+  });
+
+  it("skips a phase by its name or when every one of its parts is skipped", () => {
+    const parted = phase("throughput", async () => {}, ["raw", "bridge"]);
+    expect(phaseSkipped(parted, ["raw"])).toBe(false);
+    expect(phaseSkipped(parted, ["raw", "bridge"])).toBe(true);
+    expect(phaseSkipped(parted, ["throughput"])).toBe(true);
+    expect(
+      phaseSkipped(
+        phase("scale", async () => {}),
+        ["raw"],
+      ),
+    ).toBe(false);
+  });
+
+  it("runs the phases in order, notes a failure and goes on, stops the shared bridge after each", async () => {
+    const events: string[] = [];
+    // Only what the runner itself touches; the phases below use nothing else.
+    const bench = {
+      options: { skip: ["skipped"] },
+      results: { notes: [] as string[] },
+      bridge: { stop: async () => void events.push("bridge stopped") },
+      log: () => {},
+    } as unknown as Bench;
+    const failed = await runPhases(
+      [
+        phase("first", async () => void events.push("first")),
+        phase("broken", async () => {
+          events.push("broken");
+          throw new Error("Synapse went away\nstack trace");
+        }),
+        phase("skipped", async () => void events.push("skipped")),
+        phase("last", async () => void events.push("last")),
+      ],
+      bench,
+    );
+    expect(failed).toEqual(["broken"]);
+    expect(events).toEqual(["first", "bridge stopped", "broken", "bridge stopped", "last", "bridge stopped"]);
+    expect(bench.results.notes).toEqual(["broken: failed: Synapse went away"]);
   });
 });

@@ -1,4 +1,5 @@
-// The results' shape and the printed table (Markdown, so docs/performance.md can take it as is). Pure.
+// The results' shape, the printed table (Markdown, so docs/performance.md can take it as is) and the chart. Pure.
+import { barChartSvg } from "./chart.ts";
 import { type RunSummary, ratio } from "./stats.ts";
 
 export interface ScalePoint {
@@ -125,4 +126,27 @@ export function formatReport(results: Results): string {
   }
   for (const note of results.notes) lines.push("", `Note: ${note}`);
   return lines.join("\n");
+}
+
+/** The chart beside the results file: throughput and p50 per concurrency, raw, bridge and default config. */
+export function resultsChart(results: Results): string {
+  const label = (c: number) => `${c} conv.`;
+  const at = (runs: RunSummary[], c: number) => runs.find((r) => r.concurrency === c);
+  const concurrency = results.options.concurrency;
+  const series = ["raw Synapse", "through the bridge", "raw, default config"];
+  const pick = (f: (r: RunSummary) => number | undefined) =>
+    concurrency.map((c) => ({
+      label: label(c),
+      values: [results.raw, results.bridge, results.tuning.default].map((runs) => {
+        const run = at(runs, c);
+        return run ? f(run) : undefined;
+      }),
+    }));
+  return barChartSvg(
+    [
+      { title: "Throughput", unit: "messages/s", series, groups: pick((r) => r.throughput) },
+      { title: "Send-to-receive p50", unit: "ms", series, groups: pick((r) => r.p50Ms) },
+    ],
+    `nova-matrix bench ${results.date.slice(0, 16)}Z, ${results.machine.cpus} cores, load ${results.machine.loadAverageAtStart[0]}`,
+  );
 }

@@ -1,0 +1,112 @@
+// What several phases do: create conversations in bulk and run the workload at each `--concurrency`, through the
+// bridge or on Synapse directly.
+import type { Bridge, EnabledConfig } from "@nova-matrix/bridge";
+import { ghostUserId } from "@nova-matrix/contracts";
+import { sleep } from "@nova-matrix/dev/harness";
+import type { Bench } from "./phase.ts";
+import { RawClient, RawSyncReader } from "./raw-client.ts";
+import type { RunSummary } from "./stats.ts";
+import { runWorkload } from "./workload.ts";
+
+/** The Nova user every workload message is sent as (on Synapse: its ghost, `ghostUserId`). */
+export const SENDER = "alice";
+/** How long a run waits for its last receipts after the window. */
+const DRAIN_MS = 10_000;
+
+export const round1 = (n: number) => Math.round(n * 10) / 10;
+
+/** Runs `task` over `items` with at most `limit` at a time. */
+export async function pool<T, R>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await task(items[i] as T);
+      }
+    }),
+  );
+  return results;
+}
+
+/** Which conversations `createConversations` makes: `${prefix}-<i>` for i in [from, to), `concurrency` at a time. */
+export interface ConversationBatch {
+  prefix: string;
+  from: number;
+  to: number;
+  concurrency: number;
+}
+
+/**
+ * Creates conversations through the bridge library, each with the sender as member and retried a few times (room
+ * creation under load times out now and then); returns their ids, rooms (same order) and how long it took.
+ */
+export async function createConversations(
+  library: Bridge,
+  { prefix, from, to, concurrency }: ConversationBatch,
+) {
+  const ids = Array.from({ length: to - from }, (_, i) => `${prefix}-${from + i}`);
+  const started = performance.now();
+  const rooms = await pool(ids, concurrency, async (id) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await library.conversations.ensureGroup(id, { name: id, members: [SENDER] })).roomId;
+      } catch (error) {
+        if (attempt >= 5) throw error;
+        await sleep(1000 * attempt);
+      }
+    }
+  });
+  return { ids, rooms, seconds: (performance.now() - started) / 1000 };
+}
+
+/** The workload at each `--concurrency`, on the first that many targets: one run each. */
+export async function runAtEachConcurrency(
+  bench: Bench,
+  label: string,
+  targets: readonly string[],
+  receipts: Map<string, number>,
+  send: (target: string, body: string, key: string) => Promise<void>,
+): Promise<RunSummary[]> {
+  const runs: RunSummary[] = [];
+  for (const concurrency of bench.options.concurrency) {
+    const run = await runWorkload({
+      targets: targets.slice(0, concurrency),
+      durationMs: bench.options.duration * 1000,
+      drainMs: DRAIN_MS,
+      receipts,
+      tag: `${label}-c${concurrency}-${Date.now()}`,
+      send,
+    });
+    bench.log(
+      `${label} c=${concurrency}: ${run.throughput} msg/s, p50 ${run.p50Ms} ms (accepted ${run.acceptedP50Ms} ms), p99 ${run.p99Ms} ms`,
+    );
+    runs.push(run);
+  }
+  return runs;
+}
+
+/** The raw baseline on one homeserver: PUT /send as the sender's ghost, received on a /sync long-poll. */
+export async function rawRuns(
+  bench: Bench,
+  homeserverUrl: string,
+  config: EnabledConfig,
+  rooms: readonly string[],
+  label: string,
+) {
+  const client = new RawClient({ homeserverUrl, asToken: config.accessToken.reveal() });
+  const sender = ghostUserId(SENDER, config.serverName);
+  const receipts = new Map<string, number>();
+  const reader = new RawSyncReader(client, config.serviceUser);
+  await reader.start((message, at) => receipts.set(message.body, at));
+  const runs = await runAtEachConcurrency(bench, label, rooms, receipts, async (roomId, body) => {
+    await client.send(roomId, sender, body);
+  });
+  await reader.stop();
+  return runs;
+}
