@@ -5,7 +5,14 @@ export { cacheDir, chrootPreflight, ensureSynapseChroot, type SynapseChroot } fr
 export { HarnessUnavailableError } from "./errors.ts";
 export { checkHaproxyConfig, type RunningHaproxy, startHaproxy } from "./haproxy.ts";
 export { type RegisteredUser, registerWithSharedSecret } from "./matrix-admin.ts";
-export { type PostgresOptions, type PostgresServer, postgresBinDir, startPostgres } from "./postgres.ts";
+export {
+  COUNT_STATEMENTS,
+  type PostgresOptions,
+  type PostgresServer,
+  postgresBinDir,
+  startPostgres,
+  statementCalls,
+} from "./postgres.ts";
 export { freePort, run, sleep, waitFor } from "./process.ts";
 export {
   checkSynapseConfig,

@@ -15,6 +15,25 @@ export interface PostgresOptions {
   port?: number;
   /** Throwaway clusters skip fsync for speed; a kept cluster (dataDir set) keeps it on. */
   fsync?: boolean;
+  /** More server settings (`-c name=value`), such as {@link COUNT_STATEMENTS}. */
+  settings?: Record<string, string>;
+}
+
+/** Loads pg_stat_statements, so {@link statementCalls} can count what a role ran. */
+export const COUNT_STATEMENTS: Record<string, string> = { shared_preload_libraries: "pg_stat_statements" };
+
+/**
+ * Statements `role` has run on this server (a cluster started with {@link COUNT_STATEMENTS}), optionally only
+ * those whose text contains `containing`. Counted by the server as each statement ends, so no wait is needed.
+ */
+export async function statementCalls(server: PostgresServer, role: string, containing = ""): Promise<number> {
+  await server.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+  const { rows } = await server.query<{ calls: string }>(
+    `SELECT coalesce(sum(calls), 0)::text AS calls FROM pg_stat_statements
+     WHERE userid = (SELECT oid FROM pg_roles WHERE rolname = $1) AND strpos(query, $2) > 0`,
+    [role, containing],
+  );
+  return Number(rows[0]?.calls ?? 0);
 }
 
 /** A PostgreSQL 15 server on loopback, owned by this process. */
@@ -139,6 +158,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
         `fsync=${fsync ? "on" : "off"}`,
         "-c",
         "max_connections=200",
+        ...Object.entries(options.settings ?? {}).flatMap(([name, value]) => ["-c", `${name}=${value}`]),
       ],
       { stdio: ["ignore", "pipe", "pipe"], ...asOwner },
     );

@@ -15,6 +15,7 @@ import {
   type ServiceLimits,
 } from "./context.ts";
 import { ApiError, toApiError } from "./errors.ts";
+import { EventFeed } from "./event-feed.ts";
 import { CLOSE_GOING_AWAY } from "./event-stream.ts";
 import { ServiceMetrics } from "./metrics.ts";
 import { authenticate, callerOf, userTokenRoutes } from "./plugins/auth.ts";
@@ -74,9 +75,9 @@ export interface Service {
 export async function buildService(options: ServiceOptions): Promise<Service> {
   const { logger } = options;
   let bridge: Bridge | undefined;
+  let feed: EventFeed | undefined;
   let homeserverUrl = options.homeserverUrl;
   let unsubscribe: (() => void) | undefined;
-  const loggedListeners = new Set<() => void>();
   const metrics = new ServiceMetrics(() => bridge?.syncStatus());
   const context: ServiceContext = {
     limits: { ...DEFAULT_LIMITS, ...options.limits },
@@ -88,18 +89,25 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
     idle: options.idle,
     bridge: () => bridge,
     homeserverUrl: () => homeserverUrl,
-    onLogged(listener) {
-      loggedListeners.add(listener);
-      return () => loggedListeners.delete(listener);
-    },
+    feed: () => feed,
   };
   const activate = (started: Bridge, url: string | undefined) => {
-    bridge = started;
-    homeserverUrl = url;
+    const { limits } = context;
+    const startedFeed = new EventFeed({
+      store: started.store,
+      windowBytes: limits.wsWindowBytes,
+      pageSize: limits.wsPageSize,
+      pollIntervalMs: limits.wsPollIntervalMs,
+      logger,
+      onRead: (reader) => metrics.logReads.inc({ reader }),
+    });
     unsubscribe = started.onEvents((inserted) => {
       metrics.eventsLogged.inc(inserted);
-      for (const listener of loggedListeners) listener();
+      startedFeed.wake();
     });
+    feed = startedFeed;
+    bridge = started;
+    homeserverUrl = url;
   };
   if (options.bridge) activate(options.bridge, options.homeserverUrl);
 
@@ -198,6 +206,7 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
     activate,
     async close() {
       unsubscribe?.();
+      feed?.stop();
       for (const client of app.websocketServer?.clients ?? [])
         client.close(CLOSE_GOING_AWAY, "server shutting down");
       await app.close();

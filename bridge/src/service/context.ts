@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Bridge } from "../bridge.ts";
 import type { Secret } from "../config/secret.ts";
 import { ApiError } from "./errors.ts";
+import type { EventFeed } from "./event-feed.ts";
 import type { ServiceMetrics } from "./metrics.ts";
 
 export interface ServiceLimits {
@@ -20,8 +21,10 @@ export interface ServiceLimits {
   wsPingIntervalMs: number;
   /** Events read from the log per page. */
   wsPageSize: number;
-  /** Poll of the log under the wake-ups. */
+  /** While sockets are open, the event feed also reads the log this often (events logged by another process). */
   wsPollIntervalMs: number;
+  /** The event feed keeps the newest events up to this many bytes in memory; a socket further behind reads the log. */
+  wsWindowBytes: number;
   /** /readyz fails when the sync loop trails by more than this. */
   readyMaxLagSeconds: number;
   /** Default lifetime of user tokens minted by POST /v1/user-tokens. */
@@ -43,6 +46,7 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   wsPingIntervalMs: 25_000,
   wsPageSize: 200,
   wsPollIntervalMs: 2_000,
+  wsWindowBytes: 8 * 1024 * 1024,
   readyMaxLagSeconds: 60,
   userTokenTtlSeconds: 900,
   userTokenMaxTtlSeconds: 86_400,
@@ -69,14 +73,22 @@ export interface ServiceContext {
   /** The homeserver's URL (readiness checks it). */
   homeserverUrl(): string | undefined;
   idle: IdleReason | undefined;
-  /** Calls `listener` whenever the sync loop logged new events; returns the unsubscribe function. */
-  onLogged(listener: () => void): () => void;
+  /** The active bridge's event feed (the one reader of its log), or undefined while idle. */
+  feed(): EventFeed | undefined;
 }
 
 /** The active bridge, or the 503 that says why there is none (with how long to wait). */
 export function liveBridge(context: ServiceContext): Bridge {
-  const bridge = context.bridge();
-  if (bridge) return bridge;
+  return live(context, context.bridge());
+}
+
+/** The active bridge's event feed, or the same 503 as {@link liveBridge}. */
+export function liveFeed(context: ServiceContext): EventFeed {
+  return live(context, context.feed());
+}
+
+function live<T>(context: ServiceContext, value: T | undefined): T {
+  if (value) return value;
   if (context.idle === "disabled")
     throw new ApiError(
       503,

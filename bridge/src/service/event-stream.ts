@@ -1,25 +1,22 @@
 // One WebSocket client's stream of the event log: everything after its cursor, then live events, in log order, each
-// once. It pulls from the log (never holds a queue of its own), so the only buffer is the socket's: past
-// `maxBufferedBytes` the client is too slow and is closed with a reason; it resumes with `?since=<last cursor>`.
+// once. It reads through the process's event feed (from memory once it is near the head, from the log while it
+// catches up) and never holds a queue of its own, so the only buffer is the socket's: past `maxBufferedBytes` the
+// client is too slow and is closed with a reason; it resumes with `?since=<last cursor>`.
 import type { Logger } from "pino";
 import type { WebSocket } from "ws";
-import type { LoggedEvent } from "../store/store.ts";
-import { loggedToWire } from "./schemas.ts";
+import type { EventFeed, FeedEvent } from "./event-feed.ts";
 
 export interface StreamOptions {
   socket: WebSocket;
-  /** Reads the log after a cursor (exclusive). */
-  readAfter(cursor: string | undefined, limit: number): Promise<LoggedEvent[]>;
+  feed: Pick<EventFeed, "read" | "subscribe">;
   /**
    * Which of these events the client may see; called for each page just before it is sent, so membership is
    * checked at delivery time. Undefined: every event (a service client).
    */
-  filter?: (events: LoggedEvent[]) => Promise<LoggedEvent[]>;
+  filter?: (events: FeedEvent[]) => Promise<FeedEvent[]>;
   since: string | undefined;
   maxBufferedBytes: number;
   pageSize: number;
-  /** A safety net under the wake-ups (events logged by another process, a missed wake-up). */
-  pollIntervalMs: number;
   logger: Logger;
 }
 
@@ -46,14 +43,20 @@ export class EventStream {
     options.socket.once("close", () => this.#stop());
   }
 
-  /** New events were logged: read them now rather than at the next poll. */
-  notify(): void {
-    this.#pending = true;
-    this.#wake?.();
+  /** Runs until the socket closes. Between pages it waits for the feed's news (no timer: an idle socket costs nothing). */
+  async run(): Promise<void> {
+    const unsubscribe = this.#options.feed.subscribe(() => {
+      this.#pending = true;
+      this.#wake?.();
+    });
+    try {
+      await this.#deliver();
+    } finally {
+      unsubscribe();
+    }
   }
 
-  /** Runs until the socket closes. */
-  async run(): Promise<void> {
+  async #deliver(): Promise<void> {
     const { socket, logger } = this.#options;
     let failures = 0;
     while (!this.#closed) {
@@ -63,7 +66,7 @@ export class EventStream {
         failures = 0;
         if (delivered === "more") continue;
         if (delivered === "closed") return;
-        if (!this.#pending) await this.#idle(this.#options.pollIntervalMs);
+        if (!this.#pending) await this.#idle();
       } catch (error) {
         failures++;
         logger.warn({ err: error, failures }, "event stream: reading the log failed; retrying");
@@ -79,7 +82,7 @@ export class EventStream {
   /** Sends one page; "more" when the page was full. */
   async #deliverPage(): Promise<"more" | "idle" | "closed"> {
     const { socket, pageSize } = this.#options;
-    const page = await this.#options.readAfter(this.#cursor, pageSize);
+    const page = await this.#options.feed.read(this.#cursor, pageSize);
     if (page.length === 0 || this.#closed) return this.#closed ? "closed" : "idle";
     const visible = this.#options.filter ? await this.#options.filter(page) : page;
     const shown = new Set(visible);
@@ -91,15 +94,16 @@ export class EventStream {
         socket.close(CLOSE_SLOW_CONSUMER, `slow consumer: reconnect with ?since=${cursor}`.slice(0, 123));
         return "closed";
       }
-      if (shown.has(logged)) socket.send(JSON.stringify(loggedToWire(logged)));
+      if (shown.has(logged)) socket.send(logged.wire);
       this.#cursor = logged.position;
     }
     return page.length === pageSize ? "more" : "idle";
   }
 
-  #idle(ms: number): Promise<void> {
+  /** Until the feed has news or the socket closes, or at most `ms` (a retry's backoff). */
+  #idle(ms?: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
+      const timer = ms === undefined ? undefined : setTimeout(done, ms);
       function done() {
         clearTimeout(timer);
         resolve();

@@ -21,6 +21,7 @@ export class ServiceMetrics {
   readonly wsClients: Gauge;
   readonly eventsDropped: Counter;
   readonly wsRefused: Counter;
+  readonly logReads: Counter;
 
   constructor(syncStatus: () => SyncStatus | undefined) {
     const registers = [this.registry];
@@ -64,6 +65,12 @@ export class ServiceMetrics {
       name: "nova_bridge_websocket_refused_total",
       help: "WebSockets closed at once by a cap, by reason (user_cap: 4029, process_cap: 1013).",
       labelNames: ["reason"],
+      registers,
+    });
+    this.logReads = new Counter({
+      name: "nova_bridge_event_log_reads_total",
+      help: "Reads of the event log for the WebSocket streams: by the shared feed (one per commit) or by a stream catching up behind the feed's window.",
+      labelNames: ["reader"],
       registers,
     });
     this.eventsDropped = new Counter({

@@ -46,6 +46,7 @@ const LIMIT_VARIABLES = {
   BRIDGE_RATE_LIMIT_USER_PER_MINUTE: "userRequestsPerMinute",
   BRIDGE_WS_MAX_PER_USER: "wsMaxPerUser",
   BRIDGE_WS_MAX_CONNECTIONS: "wsMaxConnections",
+  BRIDGE_WS_WINDOW_BYTES: "wsWindowBytes",
   BRIDGE_USER_TOKEN_MAX_TTL_SECONDS: "userTokenMaxTtlSeconds",
 } as const satisfies Record<string, keyof ServiceLimits>;
 
@@ -56,6 +57,7 @@ const schema = z.object({
   BRIDGE_RATE_LIMIT_USER_PER_MINUTE: positive("requests per minute"),
   BRIDGE_WS_MAX_PER_USER: positive("connections"),
   BRIDGE_WS_MAX_CONNECTIONS: positive("connections"),
+  BRIDGE_WS_WINDOW_BYTES: positive("bytes"),
   BRIDGE_USER_TOKEN_MAX_TTL_SECONDS: positive("seconds"),
   BRIDGE_API_TOKEN: secret,
   BRIDGE_WS_SIGNING_KEY: secret,

@@ -4,7 +4,7 @@ import type { WebSocket } from "ws";
 import type { Bridge } from "../../bridge.ts";
 import { ConversationNotFoundError } from "../../core/errors.ts";
 import type { LoggedEvent } from "../../store/store.ts";
-import { liveBridge, type ServiceContext } from "../context.ts";
+import { liveBridge, liveFeed, type ServiceContext } from "../context.ts";
 import { parseInput } from "../errors.ts";
 import {
   CLOSE_POLICY_VIOLATION,
@@ -17,14 +17,9 @@ import { callerOf } from "./auth.ts";
 
 export const eventRoutes: FastifyPluginAsync<ServiceContext> = async (app, context) => {
   const { limits, metrics, logger } = context;
-  const streams = new Set<EventStream>();
   /** Open sockets per user (entries removed at zero, so the map is bounded by the open sockets). */
   const perUser = new Map<string, number>();
   let open = 0;
-  const unsubscribe = context.onLogged(() => {
-    for (const stream of streams) stream.notify();
-  });
-  app.addHook("onClose", async () => unsubscribe());
 
   // Validated before the upgrade: a bad request gets an HTTP error, not a socket.
   app.get(
@@ -62,15 +57,14 @@ export const eventRoutes: FastifyPluginAsync<ServiceContext> = async (app, conte
       }
       const query = parseInput(eventsQuery, request.query, "query");
       const bridge = liveBridge(context);
+      const feed = liveFeed(context);
       const role = caller.kind;
       open++;
       if (userId !== undefined) perUser.set(userId, (perUser.get(userId) ?? 0) + 1);
       metrics.wsClients.inc({ role });
       const stopPing = keepAlive(socket, limits.wsPingIntervalMs);
-      let stream: EventStream | undefined;
       // Registered before anything is awaited, so a socket that closes early is still counted out.
       socket.once("close", () => {
-        if (stream) streams.delete(stream);
         open--;
         stopPing();
         metrics.wsClients.dec({ role });
@@ -81,20 +75,17 @@ export const eventRoutes: FastifyPluginAsync<ServiceContext> = async (app, conte
         }
       });
       // A user's stream without a cursor starts at the present (what came before is history, per conversation).
-      const since = query.since ?? (userId !== undefined ? await bridge.store.head() : undefined);
+      const since = query.since ?? (userId !== undefined ? await feed.head() : undefined);
       if (socket.readyState !== socket.OPEN) return;
-      stream = new EventStream({
+      void new EventStream({
         socket,
-        readAfter: (cursor, limit) => bridge.store.readAfter(cursor, limit),
+        feed,
         ...(caller.kind === "user" ? { filter: membershipFilter(bridge, caller.userId) } : {}),
         since,
         maxBufferedBytes: limits.wsMaxBufferedBytes,
         pageSize: limits.wsPageSize,
-        pollIntervalMs: limits.wsPollIntervalMs,
         logger,
-      });
-      streams.add(stream);
-      void stream.run();
+      }).run();
     },
   );
 };
@@ -118,7 +109,7 @@ function keepAlive(socket: WebSocket, intervalMs: number): () => void {
 
 /** The events of conversations the user is a member of now (checked per page, at delivery time). */
 function membershipFilter(bridge: Bridge, userId: string) {
-  return async (events: LoggedEvent[]): Promise<LoggedEvent[]> => {
+  return async <T extends LoggedEvent>(events: T[]): Promise<T[]> => {
     const conversations = [...new Set(events.map((e) => e.event.conversation_id))];
     const allowed = new Set<string>();
     for (const conversationId of conversations) {
