@@ -5,6 +5,7 @@ import {
   ghostUserId,
   novaUserIdOf,
 } from "@nova-matrix/contracts";
+import { LRUCache } from "lru-cache";
 import pMap from "p-map";
 import type { Logger } from "pino";
 import type { MatrixClient } from "../matrix/client.ts";
@@ -41,6 +42,9 @@ interface ConversationState {
   members?: string[];
 }
 
+/** Conversations (and rooms) whose mapping is cached per process. */
+const REMEMBERED_CONVERSATIONS = 50_000;
+
 export interface ConversationsDeps {
   client: MatrixClient;
   ghosts: GhostRegistry;
@@ -57,8 +61,10 @@ export interface ConversationsDeps {
  */
 export class Conversations {
   readonly #deps: ConversationsDeps;
-  readonly #byId = new Map<string, Conversation>();
-  readonly #byRoom = new Map<string, Conversation | null>();
+  // Bounded: a process that meets every conversation of a large deployment forgets the least recently used (a
+  // forgotten one costs one alias or state lookup again). `false`: a room that is not a conversation.
+  readonly #byId = new LRUCache<string, Conversation>({ max: REMEMBERED_CONVERSATIONS });
+  readonly #byRoom = new LRUCache<string, Conversation | false>({ max: REMEMBERED_CONVERSATIONS });
   readonly #creating = new Map<string, Promise<Conversation>>();
 
   constructor(deps: ConversationsDeps) {
@@ -180,12 +186,12 @@ export class Conversations {
   /** The conversation a room belongs to, or undefined for rooms that are not conversations. */
   async byRoom(roomId: string): Promise<Conversation | undefined> {
     const cached = this.#byRoom.get(roomId);
-    if (cached !== undefined) return cached ?? undefined;
+    if (cached !== undefined) return cached || undefined;
     const state = await this.#state(roomId);
-    const conversation = state ? { conversationId: state.conversation_id, roomId, kind: state.kind } : null;
+    const conversation = state ? { conversationId: state.conversation_id, roomId, kind: state.kind } : false;
     this.#byRoom.set(roomId, conversation);
     if (conversation) this.#byId.set(conversation.conversationId, conversation);
-    return conversation ?? undefined;
+    return conversation || undefined;
   }
 
   /** Caches a room's conversation state seen elsewhere (the sync response), if it is well-formed. */

@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import type { Logger } from "pino";
 import type { MatrixClient } from "./client.ts";
 import {
@@ -24,10 +25,14 @@ export async function registerAppserviceUser(client: MatrixClient, localpart: st
   }
 }
 
+/** Ghosts known to be registered, per process. */
+const REMEMBERED_GHOSTS = 100_000;
+
 /** Registers ghost users on first use, once per process (concurrent callers share one request). */
 export class GhostRegistry {
   readonly #client: MatrixClient;
-  readonly #registered = new Map<string, Promise<void>>();
+  // Bounded: a forgotten ghost is registered again on its next use, which Synapse answers M_USER_IN_USE (fine).
+  readonly #registered = new LRUCache<string, Promise<void>>({ max: REMEMBERED_GHOSTS });
   constructor(client: MatrixClient) {
     this.#client = client;
   }
