@@ -102,6 +102,7 @@ const CASES: Case[] = [
   service("BRIDGE_PORT", "80a", /port number/),
   service("BRIDGE_PORT", "-1", /port number/),
   service("BRIDGE_SYNC_POLL_MS", "1e3", /milliseconds/),
+  service("BRIDGE_BACKFILL_PAGE_SIZE", "0", /events per page/),
   service("BRIDGE_MAX_UPLOAD_BYTES", "50M", /expected a number of bytes/),
   service("BRIDGE_DEV_PAGES", "yes", /expected "true" or "false"/),
 ];

@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { sleep, startTcpProxy, waitFor } from "@nova-matrix/dev/harness";
+import { ServiceProcess } from "@nova-matrix/dev/harness/service-process";
 import { startTestStack, type TestStack, testLogger } from "@nova-matrix/dev/harness/test-stack";
 import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type Bridge, startBridge } from "../src/bridge.ts";
 import { PostgresEventStore } from "../src/store/postgres.ts";
 import type { EventStore } from "../src/store/store.ts";
-import { BridgeProcess } from "./child.ts";
 import { readAll } from "./log.ts";
 
 const unique = () => randomBytes(4).toString("hex");
@@ -32,6 +32,16 @@ describeWithHarness("sync loop: exactly once, in order, across restarts", () => 
     await sender?.stop();
     await stack?.stop();
   });
+
+  /** The bridge as the image runs it (the service process), on its own database, so a test can kill -9 it. */
+  const bridgeProcess = (databaseUrl: string, env: Record<string, string> = {}) =>
+    new ServiceProcess({
+      config: stack.config,
+      databaseUrl,
+      apiToken: randomBytes(32).toString("base64url"),
+      signingKey: randomBytes(32).toString("base64url"),
+      env: { BRIDGE_SYNC_POLL_MS: "500", ...env },
+    });
 
   /** Sends `count` texts to a conversation, in order, recording each message id as it is confirmed. */
   async function sendSeries(
@@ -146,7 +156,7 @@ describeWithHarness("sync loop: exactly once, in order, across restarts", () => 
     for (const id of conversations)
       await sender.conversations.ensureGroup(id, { name: id, members: ["alice"] });
     const databaseUrl = await stack.newBridgeDatabase();
-    const bridge = new BridgeProcess(stack.config, databaseUrl);
+    const bridge = bridgeProcess(databaseUrl);
     await bridge.start();
     const sent = new Map(conversations.map((id) => [id, [] as string[]]));
     const kills = [12, 27];
@@ -180,7 +190,7 @@ describeWithHarness("sync loop: exactly once, in order, across restarts", () => 
     await sender.conversations.ensureGroup(id, { name: id, members: ["alice"] });
     const databaseUrl = await stack.newBridgeDatabase();
     // Small back-fill pages, so the gap takes several pages, each committed on its own.
-    const bridge = new BridgeProcess(stack.config, databaseUrl, { BRIDGE_BACKFILL_PAGE_SIZE: "16" });
+    const bridge = bridgeProcess(databaseUrl, { BRIDGE_BACKFILL_PAGE_SIZE: "16" });
     await bridge.start();
     const sent = new Map([[id, [] as string[]]]);
     try {
@@ -199,9 +209,12 @@ describeWithHarness("sync loop: exactly once, in order, across restarts", () => 
       const gap = bridge.output
         .split("\n")
         .filter((line) => line.includes("filled a limited timeline's gap"))
-        .map((line) => JSON.parse(line) as { backfilled: number });
-      // 65 sent while down, a timeline holds 10: most came through /messages, over several pages of 16.
-      expect(gap.reduce((sum, entry) => sum + entry.backfilled, 0)).toBeGreaterThan(40);
+        .map((line) => JSON.parse(line) as { backfilled: number; pages: number });
+      // 65 sent while down, a timeline holds 10: most came through /messages, over several pages of 16
+      // (BRIDGE_BACKFILL_PAGE_SIZE reached the sync loop: the default page of 100 would take one).
+      const backfilled = gap.reduce((sum, entry) => sum + entry.backfilled, 0);
+      expect(backfilled).toBeGreaterThan(40);
+      expect(gap.reduce((sum, entry) => sum + entry.pages, 0)).toBeGreaterThanOrEqual(Math.ceil(backfilled / 16));
     } finally {
       await bridge.stop();
     }

@@ -184,14 +184,16 @@ export class SyncLoop {
         // The gap goes in first, page by page (memory stays one page); the token is committed only with the
         // timeline below, so a crash in between replays the gap and the log drops what it already has.
         let backfilled = 0;
+        let pages = 0;
         for await (const page of this.#gap(roomId, gapFrom, timeline.prev_batch, signal)) {
           inserted += await store.commitSync(
             await this.#convert(roomId, conversation.conversationId, page),
             undefined,
           );
           backfilled += page.length;
+          pages++;
         }
-        logger.info({ roomId, backfilled }, "filled a limited timeline's gap");
+        logger.info({ roomId, backfilled, pages }, "filled a limited timeline's gap");
       }
       events.push(...(await this.#convert(roomId, conversation.conversationId, raw)));
     }

@@ -36,10 +36,8 @@ try {
     ...(settings.metricsPort === undefined ? {} : { metricsPort: settings.metricsPort }),
     logger,
     devPages: settings.devPages,
-    ...(settings.maxUploadBytes === undefined
-      ? {}
-      : { limits: { uploadBodyBytes: settings.maxUploadBytes } }),
     ...(settings.syncPollMs ? { syncPollMs: settings.syncPollMs } : {}),
+    ...(settings.backfillPageSize ? { backfillPageSize: settings.backfillPageSize } : {}),
     onLockLost: () => process.exit(1),
   });
   service.active.catch(() => process.exit(1));

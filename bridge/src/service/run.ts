@@ -30,6 +30,8 @@ export interface RunOptions {
   /** The API reference at /v1/docs and the console at /console. */
   devPages?: boolean;
   syncPollMs?: number;
+  /** Events per /messages page when filling a limited timeline's gap (default 100). */
+  backfillPageSize?: number;
   lockRetryMs?: number;
   /** The lock was lost while running: the caller must stop (main.ts exits so Kubernetes restarts it). */
   onLockLost?: (error: Error) => void;
@@ -99,7 +101,10 @@ export async function runService(options: RunOptions): Promise<RunningService> {
       logger,
       onDropped: (reason) => service.metrics.eventsDropped.inc({ reason }),
       ...(options.matrixTimeoutMs ? { matrixTimeoutMs: options.matrixTimeoutMs } : {}),
-      ...(options.syncPollMs ? { syncTuning: { pollTimeoutMs: options.syncPollMs } } : {}),
+      syncTuning: {
+        ...(options.syncPollMs ? { pollTimeoutMs: options.syncPollMs } : {}),
+        ...(options.backfillPageSize ? { backfillPageSize: options.backfillPageSize } : {}),
+      },
     });
     service.activate(bridge, config.homeserverUrl);
     logger.info({ url }, "bridge service active");

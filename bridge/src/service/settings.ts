@@ -12,13 +12,16 @@ export interface ServiceSettings {
   port: number;
   metricsPort: number | undefined;
   syncPollMs: number | undefined;
-  /** Upload bodies (BRIDGE_MAX_UPLOAD_BYTES): the Deployment sets Synapse's `max_upload_size`, so the two agree. */
-  maxUploadBytes: number | undefined;
+  /** Events per /messages page when the sync loop fills a limited timeline's gap (BRIDGE_BACKFILL_PAGE_SIZE). */
+  backfillPageSize: number | undefined;
   /** The API reference at /v1/docs and the console at /console (BRIDGE_DEV_PAGES=true). */
   devPages: boolean;
   /** During a rotation of BRIDGE_WS_SIGNING_KEY: the previous key, still accepted for user tokens. */
   previousSigningKey: Secret | undefined;
-  /** The abuse limits set in the environment (the others keep their defaults, DEFAULT_LIMITS). */
+  /**
+   * The limits set in the environment (the others keep their defaults, DEFAULT_LIMITS), the upload size
+   * (BRIDGE_MAX_UPLOAD_BYTES: the Deployment sets Synapse's `max_upload_size`, so the two agree) among them.
+   */
   limits: Partial<ServiceLimits>;
   /** Each request to Synapse is given up after this long (BRIDGE_MATRIX_TIMEOUT_MS). */
   matrixTimeoutMs: number | undefined;
@@ -48,6 +51,7 @@ const LIMIT_VARIABLES = {
   BRIDGE_WS_MAX_CONNECTIONS: "wsMaxConnections",
   BRIDGE_WS_WINDOW_BYTES: "wsWindowBytes",
   BRIDGE_USER_TOKEN_MAX_TTL_SECONDS: "userTokenMaxTtlSeconds",
+  BRIDGE_MAX_UPLOAD_BYTES: "uploadBodyBytes",
 } as const satisfies Record<string, keyof ServiceLimits>;
 
 const schema = z.object({
@@ -69,6 +73,7 @@ const schema = z.object({
     .regex(/^\d+$/, { error: "expected milliseconds" })
     .transform(Number)
     .optional(),
+  BRIDGE_BACKFILL_PAGE_SIZE: positive("events per page"),
   BRIDGE_MAX_UPLOAD_BYTES: z
     .string()
     .regex(/^[1-9]\d{0,12}$/, { error: "expected a number of bytes, such as 52428800 (50 MiB)" })
@@ -97,7 +102,7 @@ export function serviceSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Se
     port: value.BRIDGE_PORT,
     metricsPort: value.BRIDGE_METRICS_PORT,
     syncPollMs: value.BRIDGE_SYNC_POLL_MS,
-    maxUploadBytes: value.BRIDGE_MAX_UPLOAD_BYTES,
+    backfillPageSize: value.BRIDGE_BACKFILL_PAGE_SIZE,
     devPages: value.BRIDGE_DEV_PAGES,
     previousSigningKey:
       value.BRIDGE_WS_SIGNING_KEY_PREVIOUS === undefined
