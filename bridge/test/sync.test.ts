@@ -214,7 +214,9 @@ describeWithHarness("sync loop: exactly once, in order, across restarts", () => 
       // (BRIDGE_BACKFILL_PAGE_SIZE reached the sync loop: the default page of 100 would take one).
       const backfilled = gap.reduce((sum, entry) => sum + entry.backfilled, 0);
       expect(backfilled).toBeGreaterThan(40);
-      expect(gap.reduce((sum, entry) => sum + entry.pages, 0)).toBeGreaterThanOrEqual(Math.ceil(backfilled / 16));
+      expect(gap.reduce((sum, entry) => sum + entry.pages, 0)).toBeGreaterThanOrEqual(
+        Math.ceil(backfilled / 16),
+      );
     } finally {
       await bridge.stop();
     }
