@@ -48,7 +48,7 @@ const results: Results = {
     cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? "unknown",
     node: process.version,
-    synapse: "1.160.0 (Debian sid, Python 3.14)",
+    synapse: "", // the harness's, once its chroot is found below
     postgres: "15",
     loadAverageAtStart: loadavg().map((l) => Math.round(l * 100) / 100),
     loadAverageAtEnd: [],
@@ -64,6 +64,7 @@ const results: Results = {
 
 log("starting PostgreSQL + Synapse (infra's local profile: the shipped homeserver.yaml)");
 const chroot = await ensureSynapseChroot();
+results.machine.synapse = `matrix-synapse ${chroot.version} (Debian sid)`;
 const stack = await startTestStack({ serverName: "bench.test", chroot });
 track(stack);
 const credentials = {

@@ -1,3 +1,4 @@
+import { judgeHarnessVersion } from "@nova-matrix/infra/synapse/version";
 import type { TestProject } from "vitest/node";
 import { chrootPreflight, ensureSynapseChroot } from "./chroot.ts";
 import { postgresBinDir } from "./postgres.ts";
@@ -12,7 +13,12 @@ export default async function setup(project: TestProject): Promise<void> {
   try {
     reason = await chrootPreflight();
     if (!reason) {
-      project.provide("synapseChroot", await ensureSynapseChroot((line) => console.log(`[harness] ${line}`)));
+      const chroot = await ensureSynapseChroot((line) => console.log(`[harness] ${line}`));
+      // Which Synapse the tests vouch for; infra/stack-staging.test.ts fails outside the pinned image's window.
+      console.log(
+        `[harness] matrix-synapse ${chroot.version}: ${judgeHarnessVersion(chroot.version).message}`,
+      );
+      project.provide("synapseChroot", chroot);
       await postgresBinDir();
     }
   } catch (error) {

@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import type { types } from "@pulumi/kubernetes";
 import type { HomeserverInput } from "./homeserver.ts";
 import { FILE_NAMES } from "./homeserver.ts";
+import { SYNAPSE_IMAGE } from "./version.ts";
 import {
   GENERIC_WORKER,
   MAIN_APP,
@@ -13,10 +14,6 @@ import {
   type WorkerGroup,
   workerFileName,
 } from "./workers.ts";
-
-/** Synapse's version everywhere: the image tag here and the harness's Debian package (a test keeps them equal). */
-export const SYNAPSE_VERSION = "1.160.0";
-export const SYNAPSE_IMAGE = `ghcr.io/element-hq/synapse:v${SYNAPSE_VERSION}`;
 
 export const SYNAPSE_NAME = "matrix-synapse";
 export const SYNAPSE_LABELS = { app: SYNAPSE_NAME } as const;
