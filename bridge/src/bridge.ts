@@ -10,7 +10,7 @@ import { MatrixClient } from "./matrix/client.ts";
 import type { RetryPolicy } from "./matrix/retry.ts";
 import { checkServiceUser, GhostRegistry } from "./matrix/users.ts";
 import { PostgresEventStore } from "./store/postgres.ts";
-import type { EventStore, MediaIndex, SentLog } from "./store/store.ts";
+import type { EventStore, MediaIndex, SentLog, SyncFencedError } from "./store/store.ts";
 
 const isMediaIndex = (store: EventStore): store is EventStore & MediaIndex =>
   typeof (store as Partial<MediaIndex>).mediaConversations === "function" &&
@@ -38,6 +38,8 @@ export interface BridgeOptions {
   matrixTimeoutMs?: number;
   /** Hears of each Matrix event that did not become a bridge event, and why (the service counts them). */
   onDropped?: (reason: DropReason) => void;
+  /** The sync loop stopped because another replica owns the event log (a fenced store): stop the process. */
+  onFenced?: (error: SyncFencedError) => void;
 }
 
 /** The bridge, started: the typed API plus the event log it fills. */
@@ -152,6 +154,7 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
           logger,
           authors,
           onDropped,
+          ...(options.onFenced ? { onFenced: options.onFenced } : {}),
           onCommitted: (inserted) => {
             for (const listener of listeners) listener(inserted);
           },

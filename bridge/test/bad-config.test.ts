@@ -105,6 +105,9 @@ const CASES: Case[] = [
   service("BRIDGE_BACKFILL_PAGE_SIZE", "0", /events per page/),
   service("BRIDGE_MAX_UPLOAD_BYTES", "50M", /expected a number of bytes/),
   service("BRIDGE_DEV_PAGES", "yes", /expected "true" or "false"/),
+  service("BRIDGE_LOCK_HEARTBEAT_MS", "5s", /expected milliseconds/),
+  service("BRIDGE_LOCK_HEARTBEAT_TIMEOUT_MS", "0", /expected milliseconds/),
+  service("BRIDGE_LOCK_RETRY_MS", "-200", /expected milliseconds/),
 ];
 
 describe("config loaders refuse bad input naming the setting, never echoing the value", () => {

@@ -111,6 +111,40 @@ describe("harness: TCP proxy for fault tests", () => {
     fresh.socket.destroy();
   });
 
+  it("partition ends the server's side at once while the client's stays open and silent until restored", async () => {
+    proxy = await startTcpProxy({ host: "127.0.0.1", port: echoPort });
+    const open = client(proxy.port);
+    await open.connected;
+    open.socket.write("a");
+    await until(() => open.received() === "echo:a");
+    const servedBefore = served;
+    proxy.partition();
+    // The server sees its connection end...
+    await until(() => upstreamSockets.size === 0);
+    // ...the client sees nothing: no close, no answer to what it sends, and a new connection is as silent.
+    open.socket.write("lost");
+    const fresh = client(proxy.port);
+    await fresh.connected;
+    fresh.socket.write("new");
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(await within(open.ended, 10)).toBe("timeout");
+    expect(await within(fresh.ended, 10)).toBe("timeout");
+    expect(open.received()).toBe("echo:a");
+    expect(fresh.received()).toBe("");
+    expect(served).toBe(servedBefore);
+    expect(upstreamSockets.size).toBe(0);
+
+    // Back: the server has no such connection any more, so the clients' held lines are reset; new ones work.
+    proxy.restore();
+    expect(await open.ended).toBe("ECONNRESET");
+    expect(await fresh.ended).toBe("ECONNRESET");
+    const again = client(proxy.port);
+    await again.connected;
+    again.socket.write("b");
+    await until(() => again.received() === "echo:b");
+    again.socket.destroy();
+  });
+
   it("hold-replies lets requests reach the server but keeps its answers until restored", async () => {
     proxy = await startTcpProxy({ host: "127.0.0.1", port: echoPort });
     const line = client(proxy.port);

@@ -1,10 +1,12 @@
 // A loopback TCP proxy for fault tests: put it between a client and a server, then cut the line (every connection
 // reset, new ones refused at once), black-hole it (connections stay open but no byte passes, as in a network
 // partition), or hold only the replies (requests reach the server, its answers are lost: the "did it happen?"
-// case), or delay every reply (a slow server), and restore it. Bytes are forwarded untouched.
+// case), or delay every reply (a slow server), or partition it (the server's side ends, the client's stays open and
+// silent: the server has given up on a client that has not noticed yet), and restore it. Bytes are forwarded
+// untouched.
 import { createServer, type Socket, connect as tcpConnect } from "node:net";
 
-export type ProxyMode = "open" | "cut" | "blackhole" | "hold-replies" | "delay-replies";
+export type ProxyMode = "open" | "cut" | "blackhole" | "hold-replies" | "delay-replies" | "partition";
 
 export interface TcpProxy {
   /** The port clients connect to (on 127.0.0.1). */
@@ -22,6 +24,13 @@ export interface TcpProxy {
   holdReplies(): void;
   /** Forwards everything, each chunk of the server's replies `ms` late (in order), until {@link restore}. */
   delayReplies(ms: number): void;
+  /**
+   * A partition seen from the server first: every open connection's server side is reset (as the server's TCP
+   * keepalive or a load balancer would end it), while its client side stays open and silent (no byte, no close: the
+   * client learns nothing until its own timeout); new connections are held the same way. {@link restore} then resets
+   * the client sides, as the server would answer their next bytes.
+   */
+  partition(): void;
   /** Forwards again; held bytes flow on. */
   restore(): void;
   close(): Promise<void>;
@@ -38,6 +47,12 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   let accepted = 0;
   let replyDelayMs = 0;
   const pairs = new Set<Pair>();
+  /** Client sides kept open and silent by a partition. */
+  const silent = new Set<Socket>();
+  const resetSilent = () => {
+    for (const client of silent) client.resetAndDestroy();
+    silent.clear();
+  };
 
   /** Whether bytes read from this side may flow now. */
   const flows = (side: "client" | "upstream") =>
@@ -80,10 +95,22 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       client.resetAndDestroy();
       return;
     }
+    if (mode === "partition") {
+      client.on("error", () => {});
+      silent.add(client); // paused since it connected: never read, never answered
+      return;
+    }
     const upstream = tcpConnect({ host: target.host, port: target.port });
     const pair: Pair = { client, upstream };
     pairs.add(pair);
     const forget = () => {
+      if (mode === "partition") {
+        // The client must not learn of it: its side stays open and silent.
+        pairs.delete(pair);
+        silent.add(client);
+        upstream.destroy();
+        return;
+      }
       pairs.delete(pair);
       client.destroy();
       upstream.destroy();
@@ -120,6 +147,16 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     cut() {
       mode = "cut";
       for (const pair of [...pairs]) reset(pair);
+      resetSilent();
+    },
+    partition() {
+      mode = "partition";
+      for (const pair of [...pairs]) {
+        pair.client.pause();
+        pairs.delete(pair);
+        silent.add(pair.client);
+        pair.upstream.resetAndDestroy();
+      }
     },
     blackhole: () => switchTo("blackhole"),
     holdReplies: () => switchTo("hold-replies"),
@@ -127,9 +164,13 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       replyDelayMs = ms;
       switchTo("delay-replies");
     },
-    restore: () => switchTo("open"),
+    restore() {
+      resetSilent();
+      switchTo("open");
+    },
     async close() {
       for (const pair of [...pairs]) reset(pair);
+      resetSilent();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

@@ -4,7 +4,7 @@ import { abortableSleep, type MatrixClient, seg } from "../matrix/client.ts";
 import { DEFAULT_RETRY, type RetryPolicy, retryDecision } from "../matrix/retry.ts";
 import { messages } from "../matrix/rooms.ts";
 import type { RawEvent, SyncResponse } from "../matrix/types.ts";
-import type { EventStore } from "../store/store.ts";
+import { type EventStore, SyncFencedError } from "../store/store.ts";
 import type { Authors, DropReason } from "./authors.ts";
 import { CONVERSATION_STATE_TYPE, type Conversations } from "./conversations.ts";
 import { type BridgeEvent, convertEvent } from "./events.ts";
@@ -34,6 +34,11 @@ export interface SyncLoopOptions {
   onDropped?: (reason: DropReason) => void;
   /** Called after each commit that logged new events (wakes consumers reading the log). */
   onCommitted?: (inserted: number) => void;
+  /**
+   * Another replica owns the event log now ({@link SyncFencedError}): the loop has stopped without writing, and the
+   * process must stop as for a lost lock.
+   */
+  onFenced?: (error: SyncFencedError) => void;
   /** Retries of a failing sync: forever, with capped backoff. */
   retry?: Omit<RetryPolicy, "maxAttempts">;
 }
@@ -132,6 +137,13 @@ export class SyncLoop {
         this.#graceMs = this.#baseGraceMs;
       } catch (error) {
         if (signal.aborted) return;
+        if (error instanceof SyncFencedError) {
+          // Never retried: a replica the log no longer belongs to must not write again.
+          logger.fatal({ err: error }, "sync loop fenced off: another replica owns the event log");
+          this.#abort.abort(error);
+          this.#options.onFenced?.(error);
+          return;
+        }
         failures++;
         this.#graceMs = Math.min(MAX_GRACE_MS, this.#graceMs * 2);
         const policy = { ...DEFAULT_RETRY, ...this.#options.retry, maxAttempts: Number.POSITIVE_INFINITY };

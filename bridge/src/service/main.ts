@@ -1,6 +1,8 @@
 // The bridge service as a process: MATRIX_* settings (or `--stack-outputs FILE|-`), BRIDGE_DATABASE_URL,
+// BRIDGE_LOCK_DATABASE_URL (the sync lock's connection, when it takes another route; default BRIDGE_DATABASE_URL),
 // BRIDGE_API_TOKEN, BRIDGE_WS_SIGNING_KEY, BRIDGE_HOST/BRIDGE_PORT, BRIDGE_METRICS_PORT (a /metrics-only listener). Runs until SIGTERM/SIGINT.
-// Exit codes: 2 bad settings, 1 start-up failed or the sync lock was lost (Kubernetes restarts it).
+// Exit codes: 2 bad settings, 1 start-up failed, the sync lock was lost or another replica owns the event log
+// (Kubernetes restarts it; it waits on standby).
 import { parseArgs } from "node:util";
 import { createLogger } from "../bridge.ts";
 import { type BridgeConfig, configFromEnv, configFromStackOutputsFile } from "../config/config.ts";
@@ -26,6 +28,11 @@ try {
   service = await runService({
     config,
     databaseUrl: process.env.BRIDGE_DATABASE_URL || undefined,
+    ...(process.env.BRIDGE_LOCK_DATABASE_URL
+      ? { lockDatabaseUrl: process.env.BRIDGE_LOCK_DATABASE_URL }
+      : {}),
+    lockHeartbeat: settings.lockHeartbeat,
+    ...(settings.lockRetryMs ? { lockRetryMs: settings.lockRetryMs } : {}),
     apiToken: settings.apiToken,
     signingKey: settings.signingKey,
     ...(settings.previousSigningKey ? { previousSigningKey: settings.previousSigningKey } : {}),

@@ -22,6 +22,7 @@ export class ServiceMetrics {
   readonly eventsDropped: Counter;
   readonly wsRefused: Counter;
   readonly logReads: Counter;
+  readonly syncFenced: Counter;
 
   constructor(syncStatus: () => SyncStatus | undefined) {
     const registers = [this.registry];
@@ -71,6 +72,11 @@ export class ServiceMetrics {
       name: "nova_bridge_event_log_reads_total",
       help: "Reads of the event log for the WebSocket streams: by the shared feed (one per commit) or by a stream catching up behind the feed's window.",
       labelNames: ["reader"],
+      registers,
+    });
+    this.syncFenced = new Counter({
+      name: "nova_bridge_sync_fenced_total",
+      help: "Commits of the event log refused because another replica had claimed it (a newer owner epoch); the replica then stops.",
       registers,
     });
     this.eventsDropped = new Counter({

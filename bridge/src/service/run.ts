@@ -7,14 +7,20 @@ import type { Logger } from "pino";
 import { type Bridge, startBridge } from "../bridge.ts";
 import type { BridgeConfig } from "../config/config.ts";
 import type { Secret } from "../config/secret.ts";
+import { claimSyncEpoch, PostgresEventStore } from "../store/postgres.ts";
+import { SyncFencedError } from "../store/store.ts";
 import { buildService, type Service, type ServiceLimits } from "./app.ts";
 import { metricsRoutes } from "./plugins/health.ts";
-import { acquireSyncLock, type SyncLock } from "./sync-lock.ts";
+import { acquireSyncLock, type HeartbeatTiming, type SyncLock } from "./sync-lock.ts";
 
 export interface RunOptions {
   config: BridgeConfig;
   /** The bridge's own database (secret); required when enabled. */
   databaseUrl: string | undefined;
+  /** The sync lock's connection, when it takes another route to the same database (default: `databaseUrl`). */
+  lockDatabaseUrl?: string;
+  /** How the lock's connection is watched (default: a heartbeat every 5 s, 5 s to answer). */
+  lockHeartbeat?: Partial<HeartbeatTiming>;
   apiToken: Secret;
   signingKey: Secret;
   /** During a rotation: the previous signing key, still accepted. */
@@ -33,7 +39,10 @@ export interface RunOptions {
   /** Events per /messages page when filling a limited timeline's gap (default 100). */
   backfillPageSize?: number;
   lockRetryMs?: number;
-  /** The lock was lost while running: the caller must stop (main.ts exits so Kubernetes restarts it). */
+  /**
+   * The lock was lost while running, or a commit found another replica's epoch (the sync loop has stopped): the
+   * caller must stop (main.ts exits so Kubernetes restarts it).
+   */
   onLockLost?: (error: Error) => void;
 }
 
@@ -80,26 +89,41 @@ export async function runService(options: RunOptions): Promise<RunningService> {
   let bridge: Bridge | undefined;
   let stopped = false;
 
+  let store: PostgresEventStore | undefined;
+  const lost = (error: Error) => {
+    if (error instanceof SyncFencedError) service.metrics.syncFenced.inc();
+    logger.error({ err: error }, "lost the sync lock");
+    // Whatever the caller does next, this replica writes no more events.
+    void bridge?.stop();
+    options.onLockLost?.(error);
+  };
+
   const active = (async () => {
     lock = await acquireSyncLock({
-      databaseUrl,
+      databaseUrl: options.lockDatabaseUrl ?? databaseUrl,
       logger,
       signal: abort.signal,
       ...(options.lockRetryMs ? { retryMs: options.lockRetryMs } : {}),
-      onLost: (error) => {
-        logger.error({ err: error }, "lost the sync lock");
-        options.onLockLost?.(error);
-      },
+      ...(options.lockHeartbeat ? { heartbeat: options.lockHeartbeat } : {}),
+      onLost: lost,
     });
     if (stopped) {
       await lock.release();
       return;
     }
+    // The owner table must exist before the claim; the claim runs on the lock's connection, so it happens only
+    // while the lock is held, and every commit of the log checks it (fencing a replica that has not noticed yet).
+    store = new PostgresEventStore(databaseUrl);
+    await store.migrate();
+    const epoch = await lock.onLockConnection(claimSyncEpoch);
+    store.fence(epoch);
+    logger.info({ epoch }, "claimed the event log");
     bridge = await startBridge({
       config,
-      store: databaseUrl,
+      store,
       logger,
       onDropped: (reason) => service.metrics.eventsDropped.inc({ reason }),
+      onFenced: lost,
       ...(options.matrixTimeoutMs ? { matrixTimeoutMs: options.matrixTimeoutMs } : {}),
       syncTuning: {
         ...(options.syncPollMs ? { pollTimeoutMs: options.syncPollMs } : {}),
@@ -125,6 +149,7 @@ export async function runService(options: RunOptions): Promise<RunningService> {
       await service.close();
       await metricsServer?.close();
       await bridge?.stop();
+      await store?.close();
       await lock?.release();
     },
   };

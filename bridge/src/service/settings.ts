@@ -4,6 +4,7 @@ import { z } from "zod";
 import { ConfigError } from "../config/config.ts";
 import { Secret } from "../config/secret.ts";
 import type { ServiceLimits } from "./context.ts";
+import type { HeartbeatTiming } from "./sync-lock.ts";
 
 export interface ServiceSettings {
   apiToken: Secret;
@@ -25,6 +26,10 @@ export interface ServiceSettings {
   limits: Partial<ServiceLimits>;
   /** Each request to Synapse is given up after this long (BRIDGE_MATRIX_TIMEOUT_MS). */
   matrixTimeoutMs: number | undefined;
+  /** BRIDGE_LOCK_HEARTBEAT_MS, BRIDGE_LOCK_HEARTBEAT_TIMEOUT_MS: how the sync lock's connection is watched. */
+  lockHeartbeat: Partial<HeartbeatTiming>;
+  /** How often a standby replica tries the sync lock (BRIDGE_LOCK_RETRY_MS). */
+  lockRetryMs: number | undefined;
 }
 
 const secret = z
@@ -57,6 +62,9 @@ const LIMIT_VARIABLES = {
 const schema = z.object({
   BRIDGE_WS_SIGNING_KEY_PREVIOUS: secret.optional(),
   BRIDGE_MATRIX_TIMEOUT_MS: positive("milliseconds"),
+  BRIDGE_LOCK_HEARTBEAT_MS: positive("milliseconds"),
+  BRIDGE_LOCK_HEARTBEAT_TIMEOUT_MS: positive("milliseconds"),
+  BRIDGE_LOCK_RETRY_MS: positive("milliseconds"),
   BRIDGE_RATE_LIMIT_SERVICE_PER_MINUTE: positive("requests per minute"),
   BRIDGE_RATE_LIMIT_USER_PER_MINUTE: positive("requests per minute"),
   BRIDGE_WS_MAX_PER_USER: positive("connections"),
@@ -115,5 +123,12 @@ export function serviceSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Se
       }),
     ),
     matrixTimeoutMs: value.BRIDGE_MATRIX_TIMEOUT_MS,
+    lockHeartbeat: {
+      ...(value.BRIDGE_LOCK_HEARTBEAT_MS ? { heartbeatMs: value.BRIDGE_LOCK_HEARTBEAT_MS } : {}),
+      ...(value.BRIDGE_LOCK_HEARTBEAT_TIMEOUT_MS
+        ? { heartbeatTimeoutMs: value.BRIDGE_LOCK_HEARTBEAT_TIMEOUT_MS }
+        : {}),
+    },
+    lockRetryMs: value.BRIDGE_LOCK_RETRY_MS,
   };
 }

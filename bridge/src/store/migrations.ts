@@ -56,4 +56,11 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE bridge_sent ADD COLUMN content jsonb;
    CREATE INDEX bridge_send_attempts_attempted_at ON bridge_send_attempts (attempted_at);
    CREATE INDEX bridge_sent_sent_at ON bridge_sent (sent_at);`,
+  // The event log's owner: an epoch bumped each time a replica takes the sync lock; every commit checks, in its
+  // transaction, that the epoch is still its own (a replica the database already gave up on cannot write).
+  `CREATE TABLE bridge_sync_owner (
+     id       boolean PRIMARY KEY DEFAULT true CHECK (id),
+     epoch    bigint NOT NULL,
+     taken_at timestamptz NOT NULL DEFAULT now()
+   );`,
 ];

@@ -1,9 +1,11 @@
 import { type PostgresServer, startPostgres } from "@nova-matrix/dev/harness";
 import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
+import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { BridgeEvent } from "../core/events.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import { PostgresEventStore } from "./postgres.ts";
+import { claimSyncEpoch, PostgresEventStore } from "./postgres.ts";
+import { SyncFencedError } from "./store.ts";
 
 const message = (n: number, conversation = "c1") =>
   ({
@@ -25,6 +27,14 @@ describeWithHarness("PostgreSQL event store", () => {
     const store = new PostgresEventStore(postgres.url(name));
     await store.migrate();
     return store;
+  };
+
+  /** Undoes the migrations after `version`, newest first (to stand for a database made by an older version). */
+  const downgradeTo = async (version: number, name: string) => {
+    for (let undone = MIGRATIONS.length; undone > version; undone--) {
+      await postgres.query(UNDO[undone] as string, [], name);
+      await postgres.query("DELETE FROM bridge_schema_version WHERE version = $1", [undone], name);
+    }
   };
 
   beforeAll(async () => {
@@ -149,9 +159,7 @@ describeWithHarness("PostgreSQL event store", () => {
     };
     await store.commitSync([audio], "t1");
     // As a database of version 3 would hold it: the log without the index (nor version 5's columns).
-    await postgres.query("DROP TABLE bridge_media", [], "upgrade");
-    await postgres.query(UNDO_VERSION_5, [], "upgrade");
-    await postgres.query("DELETE FROM bridge_schema_version WHERE version >= 4", [], "upgrade");
+    await downgradeTo(3, "upgrade");
     await store.migrate();
     expect(await store.mediaConversations("mxc://s/old")).toEqual(["c1"]);
     await store.close();
@@ -175,12 +183,38 @@ describeWithHarness("PostgreSQL event store", () => {
     await store.close();
   });
 
+  it("refuses a commit of an epoch another replica has claimed since, writing nothing", async () => {
+    const store = await fresh();
+    const claim = async () => {
+      const client = new pg.Client({ connectionString: postgres.url(`store_${database}`) });
+      await client.connect();
+      try {
+        return await claimSyncEpoch(client);
+      } finally {
+        await client.end();
+      }
+    };
+    const first = await claim();
+    store.fence(first);
+    expect(await store.commitSync([message(1)], "t1")).toBe(1);
+    const second = await claim();
+    expect(Number(second)).toBe(Number(first) + 1);
+    const refused = store.commitSync([message(2)], "t2");
+    await expect(refused).rejects.toBeInstanceOf(SyncFencedError);
+    await expect(refused).rejects.toThrow(`belongs to epoch ${second}, not to this replica's ${first}`);
+    expect(await store.syncToken()).toBe("t1");
+    expect((await store.readAfter(undefined, 10)).map((e) => e.event.event_id)).toEqual(["$e1"]);
+    // The new owner commits.
+    store.fence(second);
+    expect(await store.commitSync([message(2)], "t2")).toBe(1);
+    await store.close();
+  });
+
   it("migration 5 keeps the records made before it, as records without a request", async () => {
     await postgres.createDatabase("upgrade5");
     const store = new PostgresEventStore(postgres.url("upgrade5"));
     await store.migrate();
-    await postgres.query(UNDO_VERSION_5, [], "upgrade5");
-    await postgres.query("DELETE FROM bridge_schema_version WHERE version = 5", [], "upgrade5");
+    await downgradeTo(4, "upgrade5");
     await postgres.query(
       "INSERT INTO bridge_sent (txn_id, event_id) VALUES ('nova.old', '$old'); INSERT INTO bridge_send_attempts (txn_id) VALUES ('nova.half')",
       [],
@@ -202,9 +236,12 @@ describeWithHarness("PostgreSQL event store", () => {
   });
 });
 
-/** What migration 5 added, removed again (to stand for a database made by an older version). */
-const UNDO_VERSION_5 = `
-  ALTER TABLE bridge_send_attempts DROP COLUMN conversation_id, DROP COLUMN kind, DROP COLUMN fingerprint;
-  ALTER TABLE bridge_sent DROP COLUMN content;
-  DROP INDEX bridge_send_attempts_attempted_at;
-  DROP INDEX bridge_sent_sent_at;`;
+/** What each migration after the third added, removed again (an older version's database); one per migration. */
+const UNDO: Record<number, string> = {
+  4: "DROP TABLE bridge_media",
+  5: `ALTER TABLE bridge_send_attempts DROP COLUMN conversation_id, DROP COLUMN kind, DROP COLUMN fingerprint;
+      ALTER TABLE bridge_sent DROP COLUMN content;
+      DROP INDEX bridge_send_attempts_attempted_at;
+      DROP INDEX bridge_sent_sent_at;`,
+  6: "DROP TABLE bridge_sync_owner",
+};

@@ -1,14 +1,15 @@
 import pg from "pg";
 import { type BridgeEvent, bridgeEventSchema } from "../core/events.ts";
 import { MIGRATIONS } from "./migrations.ts";
-import type {
-  EarlierSend,
-  EventStore,
-  LoggedEvent,
-  MediaIndex,
-  SendKind,
-  SendRequest,
-  SentLog,
+import {
+  type EarlierSend,
+  type EventStore,
+  type LoggedEvent,
+  type MediaIndex,
+  type SendKind,
+  type SendRequest,
+  type SentLog,
+  SyncFencedError,
 } from "./store.ts";
 
 /** Events per INSERT statement within a commit. */
@@ -17,8 +18,24 @@ const INSERT_CHUNK = 500;
 /** Serializes migrations across processes (an arbitrary constant key). */
 const MIGRATION_LOCK = 4_716_001;
 
+/**
+ * Takes the event log for a new owner epoch and returns it. Run on the sync lock's connection while holding the
+ * lock: the claim waits for a commit in progress (it holds the owner row), and every commit of an earlier epoch
+ * after it is refused ({@link PostgresEventStore.fence}).
+ */
+export async function claimSyncEpoch(client: pg.ClientBase): Promise<string> {
+  const { rows } = await client.query<{ epoch: string }>(
+    `INSERT INTO bridge_sync_owner (id, epoch) VALUES (true, 1)
+     ON CONFLICT (id) DO UPDATE SET epoch = bridge_sync_owner.epoch + 1, taken_at = now()
+     RETURNING epoch::text AS epoch`,
+  );
+  return (rows[0] as { epoch: string }).epoch;
+}
+
 export class PostgresEventStore implements EventStore, SentLog, MediaIndex {
   readonly #pool: pg.Pool;
+  /** The owner epoch every commit must still hold (undefined: unfenced, for tools and tests that own the database). */
+  #epoch: string | undefined;
 
   /** `connection`: a `postgres://` URL (a secret: it holds the password) or pool settings. */
   constructor(connection: string | pg.PoolConfig) {
@@ -56,6 +73,11 @@ export class PostgresEventStore implements EventStore, SentLog, MediaIndex {
     }
   }
 
+  /** From now on every commit checks, in its transaction, that the log's owner epoch is still `epoch`. */
+  fence(epoch: string): void {
+    this.#epoch = epoch;
+  }
+
   async syncToken(): Promise<string | undefined> {
     const { rows } = await this.#pool.query<{ next_batch: string }>(
       "SELECT next_batch FROM bridge_sync_state",
@@ -67,6 +89,14 @@ export class PostgresEventStore implements EventStore, SentLog, MediaIndex {
     const client = await this.#pool.connect();
     try {
       await client.query("BEGIN");
+      if (this.#epoch !== undefined) {
+        // FOR UPDATE: a claim by another replica waits for this commit, or this commit sees the claim.
+        const { rows } = await client.query<{ epoch: string }>(
+          "SELECT epoch::text AS epoch FROM bridge_sync_owner WHERE id FOR UPDATE",
+        );
+        const current = rows[0]?.epoch;
+        if (current !== this.#epoch) throw new SyncFencedError(this.#epoch, current);
+      }
       let inserted = 0;
       // One multi-row INSERT per chunk (a restart can bring thousands of rooms' events in one sync: the statement's
       // JSON stays small); WITH ORDINALITY keeps the given order in the positions. One transaction for all.

@@ -8,6 +8,17 @@ export interface LoggedEvent {
 }
 
 /**
+ * A commit found that another replica owns the event log now (a newer epoch): nothing was written, and this
+ * replica must stop (it lost the sync lock, whether it noticed or not).
+ */
+export class SyncFencedError extends Error {
+  override name = "SyncFencedError";
+  constructor(ours: string, current: string | undefined) {
+    super(`the event log belongs to epoch ${current ?? "(none)"}, not to this replica's ${ours}: stopping`);
+  }
+}
+
+/**
  * The bridge's durable state: the ordered event log and the sync token. The token is committed in the same
  * transaction as the events its sync produced, so a crash either keeps both or neither.
  */
@@ -19,7 +30,8 @@ export interface EventStore {
   /**
    * Appends the events in order, skipping any whose `event_id` is already logged, and stores `nextBatch`,
    * atomically. Without `nextBatch` the token stays (a back-fill page: replayed and de-duplicated after a crash).
-   * Returns how many were new.
+   * Returns how many were new. A fenced store (one that claimed an epoch) throws {@link SyncFencedError}
+   * instead, writing nothing, once another replica has claimed a newer one.
    */
   commitSync(events: readonly BridgeEvent[], nextBatch: string | undefined): Promise<number>;
   /** Up to `limit` events after `cursor` (exclusive; "0" or undefined: from the start), oldest first. */
