@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["{contracts,dev,infra,bridge,bench}/**/*.test.ts"],
+    include: ["{contracts,dev,infra,bridge,bench,policy-pack}/**/*.test.ts"],
     exclude: ["**/node_modules/**", "**/.local/**"],
     globalSetup: ["dev/harness/global-setup.ts"],
     // Each file in its own process: Pulumi's mock runtime and the sync loops keep process-wide state.

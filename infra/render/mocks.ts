@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
 import { type ClusterRef, gkeContextName } from "../cluster/context.ts";
+import { KNOWN_AFTER_APPLY } from "../policy/rules.ts";
 
 export interface RecordedResource {
   type: string;
@@ -31,8 +32,9 @@ function fakeText(name: string, length: number, lowerOnly = false): string {
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const SECRET_MARKER = "1b47061264138c4ac30d75fd1eb44270";
 
-/** How the render writes a value a preview cannot know (a provider computes it), as `pulumi preview` says it. */
-export const KNOWN_AFTER_APPLY = "<known after apply>";
+// How the render writes a value a preview cannot know (a provider computes it), as `pulumi preview` says it: the
+// policy rules' own marker, so they recognise it.
+export { KNOWN_AFTER_APPLY };
 
 /**
  * Unwraps secret inputs (every string inside a secret is reported to `onSecret`) and writes unknown values (only
@@ -90,6 +92,8 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
    */
   readonly preview: boolean;
   readonly resources: RecordedResource[] = [];
+  /** What each resource's provider returned (`<type>::<name>`; secrets unwrapped, unknowns written as such). */
+  readonly resourceOutputs = new Map<string, Record<string, unknown>>();
   /** Every value a random resource produced (the secrets to redact). */
   readonly secretValues = new Set<string>();
   /** The kubeconfig file the run points KUBECONFIG at. */
@@ -118,8 +122,11 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
         ...(args.provider ? { provider: args.provider } : {}),
       });
     // Raw inputs, so unknown and secret values stay what they are; no ID: the resource does not exist yet.
-    if (this.preview) return { id: undefined, state: { ...args.inputs } };
-    return { id: `${args.name}-id`, state: { ...inputs, ...this.computed(args.type, args.name, inputs) } };
+    const state = this.preview
+      ? { ...args.inputs }
+      : { ...inputs, ...this.computed(args.type, args.name, inputs) };
+    this.resourceOutputs.set(`${args.type}::${args.name}`, unwrapSecrets(state, () => {}) as Record<string, unknown>);
+    return { id: this.preview ? undefined : `${args.name}-id`, state };
   }
 
   call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {

@@ -25,6 +25,8 @@ export interface StackRun {
   secretOutputs: Set<string>;
   /** Every generated secret value (for redaction and leak checks). */
   secretValues: Set<string>;
+  /** Each resource's outputs as its provider returned them (`<type>::<name>`). */
+  resourceOutputs: Map<string, Record<string, unknown>>;
   /** Every registration (components and the stack too) with its parent and direct dependencies: the stack's graph. */
   registrations: Registration[];
 }
@@ -152,6 +154,7 @@ export async function runStack(
     outputs,
     secretOutputs,
     secretValues: mocks.secretValues,
+    resourceOutputs: mocks.resourceOutputs,
     registrations,
   };
 }

@@ -1,4 +1,4 @@
-// The deployment policy (infra/testing/policy.ts) over every rendered object of both stacks, as shipped and with
+// The deployment policy (infra/policy/rules.ts) over every rendered object of both stacks, as shipped and with
 // the operator's scrape objects too (`scrapeStyle: both`); then each rule against a hand-made bad object, so every
 // rule is shown to fail when it should.
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -6,9 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { PROJECT_DIR } from "./render/run.ts";
-import { hasPodSpec, imageTag, type PolicyObject, policyViolations } from "./testing/policy.ts";
-import { runStackInChild } from "./testing/stack-process.ts";
+import { PROJECT_DIR } from "../render/run.ts";
+import { runStackInChild } from "../testing/stack-process.ts";
+import { hasPodSpec, imageTag, type PolicyObject, policyViolations } from "./rules.ts";
 
 /** Config changed on top of the stack file, per variant. */
 const VARIANTS: Record<string, Record<string, (value: unknown) => unknown>> = {
