@@ -12,16 +12,14 @@ export const PACK_DIR = import.meta.dirname;
 // Pulumi's generated gRPC modules are CommonJS that fill `exports` at run time: loaded with require.
 const require = createRequire(join(PACK_DIR, "package.json"));
 const grpc = require("@grpc/grpc-js") as typeof import("@grpc/grpc-js");
-const pb = require("@pulumi/pulumi/proto/analyzer_pb.js") as typeof import("@pulumi/pulumi/proto/analyzer_pb.js");
-const { AnalyzerClient } = require(
-  "@pulumi/pulumi/proto/analyzer_grpc_pb.js",
-) as typeof import("@pulumi/pulumi/proto/analyzer_grpc_pb.js");
-const { Struct } = require(
-  "google-protobuf/google/protobuf/struct_pb.js",
-) as typeof import("google-protobuf/google/protobuf/struct_pb.js");
-const { Empty } = require(
-  "google-protobuf/google/protobuf/empty_pb.js",
-) as typeof import("google-protobuf/google/protobuf/empty_pb.js");
+const pb =
+  require("@pulumi/pulumi/proto/analyzer_pb.js") as typeof import("@pulumi/pulumi/proto/analyzer_pb.js");
+const { AnalyzerClient } =
+  require("@pulumi/pulumi/proto/analyzer_grpc_pb.js") as typeof import("@pulumi/pulumi/proto/analyzer_grpc_pb.js");
+const { Struct } =
+  require("google-protobuf/google/protobuf/struct_pb.js") as typeof import("google-protobuf/google/protobuf/struct_pb.js");
+const { Empty } =
+  require("google-protobuf/google/protobuf/empty_pb.js") as typeof import("google-protobuf/google/protobuf/empty_pb.js");
 /** How the engine sends a value it does not know yet. */
 const { unknownValue } = require("@pulumi/pulumi/runtime/rpc.js") as { unknownValue: string };
 
@@ -49,11 +47,9 @@ function wire(value: unknown): unknown {
   return value;
 }
 
-function analyzerResource<T extends InstanceType<typeof pb.AnalyzeRequest> | InstanceType<typeof pb.AnalyzerResource>>(
-  into: T,
-  stack: string,
-  resource: Resource,
-): T {
+function analyzerResource<
+  T extends InstanceType<typeof pb.AnalyzeRequest> | InstanceType<typeof pb.AnalyzerResource>,
+>(into: T, stack: string, resource: Resource): T {
   into.setType(resource.type);
   into.setName(resource.name);
   into.setUrn(`urn:pulumi:${stack}::nova-matrix::${resource.type}::${resource.name}`);
@@ -97,7 +93,9 @@ export async function startPack(): Promise<RunningPack> {
     child.stderr?.on("data", (chunk: Buffer) => {
       output += chunk.toString("utf8");
     });
-    child.once("exit", (code) => reject(new Error(`the policy pack exited (${code}) before serving:\n${output}`)));
+    child.once("exit", (code) =>
+      reject(new Error(`the policy pack exited (${code}) before serving:\n${output}`)),
+    );
   });
   const client = new AnalyzerClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   const call = <Request, Response>(
@@ -122,7 +120,9 @@ export async function startPack(): Promise<RunningPack> {
       };
     },
     async analyze(stack, resource) {
-      return diagnostics(await call(client.analyze, analyzerResource(new pb.AnalyzeRequest(), stack, resource)));
+      return diagnostics(
+        await call(client.analyze, analyzerResource(new pb.AnalyzeRequest(), stack, resource)),
+      );
     },
     async analyzeStack(stack, resources) {
       const request = new pb.AnalyzeStackRequest();

@@ -13,7 +13,7 @@ const docs = [
     .filter((name) => name.endsWith(".md"))
     .map((name) => join("docs", name)),
 ];
-const TOP_LEVEL = ["infra", "bridge", "dev", "bench", "contracts", "docs", ".ci", ".github"];
+const TOP_LEVEL = ["infra", "bridge", "dev", "bench", "contracts", "policy-pack", "docs", ".ci", ".github"];
 
 /** `npm run <script>` commands in a text. */
 function npmRunCommands(text: string): string[] {

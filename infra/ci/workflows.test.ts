@@ -133,6 +133,20 @@ describe(".github/workflows/pulumi.yml", () => {
     }
   });
 
+  it("runs the policy pack in every preview and up, with no config that could lower its mandatory rules", () => {
+    for (const name of ["preview", "up-staging", "up-prod"]) {
+      const step = pulumiStep(workflow.jobs[name] as Job);
+      expect(step.policyPacks, name).toBe("policy-pack");
+      expect(step, name).not.toHaveProperty("policyPackConfigs");
+    }
+    // The path is the pack: its PulumiPolicy.yaml, next to the project's Pulumi.yaml (the action's work-dir).
+    const pack = parse(readFileSync(new URL("policy-pack/PulumiPolicy.yaml", root), "utf8")) as {
+      runtime: { name: string };
+    };
+    expect(pack.runtime.name).toBe("nodejs");
+    expect(existsSync(new URL("Pulumi.yaml", root))).toBe(true);
+  });
+
   it("passes actionlint, and actionlint finds a broken workflow", async () => {
     for (const file of ["pulumi.yml", "pulumi-diff-comment.yml"]) {
       const path = `.github/workflows/${file}`;

@@ -8,7 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { PROJECT_DIR } from "../render/run.ts";
 import { runStackInChild } from "../testing/stack-process.ts";
-import { hasPodSpec, imageTag, type PolicyObject, policyViolations } from "./rules.ts";
+import {
+  hasPodSpec,
+  imageTag,
+  KNOWN_AFTER_APPLY,
+  type PolicyObject,
+  policyReport,
+  policyViolations,
+} from "./rules.ts";
 
 /** Config changed on top of the stack file, per variant. */
 const VARIANTS: Record<string, Record<string, (value: unknown) => unknown>> = {
@@ -249,5 +256,54 @@ describe("policy rules on hand-made objects", () => {
     expect(rulesOf([ingress([], { defaultBackend: { service: { name: "matrix-synapse" } } })])).toEqual([
       "Ingress/web public-path: spec.defaultBackend routes every unmatched path (/ broadly); route explicit paths only",
     ]);
+  });
+});
+
+describe("values unknown until apply (a preview)", () => {
+  const lines = (findings: { object: string; rule: string; detail: string }[]) =>
+    findings.map((v) => `${v.object} ${v.rule}: ${v.detail}`);
+
+  it("leaves a check that needs an unknown value undecided, and still decides the others", () => {
+    const report = policyReport([
+      deployment((p) =>
+        Object.assign(p.containers[0] as object, {
+          image: KNOWN_AFTER_APPLY,
+          resources: {},
+          env: [
+            { name: "DATABASE_PASSWORD", value: KNOWN_AFTER_APPLY },
+            { name: "API_TOKEN", value: "hunter2" },
+          ],
+        }),
+      ),
+    ]);
+    expect(lines(report.violations)).toEqual([
+      "Deployment/app limits: container app: resources.limits.memory is not set (a memory limit is required)",
+      "Deployment/app secret-in-env: container app: env API_TOKEN: a credential-looking name with a literal value; use a Secret (secretKeyRef / secret volume)",
+    ]);
+    expect(lines(report.undecided)).toEqual([
+      "Deployment/app image-tag: container app: image is unknown until apply",
+      "Deployment/app secret-in-env: container app: env.0.value is unknown until apply",
+    ]);
+  });
+
+  it("an unknown pod spec leaves every container rule undecided; an object without unknowns has none", () => {
+    const unknownPod: PolicyObject = {
+      kind: "Deployment",
+      metadata: { name: "app" },
+      spec: { template: { spec: KNOWN_AFTER_APPLY } },
+    };
+    const report = policyReport([unknownPod, deployment()]);
+    expect(report.violations).toEqual([]);
+    expect(report.undecided.map((v) => v.rule)).toEqual([
+      "limits",
+      "probes",
+      "non-root",
+      "privilege-escalation",
+      "image-tag",
+      "secret-in-env",
+    ]);
+    expect(new Set(report.undecided.map((v) => v.detail))).toEqual(
+      new Set(["pod spec: spec.template.spec is unknown until apply"]),
+    );
   });
 });

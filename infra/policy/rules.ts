@@ -181,9 +181,9 @@ function checkContainer(
     const env = listAt(container, "env");
     // One check per variable: an unknown value leaves that variable undecided, not the ones after it.
     for (const index of env.keys())
-      findings.check("secret-in-env", `${prefix}env #${index}: `, () => {
-        const name = String(at(env, index, "name") ?? "");
-        for (const problem of literalSecretProblems(name, at(env, index, "value"), options.secrets))
+      findings.check("secret-in-env", prefix, () => {
+        const name = String(at(container, "env", index, "name") ?? "");
+        for (const problem of literalSecretProblems(name, at(container, "env", index, "value"), options.secrets))
           add("secret-in-env", `env ${name}: ${problem}`);
       });
   });

@@ -125,7 +125,10 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
     const state = this.preview
       ? { ...args.inputs }
       : { ...inputs, ...this.computed(args.type, args.name, inputs) };
-    this.resourceOutputs.set(`${args.type}::${args.name}`, unwrapSecrets(state, () => {}) as Record<string, unknown>);
+    this.resourceOutputs.set(
+      `${args.type}::${args.name}`,
+      unwrapSecrets(state, () => {}) as Record<string, unknown>,
+    );
     return { id: this.preview ? undefined : `${args.name}-id`, state };
   }
 
