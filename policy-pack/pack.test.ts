@@ -17,7 +17,8 @@ afterAll(async () => {
   await pack?.stop();
 });
 
-const PREVIEW_ADVISORY = /^can't run policy '[\w-]+' from policy pack 'nova-matrix@v0\.1\.0' during preview: /;
+const PREVIEW_ADVISORY =
+  /^can't run policy '[\w-]+' from policy pack 'nova-matrix@v0\.1\.0' during preview: /;
 
 /** Every diagnostic of every resource, as the engine collects them: Analyze per resource, AnalyzeStack at the end. */
 async function analyzeStack(stack: string, inputs: Resource[], outputs: Resource[]) {
@@ -46,7 +47,9 @@ describe.each(["staging", "prod"])("stack %s", (stack) => {
     });
     // The pack sees the workloads it must judge, and knows every generator the program uses (random values,
     // Memorystore's AUTH string): each one's output is among the values the stack policy looks for.
-    expect(inputs.map((r) => `${r.type}::${r.name}`)).toContain("kubernetes:apps/v1:Deployment::bridge-deployment");
+    expect(inputs.map((r) => `${r.type}::${r.name}`)).toContain(
+      "kubernetes:apps/v1:Deployment::bridge-deployment",
+    );
     const generated = generatedSecrets(outputs);
     const generators = outputs.filter((r) => r.type.startsWith("random:") || r.type.startsWith("gcp:redis/"));
     expect(generators.length).toBeGreaterThan(5);
@@ -68,7 +71,8 @@ describe.each(["staging", "prod"])("stack %s", (stack) => {
     const { perResource, stack: stackDiagnostics } = await analyzeStack(stack, inputs, outputs);
     expect(perResource.filter((d) => d.enforcement !== "advisory")).toEqual([]);
     expect(stackDiagnostics.filter((d) => d.enforcement !== "advisory")).toEqual([]);
-    for (const { message } of [...perResource, ...stackDiagnostics]) expect(message).toMatch(PREVIEW_ADVISORY);
+    for (const { message } of [...perResource, ...stackDiagnostics])
+      expect(message).toMatch(PREVIEW_ADVISORY);
     // The bridge's image is the image job's digest, unknown until then: its check waits for the update.
     expect(perResource).toContainEqual(
       expect.objectContaining({

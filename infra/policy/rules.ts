@@ -183,7 +183,11 @@ function checkContainer(
     for (const index of env.keys())
       findings.check("secret-in-env", prefix, () => {
         const name = String(at(container, "env", index, "name") ?? "");
-        for (const problem of literalSecretProblems(name, at(container, "env", index, "value"), options.secrets))
+        for (const problem of literalSecretProblems(
+          name,
+          at(container, "env", index, "value"),
+          options.secrets,
+        ))
           add("secret-in-env", `env ${name}: ${problem}`);
       });
   });
