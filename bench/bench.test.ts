@@ -1,10 +1,10 @@
 // The benchmark's pure parts: measures, ratios, the extrapolation, the report and the chart; the runner's rules.
 import { describe, expect, it } from "vitest";
-import { barChartSvg } from "./chart.ts";
+import { chartSvg, niceTicks } from "./chart.ts";
 import { skipList } from "./options.ts";
 import type { Bench, Phase } from "./phase.ts";
 import { PHASES } from "./phases/index.ts";
-import { formatReport, type Results, resultsChart } from "./report.ts";
+import { formatReport, type Results, resultsChart, spreadOf } from "./report.ts";
 import { phaseSkipped, runPhases, skippableNames } from "./runner.ts";
 import { extrapolate, linearFit, median, medianRuns, percentile, ratio, summarize } from "./stats.ts";
 
@@ -169,17 +169,50 @@ describe("bench report and chart", () => {
     expect(report).toContain("Note: a note");
   });
 
-  it("charts throughput and p50 for raw, bridge and default config at each concurrency", () => {
-    const svg = resultsChart(results);
-    expect(svg).toContain("1 conv.");
-    expect(svg).toContain("8 conv.");
-    expect(svg).toContain("load 1.5");
-    // Two panels of 2 concurrencies: raw and bridge at both, the default config only at 8; 3 swatches each.
-    expect(svg.match(/<rect /g)).toHaveLength(1 + 2 * (5 + 3));
+  it("charts every series measured: shipped and default config, the repeats' spread, catch-up, RSS as a line", () => {
+    const withRepeats: Results = {
+      ...results,
+      repeats: { raw: [[run(1, 8, 90)], [run(1, 12, 110)]], bridge: [], default: [], shipped: [] },
+    };
+    const svg = resultsChart(withRepeats);
+    for (const text of [
+      "1 conv.",
+      "8 conv.",
+      "load 1.5/2/2.5 at start, 1/1/1 at end",
+      "raw, shipped config",
+      "raw, default config",
+      "Catch-up of 1000 messages",
+      "Bridge memory by conversations (MB)",
+      "160 (extrapolated)",
+    ])
+      expect(svg).toContain(text);
+    // Two workload panels: raw and bridge at both concurrencies, shipped and default at 8 only; four swatches each.
+    // The catch-up panel: three bars, three swatches. The line panel: three swatches. And the background.
+    expect(svg.match(/<rect /g)).toHaveLength(2 * (6 + 4) + 6 + 3 + 1);
+    // The raw repeats' spread at 1 conv. (8 to 12 msg/s, 90 to 110 ms) is a whisker on the throughput and p50 panels.
+    expect(svg.match(/stroke="#222"/g)).toHaveLength(2);
+    // Three lines of one extrapolated point each: hollow markers.
+    expect(svg.match(/<circle [^>]*fill="#ffffff"/g)).toHaveLength(3);
+  });
+
+  it("takes the spread of a measure over the repeats, none from a single value", () => {
+    const repeats = [[run(1, 10, 100), run(8, 20, 400)], [run(1, 14, 90)], [run(1, 9, 120)]];
+    expect(spreadOf(repeats, 1, (r) => r.throughput)).toEqual([9, 14]);
+    expect(spreadOf(repeats, 1, (r) => r.p50Ms)).toEqual([90, 120]);
+    expect(spreadOf(repeats, 8, (r) => r.throughput)).toBeUndefined();
+    expect(spreadOf([], 1, (r) => r.throughput)).toBeUndefined();
+  });
+
+  it("puts round ticks on the y axis, the last at or above the largest value", () => {
+    expect(niceTicks(20)).toEqual([0, 5, 10, 15, 20]);
+    expect(niceTicks(37)).toEqual([0, 10, 20, 30, 40]);
+    expect(niceTicks(0.42)).toEqual([0, 0.1, 0.2, 0.3, 0.4, 0.5]);
+    expect(niceTicks(1234)).toEqual([0, 500, 1000, 1500]);
+    expect(niceTicks(0)).toEqual([0, 1]);
   });
 
   it("draws one bar per value with its label, escapes text, and leaves missing values out", () => {
-    const svg = barChartSvg(
+    const svg = chartSvg(
       [
         {
           title: "Throughput <msg>",
@@ -199,8 +232,10 @@ describe("bench report and chart", () => {
     expect(svg).toContain("caption &amp; more");
     // 3 bars + 2 legend swatches + the background
     expect(svg.match(/<rect /g)).toHaveLength(6);
-    // The tallest bar (20, the panel's maximum) fills the plot height (220 px).
-    expect(svg).toMatch(/height="220\.0"/);
+    // The tallest bar (20, the top tick) fills the plot height (190 px); the y axis has five ticks, 0 to 20.
+    expect(svg).toMatch(/height="190\.0"/);
+    for (const tick of ["0", "5", "10", "15", "20"])
+      expect(svg).toContain(`text-anchor="end">${tick}</text>`);
   });
 });
 

@@ -16,6 +16,9 @@ export interface BenchOptions {
   createConcurrency: number;
   /** Alternating pairs (raw/bridge, default/shipped); the report compares medians. */
   repeat: number;
+  /** Idle WebSocket subscribers (five per user) and the length of each idle window (s). */
+  subscribers: number;
+  idleWindow: number;
   /** File name of the results (default: the date). */
   name?: string;
   /** Phases (or parts of one) left out, by the names in `--help`. */
@@ -65,6 +68,18 @@ export function parseOptions(argv: readonly string[], skippable: readonly string
       positive,
       20,
     )
+    .option(
+      "--subscribers <n>",
+      "idle WebSocket subscribers (user tokens, five per user); at least 2",
+      (v) => {
+        const n = list(v)[0] as number;
+        if (n < 2)
+          throw new InvalidArgumentError("expected at least 2 (idle windows with a tenth and all of them)");
+        return n;
+      },
+      1000,
+    )
+    .option("--idle-window <seconds>", "length of each idle window of the subscribers phase", positive, 20)
     .option("--create-concurrency <n>", "concurrent conversation creations", positive, 8)
     .option(
       "--repeat <n>",

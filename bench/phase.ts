@@ -6,6 +6,7 @@ import type { SynapseChroot } from "@nova-matrix/dev/harness";
 import type { TestStack } from "@nova-matrix/dev/harness/test-stack";
 import type { BridgeUnderTest } from "./bridge-under-test.ts";
 import type { BenchOptions } from "./options.ts";
+import type { CorePlan } from "./proc.ts";
 import type { Results } from "./report.ts";
 
 export interface Phase {
@@ -53,6 +54,11 @@ export interface Bench {
   readonly bridge: BridgeUnderTest;
   /** The API token and WebSocket signing key the shared service has, to start more bridge processes. */
   readonly credentials: { readonly apiToken: string; readonly signingKey: string };
+  /**
+   * The cores each side runs on during a workload window (or why the sides share them) and the unit of /proc's CPU
+   * times; runs.ts applies and reads them.
+   */
+  readonly cpu: { readonly plan: CorePlan | string; readonly ticksPerSecond: number };
   /** True if `--skip` names this part. */
   skipped(part: string): boolean;
   /** Stops `child` if the bench is interrupted (Ctrl-C, SIGTERM) until the returned function is called. */

@@ -1,5 +1,6 @@
 // The results' shape, the printed table (Markdown, so docs/performance.md can take it as is) and the chart. Pure.
-import { barChartSvg } from "./chart.ts";
+import { chartSvg, type Panel } from "./chart.ts";
+import { sideCost } from "./proc.ts";
 import { type RunSummary, ratio } from "./stats.ts";
 
 export interface ScalePoint {
@@ -34,6 +35,82 @@ export interface CatchUp {
   bridgeAllOnWebSocketSeconds: number;
 }
 
+/** One idle window of the subscribers phase: what the bridge did while nobody sent anything. */
+export interface IdleWindow {
+  /** WebSockets open during the window. */
+  sockets: number;
+  /** The service's RSS at the start of the window (settled after the sockets opened). */
+  rssMb: number;
+  seconds: number;
+  /** Committed + rolled-back transactions in the bridge's database (pg_stat_database). */
+  transactions: number;
+  /** The service's reads of the event log (nova_bridge_event_log_reads_total). */
+  logReads: number;
+  /** The service process's CPU time (utime + stime). */
+  cpuMs: number;
+}
+
+/** What the subscribers phase measured, before the derived figures. */
+export interface IdleSubscribersMeasured {
+  subscribers: number;
+  /** Distinct Nova users behind them (a user's sockets share its token). */
+  users: number;
+  /** Opening every socket (50 at a time). */
+  openSeconds: number;
+  /** The service's peak RSS (VmHWM) after the fan-out. */
+  peakMb: number;
+  /**
+   * Idle windows with no socket, a tenth of them and all of them: what grows from the second to the third is per
+   * socket; what the second adds to the first is per process (the feed's slow poll runs while anyone listens).
+   */
+  windows: IdleWindow[];
+  /** Per message: from the send request to the first and the last socket receiving it. */
+  fanOut: { sendToFirstMs: number; sendToLastMs: number; firstToLastMs: number }[];
+  fanOutMedianMs: number;
+}
+
+export interface IdleSubscribers extends IdleSubscribersMeasured {
+  /** RSS with every socket open − with none. */
+  rssDeltaMb: number;
+  /** (rate with all the sockets − rate with a tenth) / the sockets between. */
+  transactionsPerSocketPerSecond: number;
+  logReadsPerSocketPerSecond: number;
+  /** Issue 11: under 50 MB for the sockets... */
+  rssMet: boolean;
+  /** ...and no query per idle socket: less than one per socket every 1,000 s. */
+  queriesMet: boolean;
+}
+
+export const IDLE_TARGETS = { maxRssDeltaMb: 50, maxQueriesPerSocketPerSecond: 0.001 } as const;
+
+/** The subscribers phase's derived figures and its targets, from its windows (fewest sockets first). Pure. */
+export function idleSubscribers(measured: IdleSubscribersMeasured): IdleSubscribers {
+  const windows = measured.windows;
+  const first = windows[0];
+  const last = windows.at(-1);
+  // The two windows with the most sockets: a cost per process (the slow poll) is in both and cancels out.
+  const before = windows.at(-2);
+  if (!first || !last || !before || last.sockets === before.sockets)
+    throw new Error("the subscribers phase needs idle windows with different socket counts");
+  const perSocket = (pick: (w: IdleWindow) => number) => {
+    const extra = pick(last) / last.seconds - pick(before) / before.seconds;
+    return Math.round((extra / (last.sockets - before.sockets)) * 1e6) / 1e6;
+  };
+  const rssDeltaMb = last.rssMb - first.rssMb;
+  const transactionsPerSocketPerSecond = perSocket((w) => w.transactions);
+  const logReadsPerSocketPerSecond = perSocket((w) => w.logReads);
+  return {
+    ...measured,
+    rssDeltaMb,
+    transactionsPerSocketPerSecond,
+    logReadsPerSocketPerSecond,
+    rssMet: rssDeltaMb < IDLE_TARGETS.maxRssDeltaMb,
+    queriesMet:
+      transactionsPerSocketPerSecond < IDLE_TARGETS.maxQueriesPerSocketPerSecond &&
+      logReadsPerSocketPerSecond < IDLE_TARGETS.maxQueriesPerSocketPerSecond,
+  };
+}
+
 export interface Results {
   date: string;
   machine: {
@@ -44,6 +121,8 @@ export interface Results {
     postgres: string;
     loadAverageAtStart: number[];
     loadAverageAtEnd: number[];
+    /** How the sides were given their cores (cpu.ts), or why not. */
+    isolation?: string;
   };
   options: { concurrency: number[]; duration: number; catchup: number; scale: number[]; skip: string[] };
   raw: RunSummary[];
@@ -53,11 +132,61 @@ export interface Results {
   /** Every run of every repeat, in order; raw, bridge and tuning above are their medians. */
   repeats: { raw: RunSummary[][]; bridge: RunSummary[][]; default: RunSummary[][]; shipped: RunSummary[][] };
   scale: ScalePoint[];
+  /** Idle WebSocket subscribers (phases/subscribers.ts). */
+  subscribers?: IdleSubscribers;
   roomCreationPerSecond?: number;
   notes: string[];
   totalSeconds?: number;
 }
 
+/** Issue 16's targets for the bridge beside raw Synapse, each sides on its own core. */
+export const TARGETS = {
+  /** Bridge throughput at least this fraction of raw. */
+  minThroughputRatio: 0.95,
+  /** Bridge p50 at most raw p50 plus this. */
+  maxP50ExtraMs: 5,
+  /** The bridge's CPU per message (process and its database backends) under this fraction of Synapse's. */
+  maxCpuShare: 0.1,
+} as const;
+
+/** One concurrency's ratios against the targets, as measured. */
+export interface TargetCheck {
+  concurrency: number;
+  throughputRatio: number | undefined;
+  throughputMet: boolean;
+  p50ExtraMs: number | undefined;
+  p50Met: boolean;
+  /** Bridge CPU per message / Synapse's, both from the bridge runs (the same messages). */
+  cpuShare: number | undefined;
+  cpuMet: boolean;
+}
+
+/** The targets checked at each concurrency measured on both sides (medians over the repeats). */
+export function targetChecks(raw: readonly RunSummary[], bridge: readonly RunSummary[]): TargetCheck[] {
+  return bridge.flatMap((b) => {
+    const r = raw.find((run) => run.concurrency === b.concurrency);
+    if (!r) return [];
+    const throughputRatio = ratio(b.throughput, r.throughput);
+    const p50ExtraMs =
+      b.p50Ms === undefined || r.p50Ms === undefined ? undefined : Math.round((b.p50Ms - r.p50Ms) * 10) / 10;
+    const cpuShare = b.cpuMsPerMessage
+      ? ratio(sideCost(b.cpuMsPerMessage, "bridge"), sideCost(b.cpuMsPerMessage, "synapse"))
+      : undefined;
+    return [
+      {
+        concurrency: b.concurrency,
+        throughputRatio,
+        throughputMet: throughputRatio !== undefined && throughputRatio >= TARGETS.minThroughputRatio,
+        p50ExtraMs,
+        p50Met: p50ExtraMs !== undefined && p50ExtraMs <= TARGETS.maxP50ExtraMs,
+        cpuShare,
+        cpuMet: cpuShare !== undefined && cpuShare < TARGETS.maxCpuShare,
+      },
+    ];
+  });
+}
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
 const cell = (value: number | string | undefined) => (value === undefined ? "–" : String(value));
 const ms = (value: number | undefined) => (value === undefined ? "–" : `${value} ms`);
 const times = (value: number | undefined) => (value === undefined ? "–" : `${value}×`);
@@ -81,6 +210,43 @@ export function formatReport(results: Results): string {
         `${ms(raw?.p95Ms)} | ${ms(bridge?.p95Ms)} | ${ms(raw?.p99Ms)} | ${ms(bridge?.p99Ms)} |`,
     );
   }
+  if (results.machine.isolation) lines.push("", `Cores: ${results.machine.isolation}.`);
+  const checks = targetChecks(results.raw, results.bridge);
+  if (checks.length > 0) {
+    const met = (ok: boolean) => (ok ? "met" : "**missed**");
+    lines.push(
+      "",
+      `| conv. | bridge/raw msg/s (≥ ${TARGETS.minThroughputRatio}) | | bridge p50 − raw p50 (≤ ${TARGETS.maxP50ExtraMs} ms) | | bridge CPU / Synapse CPU per message (< ${TARGETS.maxCpuShare * 100} %) | |`,
+      "| --- | --- | --- | --- | --- | --- | --- |",
+    );
+    for (const c of checks)
+      lines.push(
+        `| ${c.concurrency} | ${times(c.throughputRatio)} | ${met(c.throughputMet)} | ${ms(c.p50ExtraMs)} | ${met(c.p50Met)} | ` +
+          `${c.cpuShare === undefined ? "–" : `${Math.round(c.cpuShare * 1000) / 10} %`} | ${met(c.cpuMet)} |`,
+      );
+  }
+  const cpuRows = results.options.concurrency.flatMap((c) =>
+    [
+      ["raw", at(results.raw, c)],
+      ["bridge", at(results.bridge, c)],
+    ].flatMap(([side, run]) => {
+      const cpu = (run as RunSummary | undefined)?.cpuMsPerMessage;
+      return cpu
+        ? [
+            `| ${c} | ${side} | ${cpu.synapse} | ${cpu.synapseDb} | ${cpu.bridge} | ${cpu.bridgeDb} | ${cpu.postgres} | ${cpu.loadGenerator} |`,
+          ]
+        : [];
+    }),
+  );
+  if (cpuRows.length > 0)
+    lines.push(
+      "",
+      "CPU ms per message (utime + stime from /proc, medians over the repeats):",
+      "",
+      "| conv. | run | Synapse | its PostgreSQL backends | bridge | its PostgreSQL backends | PostgreSQL (other) | load generator |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- |",
+      ...cpuRows,
+    );
   if (results.tuning.default.length > 0) {
     lines.push(
       "",
@@ -124,29 +290,155 @@ export function formatReport(results: Results): string {
     if (results.roomCreationPerSecond !== undefined)
       lines.push("", `Conversation creation: ${results.roomCreationPerSecond} per second.`);
   }
+  const idle = results.subscribers;
+  if (idle) {
+    const met = (ok: boolean) => (ok ? "met" : "**missed**");
+    const rate = (w: IdleWindow, n: number) => `${round2(n / w.seconds)}/s`;
+    const first = idle.windows[0];
+    const last = idle.windows.at(-1);
+    lines.push(
+      "",
+      `Idle subscribers: ${idle.subscribers} WebSockets (user tokens, ${idle.users} users with ${Math.ceil(idle.subscribers / idle.users)} each, all in one conversation) opened in ${idle.openSeconds} s. ` +
+        `RSS ${first?.rssMb} MB with none, ${last?.rssMb} MB with all: +${idle.rssDeltaMb} MB (target < ${IDLE_TARGETS.maxRssDeltaMb} MB: ${met(idle.rssMet)}); peak ${idle.peakMb} MB.`,
+      "",
+      "| open sockets | RSS | idle window | bridge DB transactions | event-log reads | service CPU |",
+      "| --- | --- | --- | --- | --- | --- |",
+      ...idle.windows.map(
+        (w) =>
+          `| ${w.sockets} | ${w.rssMb} MB | ${w.seconds} s | ${w.transactions} (${rate(w, w.transactions)}) | ${w.logReads} (${rate(w, w.logReads)}) | ${w.cpuMs} ms (${round2(w.cpuMs / 10 / w.seconds)} %) |`,
+      ),
+      "",
+      `Per idle socket: ${idle.transactionsPerSocketPerSecond} transactions/s and ${idle.logReadsPerSocketPerSecond} log reads/s (target: none, < ${IDLE_TARGETS.maxQueriesPerSocketPerSecond}: ${met(idle.queriesMet)}). ` +
+        `One new message to all ${idle.subscribers}: ${idle.fanOut.map((r) => `${r.sendToLastMs} ms (first socket ${r.sendToFirstMs} ms, first to last ${r.firstToLastMs} ms)`).join("; ")}; median ${idle.fanOutMedianMs} ms from the send request.`,
+    );
+  }
   for (const note of results.notes) lines.push("", `Note: ${note}`);
   return lines.join("\n");
 }
 
-/** The chart beside the results file: throughput and p50 per concurrency, raw, bridge and default config. */
+/** The lowest and highest of one measure over the repeats at one concurrency; undefined below two values. */
+export function spreadOf(
+  repeats: readonly (readonly RunSummary[])[],
+  concurrency: number,
+  pick: (run: RunSummary) => number | undefined,
+): readonly [number, number] | undefined {
+  const values = repeats.flatMap((runs) => {
+    const run = runs.find((r) => r.concurrency === concurrency);
+    const value = run ? pick(run) : undefined;
+    return value === undefined ? [] : [value];
+  });
+  return values.length < 2 ? undefined : [Math.min(...values), Math.max(...values)];
+}
+
+/**
+ * The chart beside the results file: every series the run measured. Throughput and p50 per concurrency (raw, bridge,
+ * shipped and default config, shipped with WARNING logs) with the repeats' spread, CPU per message by side, catch-up,
+ * the idle subscribers' memory and database load, and peak RSS against conversations as a line.
+ */
 export function resultsChart(results: Results): string {
-  const label = (c: number) => `${c} conv.`;
-  const at = (runs: RunSummary[], c: number) => runs.find((r) => r.concurrency === c);
+  const at = (runs: readonly RunSummary[], c: number) => runs.find((r) => r.concurrency === c);
   const concurrency = results.options.concurrency;
-  const series = ["raw Synapse", "through the bridge", "raw, default config"];
-  const pick = (f: (r: RunSummary) => number | undefined) =>
+  const sides = [
+    { name: "raw Synapse", runs: results.raw, repeats: results.repeats.raw },
+    { name: "through the bridge", runs: results.bridge, repeats: results.repeats.bridge },
+    { name: "raw, shipped config", runs: results.tuning.shipped, repeats: results.repeats.shipped },
+    { name: "raw, default config", runs: results.tuning.default, repeats: results.repeats.default },
+    { name: "raw, shipped + WARNING logs", runs: results.tuning.shippedWarningLogs ?? [], repeats: [] },
+  ].filter((side) => side.runs.length > 0);
+  const workload = (pick: (r: RunSummary) => number | undefined) =>
     concurrency.map((c) => ({
-      label: label(c),
-      values: [results.raw, results.bridge, results.tuning.default].map((runs) => {
-        const run = at(runs, c);
-        return run ? f(run) : undefined;
+      label: `${c} conv.`,
+      values: sides.map((side) => {
+        const run = at(side.runs, c);
+        return run ? pick(run) : undefined;
       }),
+      spreads: sides.map((side) => spreadOf(side.repeats, c, pick)),
     }));
-  return barChartSvg(
-    [
-      { title: "Throughput", unit: "messages/s", series, groups: pick((r) => r.throughput) },
-      { title: "Send-to-receive p50", unit: "ms", series, groups: pick((r) => r.p50Ms) },
-    ],
-    `nova-matrix bench ${results.date.slice(0, 16)}Z, ${results.machine.cpus} cores, load ${results.machine.loadAverageAtStart[0]}`,
+  const series = sides.map((side) => side.name);
+  const panels: Panel[] = [];
+  if (sides.length > 0)
+    panels.push(
+      { title: "Throughput", unit: "messages/s", series, groups: workload((r) => r.throughput) },
+      { title: "Send-to-receive p50", unit: "ms", series, groups: workload((r) => r.p50Ms) },
+    );
+  const cpuSeries = [
+    { name: "Synapse + its DB, raw runs", runs: results.raw, repeats: results.repeats.raw, side: "synapse" },
+    {
+      name: "Synapse + its DB, bridge runs",
+      runs: results.bridge,
+      repeats: results.repeats.bridge,
+      side: "synapse",
+    },
+    { name: "bridge + its DB", runs: results.bridge, repeats: results.repeats.bridge, side: "bridge" },
+  ] as const;
+  if ([...results.raw, ...results.bridge].some((r) => r.cpuMsPerMessage)) {
+    const cost = (side: "synapse" | "bridge") => (r: RunSummary) =>
+      r.cpuMsPerMessage ? sideCost(r.cpuMsPerMessage, side) : undefined;
+    panels.push({
+      title: "CPU per message",
+      unit: "ms",
+      series: cpuSeries.map((s) => s.name),
+      groups: concurrency.map((c) => ({
+        label: `${c} conv.`,
+        values: cpuSeries.map((s) => {
+          const run = at(s.runs, c);
+          return run ? cost(s.side)(run) : undefined;
+        }),
+        spreads: cpuSeries.map((s) => spreadOf(s.repeats, c, cost(s.side))),
+      })),
+    });
+  }
+  const catchup = results.catchup;
+  if (catchup)
+    panels.push({
+      title: `Catch-up of ${catchup.messages} messages`,
+      unit: "s",
+      series: ["raw read (/sync + /messages)", "bridge: ready", "bridge: all on the WebSocket"],
+      groups: [
+        {
+          label: `${catchup.conversations} conv.`,
+          values: [catchup.rawReadSeconds, catchup.bridgeReadySeconds, catchup.bridgeAllOnWebSocketSeconds],
+        },
+      ],
+    });
+  const idle = results.subscribers;
+  if (idle) {
+    const rate = (n: number, w: IdleWindow) => Math.round((n / w.seconds) * 100) / 100;
+    panels.push(
+      {
+        title: "Idle WebSockets: service RSS",
+        unit: "MB",
+        series: ["RSS"],
+        groups: idle.windows.map((w) => ({ label: `${w.sockets} sockets`, values: [w.rssMb] })),
+      },
+      {
+        title: "Idle WebSockets: bridge database",
+        unit: "per second",
+        series: ["transactions", "event-log reads"],
+        groups: idle.windows.map((w) => ({
+          label: `${w.sockets} sockets`,
+          values: [rate(w.transactions, w), rate(w.logReads, w)],
+        })),
+      },
+    );
+  }
+  if (results.scale.length > 0)
+    panels.push({
+      kind: "line",
+      title: "Bridge memory by conversations",
+      unit: "MB",
+      xUnit: "conversations",
+      lines: [
+        { name: "peak RSS", pick: (p: ScalePoint) => p.peakMb },
+        { name: "RSS, all active", pick: (p: ScalePoint) => p.activeRssMb },
+        { name: "RSS idle", pick: (p: ScalePoint) => p.idleRssMb },
+      ].map(({ name, pick }) => ({
+        name,
+        points: results.scale.map((p) => ({ x: p.conversations, y: pick(p), measured: p.measured })),
+      })),
+    });
+  return chartSvg(
+    panels,
+    `nova-matrix bench ${results.date.slice(0, 16)}Z, ${results.machine.cpus} cores, load ${results.machine.loadAverageAtStart.join("/")} at start, ${results.machine.loadAverageAtEnd.join("/")} at end`,
   );
 }

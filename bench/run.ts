@@ -15,6 +15,7 @@ import { BridgeUnderTest } from "./bridge-under-test.ts";
 import { parseOptions } from "./options.ts";
 import type { Bench, Stoppable } from "./phase.ts";
 import { PHASES } from "./phases/index.ts";
+import { clockTicksPerSecond, corePlan } from "./proc.ts";
 import { formatReport, type Results, resultsChart } from "./report.ts";
 import { runPhases, skippableNames } from "./runner.ts";
 import { createConversations } from "./runs.ts";
@@ -42,6 +43,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const)
   });
 
 const started = Date.now();
+const cpu = { plan: await corePlan(cpus().length), ticksPerSecond: await clockTicksPerSecond() };
 const results: Results = {
   date: new Date().toISOString(),
   machine: {
@@ -52,6 +54,10 @@ const results: Results = {
     postgres: "15",
     loadAverageAtStart: loadavg().map((l) => Math.round(l * 100) / 100),
     loadAverageAtEnd: [],
+    isolation:
+      typeof cpu.plan === "string"
+        ? `none: ${cpu.plan}`
+        : `taskset: Synapse and PostgreSQL on CPU ${cpu.plan.homeserver}, the bridge and the load generator on CPU ${cpu.plan.bridge}`,
   },
   options,
   raw: [],
@@ -104,6 +110,7 @@ try {
     library,
     bridge,
     credentials,
+    cpu,
     skipped: (part) => options.skip.includes(part),
     track,
     log,

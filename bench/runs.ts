@@ -2,8 +2,10 @@
 // bridge or on Synapse directly.
 import type { Bridge, EnabledConfig } from "@nova-matrix/bridge";
 import { ghostUserId } from "@nova-matrix/contracts";
-import { sleep } from "@nova-matrix/dev/harness";
+import { type RunningSynapse, sleep } from "@nova-matrix/dev/harness";
+import type { ServiceProcess } from "@nova-matrix/dev/harness/service-process";
 import type { Bench } from "./phase.ts";
+import { cpuPerMessage, isolate, type Measured, postmasterPid, sampleCpu } from "./proc.ts";
 import { RawClient, RawSyncReader } from "./raw-client.ts";
 import type { RunSummary } from "./stats.ts";
 import { runWorkload } from "./workload.ts";
@@ -65,17 +67,35 @@ export async function createConversations(
   return { ids, rooms, seconds: (performance.now() - started) / 1000 };
 }
 
-/** The workload at each `--concurrency`, on the first that many targets: one run each. */
+/** Whom a workload run loads: the homeserver, and the bridge service when it goes through it. */
+export interface LoadedProcesses {
+  synapse: RunningSynapse;
+  bridge?: ServiceProcess;
+}
+
+/**
+ * The workload at each `--concurrency`, on the first that many targets: one run each, with each side on its core
+ * (when the machine allows it) and the CPU time each process spent per message received.
+ */
 export async function runAtEachConcurrency(
   bench: Bench,
   label: string,
   targets: readonly string[],
   receipts: Map<string, number>,
   send: (target: string, body: string, key: string) => Promise<void>,
+  loaded: LoadedProcesses,
 ): Promise<RunSummary[]> {
   const runs: RunSummary[] = [];
   for (const concurrency of bench.options.concurrency) {
-    const run = await runWorkload({
+    const measured: Measured = {
+      synapse: loaded.synapse.pids(),
+      bridge: loaded.bridge?.pid,
+      postmaster: await postmasterPid(bench.stack.postgres.dataDir),
+    };
+    const { plan, ticksPerSecond } = bench.cpu;
+    if (typeof plan !== "string") await isolate(plan, measured);
+    const before = await sampleCpu(measured);
+    const summary = await runWorkload({
       targets: targets.slice(0, concurrency),
       durationMs: bench.options.duration * 1000,
       drainMs: DRAIN_MS,
@@ -83,8 +103,13 @@ export async function runAtEachConcurrency(
       tag: `${label}-c${concurrency}-${Date.now()}`,
       send,
     });
+    const run = {
+      ...summary,
+      cpuMsPerMessage: cpuPerMessage(before, await sampleCpu(measured), summary.received, ticksPerSecond),
+    };
     bench.log(
-      `${label} c=${concurrency}: ${run.throughput} msg/s, p50 ${run.p50Ms} ms (accepted ${run.acceptedP50Ms} ms), p99 ${run.p99Ms} ms`,
+      `${label} c=${concurrency}: ${run.throughput} msg/s, p50 ${run.p50Ms} ms (accepted ${run.acceptedP50Ms} ms), p99 ${run.p99Ms} ms; ` +
+        `CPU ms/msg ${JSON.stringify(run.cpuMsPerMessage)}`,
     );
     runs.push(run);
   }
@@ -94,19 +119,26 @@ export async function runAtEachConcurrency(
 /** The raw baseline on one homeserver: PUT /send as the sender's ghost, received on a /sync long-poll. */
 export async function rawRuns(
   bench: Bench,
-  homeserverUrl: string,
+  synapse: RunningSynapse,
   config: EnabledConfig,
   rooms: readonly string[],
   label: string,
 ) {
-  const client = new RawClient({ homeserverUrl, asToken: config.accessToken.reveal() });
+  const client = new RawClient({ homeserverUrl: synapse.baseUrl, asToken: config.accessToken.reveal() });
   const sender = ghostUserId(SENDER, config.serverName);
   const receipts = new Map<string, number>();
   const reader = new RawSyncReader(client, config.serviceUser);
   await reader.start((message, at) => receipts.set(message.body, at));
-  const runs = await runAtEachConcurrency(bench, label, rooms, receipts, async (roomId, body) => {
-    await client.send(roomId, sender, body);
-  });
+  const runs = await runAtEachConcurrency(
+    bench,
+    label,
+    rooms,
+    receipts,
+    async (roomId, body) => {
+      await client.send(roomId, sender, body);
+    },
+    { synapse },
+  );
   await reader.stop();
   return runs;
 }

@@ -1,4 +1,5 @@
 // Pure measures for the benchmark: percentiles, a run's summary and the ratios the report prints.
+import { CPU_GROUPS, type CpuPerMessage } from "./proc.ts";
 
 /** The p-th percentile (0-100) of the values, nearest-rank; undefined for none. */
 export function percentile(values: readonly number[], p: number): number | undefined {
@@ -24,6 +25,8 @@ export interface RunSummary {
   acceptedP50Ms?: number | undefined;
   /** Sends that failed (not counted). */
   errors?: number;
+  /** CPU milliseconds each process group spent per message received during the run (cpu.ts). */
+  cpuMsPerMessage?: CpuPerMessage;
 }
 
 /** One run: send-start and receive times (ms, same clock) per message. */
@@ -91,6 +94,13 @@ export function medianRuns(repeats: readonly (readonly RunSummary[])[]): RunSumm
     p99Ms: of(runs, (run) => run.p99Ms),
     acceptedP50Ms: of(runs, (run) => run.acceptedP50Ms),
     errors: runs.reduce((sum, run) => sum + (run.errors ?? 0), 0),
+    ...(runs.some((run) => run.cpuMsPerMessage)
+      ? {
+          cpuMsPerMessage: Object.fromEntries(
+            CPU_GROUPS.map((group) => [group, of(runs, (run) => run.cpuMsPerMessage?.[group]) ?? 0]),
+          ) as CpuPerMessage,
+        }
+      : {}),
   }));
 }
 

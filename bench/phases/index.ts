@@ -3,7 +3,8 @@
 import type { Phase } from "../phase.ts";
 import { catchup } from "./catchup.ts";
 import { scale } from "./scale.ts";
+import { subscribers } from "./subscribers.ts";
 import { throughput } from "./throughput.ts";
 import { tuning } from "./tuning.ts";
 
-export const PHASES: readonly Phase[] = [throughput, catchup, tuning, scale];
+export const PHASES: readonly Phase[] = [throughput, catchup, tuning, subscribers, scale];

@@ -1,24 +1,16 @@
 // Scale of state: for each `--scale` count, the bridge service on a fresh database with that many conversations,
 // all active: start-up, RSS idle and active, a restart catching up one message in each, the peak RSS. Counts whose
 // creation would pass `--scale-budget` are extrapolated from the measured points and marked so.
-import { readFile } from "node:fs/promises";
 import { ghostUserId } from "@nova-matrix/contracts";
 import { sleep, waitFor } from "@nova-matrix/dev/harness";
 import { ServiceProcess } from "@nova-matrix/dev/harness/service-process";
 import { WsReceipts } from "../bridge-under-test.ts";
 import type { Bench, Phase } from "../phase.ts";
+import { memoryMb } from "../proc.ts";
 import { RawClient } from "../raw-client.ts";
 import type { ScalePoint } from "../report.ts";
 import { createConversations, pool, round1, SENDER } from "../runs.ts";
 import { extrapolate } from "../stats.ts";
-
-/** Resident set size now and its peak (the high-water mark: what a memory limit must allow), from /proc (MB). */
-async function memoryMb(pid: number): Promise<{ rss: number; peak: number }> {
-  const status = await readFile(`/proc/${pid}/status`, "utf8");
-  const mb = (field: string) =>
-    Math.round(Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1]) / 1024);
-  return { rss: mb("VmRSS"), peak: mb("VmHWM") };
-}
 
 /**
  * One scale point on a fresh bridge database, with every conversation in `rooms` active: the first start (the log

@@ -26,6 +26,7 @@ function bridgeRuns(bench: Bench) {
       if (!response.ok) throw new Error(`send: HTTP ${response.status}`);
       await response.arrayBuffer();
     },
+    { synapse: bench.stack.synapse, bridge: service },
   );
 }
 
@@ -39,7 +40,7 @@ export const throughput: Phase = {
         await bench.bridge.stop();
         bench.log(`raw baseline ${repeat}/${options.repeat}: PUT /send + /sync long-poll, no bridge`);
         results.repeats.raw.push(
-          await rawRuns(bench, stack.synapse.baseUrl, stack.config, bench.conversations.rooms, "raw"),
+          await rawRuns(bench, stack.synapse, stack.config, bench.conversations.rooms, "raw"),
         );
       }
       if (!bench.skipped("bridge")) {

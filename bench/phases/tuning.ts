@@ -67,12 +67,12 @@ export const tuning: Phase = {
         bench.log(`homeserver tuning ${repeat}/${options.repeat}: default config, then shipped`);
         if (repeat > 1) await defaults.synapse.start();
         results.repeats.default.push(
-          await rawRuns(bench, defaults.synapse.baseUrl, config, defaultRooms, "default-config"),
+          await rawRuns(bench, defaults.synapse, config, defaultRooms, "default-config"),
         );
         await defaults.synapse.stop();
         await stack.synapse.start();
         results.repeats.shipped.push(
-          await rawRuns(bench, stack.synapse.baseUrl, stack.config, rooms, "shipped-config"),
+          await rawRuns(bench, stack.synapse, stack.config, rooms, "shipped-config"),
         );
         if (repeat < options.repeat) await stack.synapse.stop();
       }
@@ -94,7 +94,7 @@ export const tuning: Phase = {
       await stack.synapse.start();
       results.tuning.shippedWarningLogs = await rawRuns(
         bench,
-        stack.synapse.baseUrl,
+        stack.synapse,
         stack.config,
         rooms,
         "shipped-config, WARNING logs",
