@@ -60,7 +60,7 @@ export function niceTicks(max: number, target = 5): number[] {
 }
 
 const PANEL_WIDTH = 400;
-const PANEL_HEIGHT = 300;
+const PANEL_HEIGHT = 340;
 const PLOT_HEIGHT = 190;
 
 /** One panel's SVG, its top-left corner at (x, y). */
@@ -143,9 +143,11 @@ function panelSvg(panel: Panel, x: number, y: number): string[] {
       );
     });
   }
+  // Two legend columns when the names fit in half the width, else one.
+  const columns = Math.max(...names.map((n) => n.length)) > 26 ? 1 : 2;
   names.forEach((name, s) => {
-    const ly = y0 + 44 + Math.floor(s / 2) * 14;
-    const lx = x0 + (s % 2) * 175;
+    const ly = y0 + 44 + Math.floor(s / columns) * 14;
+    const lx = x0 + (s % columns) * 175;
     parts.push(
       `<rect x="${lx}" y="${ly - 9}" width="10" height="10" fill="${COLORS[s % COLORS.length]}"/>`,
       `<text x="${lx + 14}" y="${ly}">${escapeXml(name)}</text>`,
