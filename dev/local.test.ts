@@ -1,7 +1,8 @@
 // `npm run local` as a process: it comes up on free ports, its printed curl example works, it writes the stack
-// outputs file, stops on SIGTERM, and a second start finds its data (same token, same messages).
+// outputs file, stops on SIGTERM, and a second start finds its data (same token, same messages); then
+// `npm run verify` (infra/verify/) passes against its outputs file and stops at the first step that fails.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -142,6 +143,88 @@ describeWithHarness("npm run local (the one-command local stack)", () => {
     ).events;
     expect(events.map((e) => e.message_id)).toContain(message_id);
     expect(events.map((e) => e.content?.body)).toEqual(["kept across restarts", "Hello from Nova"]);
+    expect(await stack.stop()).toBe(0);
+  }, 300_000);
+
+  it("passes `npm run verify -- --outputs` with one line per step, and stops at the first failing one", async () => {
+    await stack.start();
+    const outputsFile = join(stateDir, "stack-outputs.json");
+    const outputs = outputsFileSchema.parse(JSON.parse(await readFile(outputsFile, "utf8")));
+    const verify = (file: string) =>
+      promisify(execFile)(
+        process.execPath,
+        ["infra/verify/cli.ts", "--outputs", file, "--timeout-ms", "30000"],
+        { cwd: root },
+      ).then(
+        ({ stdout }) => ({ code: 0, stdout, stderr: "" }),
+        (error: { code: number; stdout: string; stderr: string }) => error,
+      );
+    const steps = (stdout: string) =>
+      stdout
+        .trim()
+        .split("\n")
+        .map((line) => line.slice(0, line.indexOf(":")));
+
+    const passed = await verify(outputsFile);
+    expect(passed.code, passed.stdout + passed.stderr).toBe(0);
+    expect(steps(passed.stdout)).toEqual([
+      "ok   synapse health",
+      "ok   synapse client versions",
+      "ok   appservice token inside",
+      "skip well-known",
+      "skip appservice token refused publicly",
+      "ok   bridge ready",
+      "ok   bridge refuses no token",
+      "ok   throwaway conversation",
+      "ok   event stream",
+      "ok   message sent and received",
+      "ok   message deleted",
+    ]);
+    for (const line of passed.stdout
+      .trim()
+      .split("\n")
+      .filter((l) => l.startsWith("ok")))
+      expect(line).toMatch(/ \(\d+ ms\)$/);
+    expect(passed.stdout).not.toContain(outputs.accessToken);
+    expect(passed.stdout).not.toContain(outputs.bridgeApiToken);
+
+    // A wrong appservice token: exit 1 at that step, nothing after it, and the token not printed.
+    const wrongToken = join(stateDir, "outputs-wrong-token.json");
+    await writeFile(wrongToken, JSON.stringify({ ...outputs, accessToken: "not-the-appservice-token" }));
+    const refused = await verify(wrongToken);
+    expect(refused.code).toBe(1);
+    expect(steps(refused.stdout)).toEqual([
+      "ok   synapse health",
+      "ok   synapse client versions",
+      "FAIL appservice token inside",
+    ]);
+    expect(refused.stdout).toContain("HTTP 401 (M_UNKNOWN_TOKEN)");
+    expect(refused.stdout).not.toContain("not-the-appservice-token");
+
+    // A publicBaseUrl that is not this deployment's public entry (no well-known there): caught before the rest.
+    const exposed = join(stateDir, "outputs-exposed.json");
+    await writeFile(exposed, JSON.stringify({ ...outputs, publicBaseUrl: `${outputs.homeserverUrl}/` }));
+    const leaky = await verify(exposed);
+    expect(leaky.code).toBe(1);
+    expect(steps(leaky.stdout).at(-1)).toBe("FAIL well-known");
+
+    // A bridge nobody answers for: the failure says why.
+    const unreachable = join(stateDir, "outputs-unreachable.json");
+    await writeFile(
+      unreachable,
+      JSON.stringify({ ...outputs, bridgeUrl: `http://127.0.0.1:${await freePort()}` }),
+    );
+    const down = await verify(unreachable);
+    expect(down.code).toBe(1);
+    expect(steps(down.stdout).at(-1)).toBe("FAIL bridge ready");
+    expect(down.stdout).toContain("ECONNREFUSED");
+
+    // An unusable outputs file: exit 2 with what to fix, never its content.
+    await writeFile(wrongToken, `{"accessToken": "${outputs.accessToken}",`);
+    const broken = await verify(wrongToken);
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toContain("not JSON; write it with: pulumi stack output --json --show-secrets");
+    expect(broken.stderr).not.toContain(outputs.accessToken);
     expect(await stack.stop()).toBe(0);
   }, 300_000);
 });

@@ -147,6 +147,23 @@ describe(".github/workflows/pulumi.yml", () => {
     expect(existsSync(new URL("Pulumi.yaml", root))).toBe(true);
   });
 
+  it("verifies each deployment right after its up: npm run verify through port forwards", () => {
+    for (const stack of ["staging", "prod"]) {
+      const job = workflow.jobs[`up-${stack}`] as Job;
+      const up = job.steps.findIndex((s) => s.with?.command === "up");
+      const verify = job.steps.findIndex((s) => s.run === `infra/verify/through-port-forward.sh ${stack}`);
+      expect(verify, stack).toBe(up + 1);
+    }
+    const script = readFileSync(new URL("infra/verify/through-port-forward.sh", root), "utf8");
+    expect(script).toContain('pulumi stack output --stack "$stack" --json --show-secrets');
+    expect(script).toContain('kubectl --namespace "$namespace" port-forward');
+    expect(script).toMatch(/\nnpm run --silent verify -- "\$\{args\[@\]\}"\n/);
+    const packageJson = JSON.parse(readFileSync(new URL("package.json", root), "utf8")) as {
+      scripts: Record<string, string>;
+    };
+    expect(packageJson.scripts.verify).toBe("node infra/verify/cli.ts");
+  });
+
   it("passes actionlint, and actionlint finds a broken workflow", async () => {
     for (const file of ["pulumi.yml", "pulumi-diff-comment.yml"]) {
       const path = `.github/workflows/${file}`;
