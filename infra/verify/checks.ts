@@ -67,10 +67,20 @@ function openStream(url: URL, timeoutMs: number) {
       () => reject(new StepFailed(`${url.pathname}: not open after ${timeoutMs} ms`)),
       timeoutMs,
     );
-    socket.addEventListener("open", () => resolve(clearTimeout(timer)), { once: true });
+    socket.addEventListener(
+      "open",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
     socket.addEventListener(
       "error",
-      () => reject(new StepFailed(`${url.pathname}: the upgrade failed`), clearTimeout(timer)),
+      () => {
+        clearTimeout(timer);
+        reject(new StepFailed(`${url.pathname}: the upgrade failed`));
+      },
       { once: true },
     );
   });
