@@ -108,6 +108,10 @@ const CASES: Case[] = [
   service("BRIDGE_LOCK_HEARTBEAT_MS", "5s", /expected milliseconds/),
   service("BRIDGE_LOCK_HEARTBEAT_TIMEOUT_MS", "0", /expected milliseconds/),
   service("BRIDGE_LOCK_RETRY_MS", "-200", /expected milliseconds/),
+  service("BRIDGE_IDEMPOTENCY_RETENTION_DAYS", "7d", /expected days/),
+  service("BRIDGE_EVENT_LOG_RETENTION_DAYS", "0", /expected days/),
+  service("BRIDGE_PRUNE_INTERVAL_MS", "1h", /expected milliseconds/),
+  service("BRIDGE_PRUNE_BATCH_SIZE", "1.5", /expected rows per delete/),
 ];
 
 describe("config loaders refuse bad input naming the setting, never echoing the value", () => {

@@ -125,7 +125,7 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
       routes.push({
         method,
         url: route.url,
-        websocket: route.websocket === true,
+        websocket: route.websocket === true || route.wsHandler !== undefined,
         userTokens: route.config?.userTokens === true,
       });
   });

@@ -19,6 +19,7 @@ import {
   HTTPError,
   TokenRejectedError,
 } from "../matrix/errors.ts";
+import { CursorExpiredError } from "../store/store.ts";
 
 export type ErrorCode =
   | "invalid_request"
@@ -29,6 +30,7 @@ export type ErrorCode =
   | "idempotency_key_reused"
   | "payload_too_large"
   | "unsupported_media_type"
+  | "cursor_expired"
   | "rate_limited"
   | "unavailable"
   | "internal";
@@ -100,6 +102,8 @@ const RETRY_UNAVAILABLE_SECONDS = 5;
 /** Any error thrown by a route, as the API's error. Unknown errors are 500s whose details stay in the log. */
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
+  if (error instanceof CursorExpiredError)
+    return new ApiError(410, "cursor_expired", error.message, { field: "since" });
   if (error instanceof NotAuthorError)
     return new ApiError(403, "forbidden", error.message, { field: fieldName(error.field) });
   if (error instanceof IdempotencyKeyReusedError)

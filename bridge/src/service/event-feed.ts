@@ -16,7 +16,7 @@ export interface FeedEvent extends LoggedEvent {
 export type LogReader = "feed" | "catch_up";
 
 export interface EventFeedOptions {
-  store: Pick<EventStore, "readAfter" | "head">;
+  store: Pick<EventStore, "readAfter" | "head" | "assertKept">;
   /** The window keeps the newest events up to this many bytes of frames. */
   windowBytes: number;
   /** Events per read of the log. */
@@ -78,6 +78,14 @@ export class EventFeed {
       else high = middle;
     }
     return window.slice(low, low + limit).map((entry) => entry.event);
+  }
+
+  /**
+   * Throws `CursorExpiredError` when the events right after `cursor` were pruned from the log (checked against the
+   * log, whatever the window still holds, so every reader gets the same answer).
+   */
+  assertKept(cursor: string | undefined): Promise<void> {
+    return this.#options.store.assertKept(cursor);
   }
 
   /** Calls `listener` after new events were read; returns the unsubscribe function. */

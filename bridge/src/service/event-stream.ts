@@ -4,6 +4,7 @@
 // client is too slow and is closed with a reason; it resumes with `?since=<last cursor>`.
 import type { Logger } from "pino";
 import type { WebSocket } from "ws";
+import { CursorExpiredError } from "../store/store.ts";
 import type { EventFeed, FeedEvent } from "./event-feed.ts";
 
 export interface StreamOptions {
@@ -29,6 +30,15 @@ export const CLOSE_TRY_AGAIN_LATER = 1013;
 /** This user has as many sockets open as they may: close one of them first. */
 export const CLOSE_TOO_MANY_FOR_USER = 4029;
 export const CLOSE_INTERNAL = 1011;
+/** The cursor lies before what the event log keeps: reload history, then reconnect without `since` (the head). */
+export const CLOSE_CURSOR_EXPIRED = 4410;
+
+/** The close reason for an expired cursor (at most 123 bytes, as WebSocket allows). */
+export const cursorExpiredReason = (cursor: string) =>
+  `cursor expired: events after ${cursor} were pruned; reload history, then reconnect without since`.slice(
+    0,
+    123,
+  );
 
 export class EventStream {
   readonly #options: StreamOptions;
@@ -68,6 +78,11 @@ export class EventStream {
         if (delivered === "closed") return;
         if (!this.#pending) await this.#idle();
       } catch (error) {
+        if (error instanceof CursorExpiredError) {
+          // It fell behind what is kept while reading (a very slow catch-up): the events it needs are gone.
+          this.#expire(error);
+          return;
+        }
         failures++;
         logger.warn({ err: error, failures }, "event stream: reading the log failed; retrying");
         if (failures >= 10) {
@@ -113,6 +128,11 @@ export class EventStream {
         done();
       };
     });
+  }
+
+  #expire(error: CursorExpiredError): void {
+    this.#stop();
+    this.#options.socket.close(CLOSE_CURSOR_EXPIRED, cursorExpiredReason(error.cursor));
   }
 
   #stop(): void {

@@ -33,6 +33,8 @@ try {
       : {}),
     lockHeartbeat: settings.lockHeartbeat,
     ...(settings.lockRetryMs ? { lockRetryMs: settings.lockRetryMs } : {}),
+    retention: settings.retention,
+    ...(settings.pruneIntervalMs ? { pruneIntervalMs: settings.pruneIntervalMs } : {}),
     apiToken: settings.apiToken,
     signingKey: settings.signingKey,
     ...(settings.previousSigningKey ? { previousSigningKey: settings.previousSigningKey } : {}),

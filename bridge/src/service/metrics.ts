@@ -23,6 +23,7 @@ export class ServiceMetrics {
   readonly wsRefused: Counter;
   readonly logReads: Counter;
   readonly syncFenced: Counter;
+  readonly pruned: Counter;
 
   constructor(syncStatus: () => SyncStatus | undefined) {
     const registers = [this.registry];
@@ -77,6 +78,12 @@ export class ServiceMetrics {
     this.syncFenced = new Counter({
       name: "nova_bridge_sync_fenced_total",
       help: "Commits of the event log refused because another replica had claimed it (a newer owner epoch); the replica then stops.",
+      registers,
+    });
+    this.pruned = new Counter({
+      name: "nova_bridge_pruned_rows_total",
+      help: "Rows deleted by the retention job, by table (bridge_event_log, bridge_sent, bridge_send_attempts).",
+      labelNames: ["table"],
       registers,
     });
     this.eventsDropped = new Counter({

@@ -2,6 +2,8 @@
 import { z } from "zod";
 import {
   addMemberBody,
+  catchUpQuery,
+  catchUpResponse,
   conversationListResponse,
   conversationResponse,
   conversationsQuery,
@@ -11,7 +13,6 @@ import {
   editBody,
   editResponse,
   errorResponse,
-  eventsQuery,
   historyQuery,
   historyResponse,
   mediaQuery,
@@ -55,6 +56,9 @@ const ERROR_STATUSES: Record<string, string> = {
   "409":
     "`conflict`: the conversation exists with another kind or other members. `idempotency_key_reused`: this " +
     "sender already used the client_message_id for another conversation, kind or content (`error.field` says which).",
+  "410":
+    "`cursor_expired`: `since` lies before what the event log keeps (pruned after its retention); reload history, " +
+    "then resume without `since` (from the head).",
   "413": "Body too large.",
   "415": "Not an accepted content type.",
   "429": "Rate limited; see Retry-After.",
@@ -259,14 +263,18 @@ export function openApiDocument(): JsonSchema {
           summary:
             "WebSocket (upgrade): one Event per text frame, everything after ?since=<cursor> then live. A service token " +
             "sees every event, a user token only its conversations' (membership checked at delivery). A slow client is " +
-            "closed with code 4008 and a reason; it reconnects with ?since=<last cursor>. The server pings.",
-          parameters: queryParameters(eventsQuery),
+            "closed with code 4008 and a reason; it reconnects with ?since=<last cursor>. A cursor before what the log " +
+            "keeps is closed with code 4410 and a reason (reload history, reconnect without since). The server pings. " +
+            "Without an upgrade: one page of the same events after ?since (catching up over HTTP), 410 `cursor_expired` " +
+            "for a cursor before what the log keeps.",
+          parameters: queryParameters(catchUpQuery),
           responses: {
             "101": {
               description: "Switching protocols; frames are Event objects",
               content: { "application/json": { schema: { $ref: "#/components/schemas/Event" } } },
             },
-            ...errors("400", "401"),
+            "200": ok("A page of the log (no upgrade)", catchUpResponse),
+            ...errors("400", "401", "410"),
           },
         },
       },

@@ -8,9 +8,10 @@ import { type Bridge, startBridge } from "../bridge.ts";
 import type { BridgeConfig } from "../config/config.ts";
 import type { Secret } from "../config/secret.ts";
 import { claimSyncEpoch, PostgresEventStore } from "../store/postgres.ts";
-import { SyncFencedError } from "../store/store.ts";
+import { type RetentionPolicy, SyncFencedError } from "../store/store.ts";
 import { buildService, type Service, type ServiceLimits } from "./app.ts";
 import { metricsRoutes } from "./plugins/health.ts";
+import { DEFAULT_PRUNE_INTERVAL_MS, DEFAULT_RETENTION, startPruning } from "./pruner.ts";
 import { acquireSyncLock, type HeartbeatTiming, type SyncLock } from "./sync-lock.ts";
 
 export interface RunOptions {
@@ -39,6 +40,9 @@ export interface RunOptions {
   /** Events per /messages page when filling a limited timeline's gap (default 100). */
   backfillPageSize?: number;
   lockRetryMs?: number;
+  /** What is kept how long (default DEFAULT_RETENTION), and how often the active replica prunes (default hourly). */
+  retention?: Partial<RetentionPolicy>;
+  pruneIntervalMs?: number;
   /**
    * The lock was lost while running, or a commit found another replica's epoch (the sync loop has stopped): the
    * caller must stop (main.ts exits so Kubernetes restarts it).
@@ -90,11 +94,13 @@ export async function runService(options: RunOptions): Promise<RunningService> {
   let stopped = false;
 
   let store: PostgresEventStore | undefined;
+  let pruner: ReturnType<typeof startPruning> | undefined;
   const lost = (error: Error) => {
     if (error instanceof SyncFencedError) service.metrics.syncFenced.inc();
     logger.error({ err: error }, "lost the sync lock");
-    // Whatever the caller does next, this replica writes no more events.
+    // Whatever the caller does next, this replica writes no more events and prunes no more.
     void bridge?.stop();
+    void pruner?.stop();
     options.onLockLost?.(error);
   };
 
@@ -131,6 +137,17 @@ export async function runService(options: RunOptions): Promise<RunningService> {
       },
     });
     service.activate(bridge, config.homeserverUrl);
+    pruner = startPruning({
+      store,
+      policy: { ...DEFAULT_RETENTION, ...options.retention },
+      intervalMs: options.pruneIntervalMs ?? DEFAULT_PRUNE_INTERVAL_MS,
+      logger,
+      onPruned: (pruned) => {
+        service.metrics.pruned.inc({ table: "bridge_event_log" }, pruned.events);
+        service.metrics.pruned.inc({ table: "bridge_sent" }, pruned.sent);
+        service.metrics.pruned.inc({ table: "bridge_send_attempts" }, pruned.attempts);
+      },
+    });
     logger.info({ url }, "bridge service active");
   })();
   active.catch((error: unknown) => {
@@ -148,6 +165,7 @@ export async function runService(options: RunOptions): Promise<RunningService> {
       await active.catch(() => {});
       await service.close();
       await metricsServer?.close();
+      await pruner?.stop();
       await bridge?.stop();
       await store?.close();
       await lock?.release();

@@ -169,6 +169,15 @@ export const eventsQuery = z.strictObject({
   access_token: z.string().optional(),
 });
 
+/** GET /v1/events without an upgrade: one page of the log after `since` (a client catching up over HTTP). */
+export const catchUpQuery = eventsQuery.extend({
+  limit: decimal("a page size")
+    .pipe(
+      z.number().int().min(1, { error: "must be at least 1" }).max(1000, { error: "must be at most 1000" }),
+    )
+    .optional(),
+});
+
 /**
  * An event as the API sends it (WebSocket frames and history). `message_id` is always the message the event is
  * about, so a front end updates in place; an edit's own id is `edit_id`. `cursor` is the log position (WebSocket
@@ -212,6 +221,14 @@ export const historyResponse = z.object({
   /** Pass as `before` for the next (older) page; absent at the start of the conversation. */
   next_before: z.string().optional(),
 });
+
+export const catchUpResponse = z.object({
+  /** Oldest first, each with its `cursor`; a user token sees only its conversations' events. */
+  events: z.array(wireEventSchema),
+  /** Pass as `since` for the next page (the last position read, also when none of it was visible). */
+  next_since: z.string(),
+});
+export type CatchUpResponse = z.infer<typeof catchUpResponse>;
 
 export const errorResponse = z.object({
   error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }),

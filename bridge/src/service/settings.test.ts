@@ -3,6 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS } from "./context.ts";
+import { DEFAULT_RETENTION } from "./pruner.ts";
 import { serviceSettingsFromEnv } from "./settings.ts";
 
 const required = {
@@ -31,6 +32,25 @@ describe("service settings from the environment", () => {
     expect(settings.syncPollMs).toBeUndefined();
     expect(settings.backfillPageSize).toBeUndefined();
     expect(DEFAULT_LIMITS.uploadBodyBytes).toBe(50 * 1024 * 1024);
+  });
+
+  it("reads the retention windows in days and the pruning job's tuning; unset ones keep the defaults", () => {
+    const settings = serviceSettingsFromEnv({
+      ...required,
+      BRIDGE_IDEMPOTENCY_RETENTION_DAYS: "2",
+      BRIDGE_PRUNE_BATCH_SIZE: "50",
+      BRIDGE_PRUNE_INTERVAL_MS: "60000",
+    });
+    expect(settings.retention).toEqual({ sendRecordsMs: 2 * 86_400_000, batchSize: 50 });
+    expect(settings.pruneIntervalMs).toBe(60_000);
+    expect(serviceSettingsFromEnv({ ...required, BRIDGE_EVENT_LOG_RETENTION_DAYS: "90" }).retention).toEqual({
+      eventLogMs: 90 * 86_400_000,
+    });
+    expect(DEFAULT_RETENTION).toEqual({
+      sendRecordsMs: 7 * 86_400_000,
+      eventLogMs: 30 * 86_400_000,
+      batchSize: 1000,
+    });
   });
 
   it("reads the sync loop's tuning", () => {

@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { ConfigError } from "../config/config.ts";
 import { Secret } from "../config/secret.ts";
+import type { RetentionPolicy } from "../store/store.ts";
 import type { ServiceLimits } from "./context.ts";
 import type { HeartbeatTiming } from "./sync-lock.ts";
 
@@ -30,7 +31,16 @@ export interface ServiceSettings {
   lockHeartbeat: Partial<HeartbeatTiming>;
   /** How often a standby replica tries the sync lock (BRIDGE_LOCK_RETRY_MS). */
   lockRetryMs: number | undefined;
+  /**
+   * What is kept how long (BRIDGE_IDEMPOTENCY_RETENTION_DAYS, BRIDGE_EVENT_LOG_RETENTION_DAYS) and in how large
+   * deletes (BRIDGE_PRUNE_BATCH_SIZE); the others keep DEFAULT_RETENTION's.
+   */
+  retention: Partial<RetentionPolicy>;
+  /** How often the active replica prunes (BRIDGE_PRUNE_INTERVAL_MS). */
+  pruneIntervalMs: number | undefined;
 }
+
+const DAY_MS = 86_400_000;
 
 const secret = z
   .string({ error: "is required" })
@@ -65,6 +75,10 @@ const schema = z.object({
   BRIDGE_LOCK_HEARTBEAT_MS: positive("milliseconds"),
   BRIDGE_LOCK_HEARTBEAT_TIMEOUT_MS: positive("milliseconds"),
   BRIDGE_LOCK_RETRY_MS: positive("milliseconds"),
+  BRIDGE_IDEMPOTENCY_RETENTION_DAYS: positive("days"),
+  BRIDGE_EVENT_LOG_RETENTION_DAYS: positive("days"),
+  BRIDGE_PRUNE_INTERVAL_MS: positive("milliseconds"),
+  BRIDGE_PRUNE_BATCH_SIZE: positive("rows per delete"),
   BRIDGE_RATE_LIMIT_SERVICE_PER_MINUTE: positive("requests per minute"),
   BRIDGE_RATE_LIMIT_USER_PER_MINUTE: positive("requests per minute"),
   BRIDGE_WS_MAX_PER_USER: positive("connections"),
@@ -130,5 +144,15 @@ export function serviceSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Se
         : {}),
     },
     lockRetryMs: value.BRIDGE_LOCK_RETRY_MS,
+    retention: {
+      ...(value.BRIDGE_IDEMPOTENCY_RETENTION_DAYS
+        ? { sendRecordsMs: value.BRIDGE_IDEMPOTENCY_RETENTION_DAYS * DAY_MS }
+        : {}),
+      ...(value.BRIDGE_EVENT_LOG_RETENTION_DAYS
+        ? { eventLogMs: value.BRIDGE_EVENT_LOG_RETENTION_DAYS * DAY_MS }
+        : {}),
+      ...(value.BRIDGE_PRUNE_BATCH_SIZE ? { batchSize: value.BRIDGE_PRUNE_BATCH_SIZE } : {}),
+    },
+    pruneIntervalMs: value.BRIDGE_PRUNE_INTERVAL_MS,
   };
 }

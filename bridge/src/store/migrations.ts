@@ -63,4 +63,12 @@ export const MIGRATIONS: readonly string[] = [
      epoch    bigint NOT NULL,
      taken_at timestamptz NOT NULL DEFAULT now()
    );`,
+  // Retention: how far the log has been pruned (a cursor before it is expired: positions have gaps, so the
+  // oldest position kept cannot tell), and an index to find what is old.
+  `CREATE TABLE bridge_log_retention (
+     id             boolean PRIMARY KEY DEFAULT true CHECK (id),
+     pruned_through bigint NOT NULL,
+     pruned_at      timestamptz NOT NULL DEFAULT now()
+   );
+   CREATE INDEX bridge_event_log_logged_at ON bridge_event_log (logged_at);`,
 ];

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import type { BridgeEvent } from "../core/events.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { claimSyncEpoch, PostgresEventStore } from "./postgres.ts";
-import { SyncFencedError } from "./store.ts";
+import { CursorExpiredError, SyncFencedError } from "./store.ts";
 
 const message = (n: number, conversation = "c1") =>
   ({
@@ -210,6 +210,63 @@ describeWithHarness("PostgreSQL event store", () => {
     await store.close();
   });
 
+  it("prunes log events past the retention in batches; a cursor before them is expired, one at or after is not", async () => {
+    const store = await fresh();
+    const db = `store_${database}`;
+    await store.commitSync(
+      Array.from({ length: 7 }, (_, i) => message(i + 1)),
+      "t1",
+    );
+    const positions = (await store.readAfter(undefined, 10)).map((e) => e.position);
+    // Five events are 31 days old, two are new; one send record of each kind is 8 days old.
+    await postgres.query(
+      "UPDATE bridge_event_log SET logged_at = now() - interval '31 days' WHERE position <= $1::bigint",
+      [positions[4]],
+      db,
+    );
+    const request = { conversationId: "c1", kind: "text" as const, fingerprint: { text: "h" } };
+    for (const key of ["old", "new"]) {
+      await store.recordAttempt(`nova.${key}`, request);
+      await store.recordSent(`nova.${key}`, `$${key}`);
+    }
+    await postgres.query(
+      "UPDATE bridge_sent SET sent_at = now() - interval '8 days' WHERE txn_id = 'nova.old'; UPDATE bridge_send_attempts SET attempted_at = now() - interval '8 days' WHERE txn_id = 'nova.old'",
+      [],
+      db,
+    );
+    const policy = { sendRecordsMs: 7 * 86_400_000, eventLogMs: 30 * 86_400_000, batchSize: 2 };
+    // The log's five in deletes of 2, 2 and 1; one DELETE for each send table.
+    expect(await store.prune(policy)).toEqual({ events: 5, sent: 1, attempts: 1, batches: 5 });
+    expect((await store.readAfter(undefined, 10)).map((e) => e.position)).toEqual(positions.slice(5));
+    const { rows } = await postgres.query(
+      "SELECT txn_id FROM bridge_sent UNION ALL SELECT txn_id FROM bridge_send_attempts",
+      [],
+      db,
+    );
+    expect(rows.map((row) => row.txn_id)).toEqual(["nova.new", "nova.new"]);
+
+    for (const cursor of positions.slice(0, 4)) {
+      await expect(store.readAfter(cursor, 10)).rejects.toBeInstanceOf(CursorExpiredError);
+      await expect(store.assertKept(cursor)).rejects.toThrow(
+        `cursor ${cursor} is older than the event log keeps (pruned through ${positions[4]})`,
+      );
+    }
+    await expect(store.assertKept(positions[4])).resolves.toBeUndefined();
+    expect((await store.readAfter(positions[4], 10)).map((e) => e.position)).toEqual(positions.slice(5));
+    await expect(store.assertKept("0")).resolves.toBeUndefined();
+    // Nothing more to prune: one statement per table, nothing deleted, the mark stays.
+    expect(await store.prune(policy)).toEqual({ events: 0, sent: 0, attempts: 0, batches: 3 });
+
+    // Everything pruned: the head stays at the last event (a new reader never starts before the pruned part).
+    await postgres.query("UPDATE bridge_event_log SET logged_at = now() - interval '31 days'", [], db);
+    expect((await store.prune(policy)).events).toBe(2);
+    expect(await store.head()).toBe(positions[6]);
+    expect(await store.readAfter(await store.head(), 10)).toEqual([]);
+    await store.commitSync([message(8)], "t2");
+    expect((await store.readAfter(positions[6], 10)).map((e) => e.event.event_id)).toEqual(["$e8"]);
+    await store.close();
+  });
+
   it("migration 5 keeps the records made before it, as records without a request", async () => {
     await postgres.createDatabase("upgrade5");
     const store = new PostgresEventStore(postgres.url("upgrade5"));
@@ -244,4 +301,5 @@ const UNDO: Record<number, string> = {
       DROP INDEX bridge_send_attempts_attempted_at;
       DROP INDEX bridge_sent_sent_at;`,
   6: "DROP TABLE bridge_sync_owner",
+  7: "DROP TABLE bridge_log_retention; DROP INDEX bridge_event_log_logged_at",
 };

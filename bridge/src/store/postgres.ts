@@ -2,10 +2,13 @@ import pg from "pg";
 import { type BridgeEvent, bridgeEventSchema } from "../core/events.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import {
+  CursorExpiredError,
   type EarlierSend,
   type EventStore,
   type LoggedEvent,
   type MediaIndex,
+  type Pruned,
+  type RetentionPolicy,
   type SendKind,
   type SendRequest,
   type SentLog,
@@ -31,6 +34,30 @@ export async function claimSyncEpoch(client: pg.ClientBase): Promise<string> {
   );
   return (rows[0] as { epoch: string }).epoch;
 }
+
+/** How far the log was pruned: events up to this position are gone ("0": none). */
+const PRUNED_THROUGH = "SELECT coalesce((SELECT pruned_through FROM bridge_log_retention), 0) AS through";
+
+/** A cursor as a position ("0" for none), or an error saying what a cursor is. */
+function checkedCursor(cursor: string | undefined): string {
+  const after = cursor ?? "0";
+  if (!/^\d+$/.test(after)) throw new Error(`cursor must be a position (a decimal string), got "${after}"`);
+  return after;
+}
+
+/**
+ * A reader after `after` would miss the pruned events between it and `through`. "0" means "from the oldest kept",
+ * never expired; a cursor at `through` saw everything pruned.
+ */
+function expireBefore(after: string, through: string): void {
+  if (after !== "0" && BigInt(after) < BigInt(through)) throw new CursorExpiredError(after, through);
+}
+
+/** One batch of a send-record table's rows older than $1 (at most $2 of them), and how many went. */
+const deleteOlder = (table: string, column: string) =>
+  `WITH gone AS (
+     DELETE FROM ${table} WHERE txn_id IN (SELECT txn_id FROM ${table} WHERE ${column} < $1 LIMIT $2) RETURNING 1
+   ) SELECT count(*)::int AS deleted FROM gone`;
 
 export class PostgresEventStore implements EventStore, SentLog, MediaIndex {
   readonly #pool: pg.Pool;
@@ -136,21 +163,77 @@ export class PostgresEventStore implements EventStore, SentLog, MediaIndex {
   }
 
   async readAfter(cursor: string | undefined, limit: number): Promise<LoggedEvent[]> {
-    const after = cursor ?? "0";
-    if (!/^\d+$/.test(after)) throw new Error(`cursor must be a position (a decimal string), got "${after}"`);
-    const { rows } = await this.#pool.query<{ position: string; payload: unknown }>(
-      // ORDER BY the column, not the text alias of the same name (text would put "10" before "8").
-      "SELECT l.position::text AS position, l.payload FROM bridge_event_log l WHERE l.position > $1::bigint ORDER BY l.position LIMIT $2",
+    const after = checkedCursor(cursor);
+    // One statement: the page and how far the log was pruned (a cursor before that is expired).
+    const { rows } = await this.#pool.query<{ through: string; position: string | null; payload: unknown }>(
+      `SELECT r.through::text AS through, l.position::text AS position, l.payload
+       FROM (${PRUNED_THROUGH}) r
+       LEFT JOIN LATERAL (
+         SELECT l.position, l.payload FROM bridge_event_log l WHERE l.position > $1::bigint ORDER BY l.position LIMIT $2
+       ) l ON true
+       ORDER BY l.position`,
       [after, limit],
     );
-    return rows.map((row) => ({ position: row.position, event: bridgeEventSchema.parse(row.payload) }));
+    expireBefore(after, rows[0]?.through ?? "0");
+    return rows.flatMap((row) =>
+      row.position === null ? [] : [{ position: row.position, event: bridgeEventSchema.parse(row.payload) }],
+    );
+  }
+
+  async assertKept(cursor: string | undefined): Promise<void> {
+    const after = checkedCursor(cursor);
+    const { rows } = await this.#pool.query<{ through: string }>(
+      `SELECT through::text AS through FROM (${PRUNED_THROUGH}) r`,
+    );
+    expireBefore(after, rows[0]?.through ?? "0");
   }
 
   async head(): Promise<string> {
-    const { rows } = await this.#pool.query<{ head: string | null }>(
-      "SELECT max(position)::text AS head FROM bridge_event_log",
+    // After the newest event, or after what was pruned when the log is empty (never a position before it).
+    const { rows } = await this.#pool.query<{ head: string }>(
+      `SELECT greatest((SELECT max(position) FROM bridge_event_log), (${PRUNED_THROUGH}))::text AS head`,
     );
     return rows[0]?.head ?? "0";
+  }
+
+  /**
+   * Deletes what is past its window, `batchSize` rows per statement (each its own short transaction, so the sync
+   * loop's commits never wait long), and remembers how far the log was pruned.
+   */
+  async prune(policy: RetentionPolicy, now = Date.now()): Promise<Pruned> {
+    const pruned: Pruned = { events: 0, sent: 0, attempts: 0, batches: 0 };
+    const until = (ms: number) => new Date(now - ms).toISOString();
+    const batches = async (sql: string, before: string): Promise<number> => {
+      let total = 0;
+      for (;;) {
+        const { rows } = await this.#pool.query<{ deleted: number }>(sql, [before, policy.batchSize]);
+        const deleted = rows[0]?.deleted ?? 0;
+        pruned.batches++;
+        total += deleted;
+        if (deleted < policy.batchSize) return total;
+      }
+    };
+    pruned.events = await batches(
+      `WITH gone AS (
+         DELETE FROM bridge_event_log WHERE position IN (
+           SELECT position FROM bridge_event_log WHERE logged_at < $1 ORDER BY position LIMIT $2
+         ) RETURNING position
+       ), marked AS (
+         INSERT INTO bridge_log_retention (id, pruned_through)
+         SELECT true, max(position) FROM gone HAVING count(*) > 0
+         ON CONFLICT (id) DO UPDATE
+           SET pruned_through = greatest(bridge_log_retention.pruned_through, excluded.pruned_through),
+               pruned_at = now()
+       )
+       SELECT count(*)::int AS deleted FROM gone`,
+      until(policy.eventLogMs),
+    );
+    pruned.sent = await batches(deleteOlder("bridge_sent", "sent_at"), until(policy.sendRecordsMs));
+    pruned.attempts = await batches(
+      deleteOlder("bridge_send_attempts", "attempted_at"),
+      until(policy.sendRecordsMs),
+    );
+    return pruned;
   }
 
   async recordAttempt(txnId: string, request: SendRequest): Promise<EarlierSend | undefined> {

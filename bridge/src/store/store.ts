@@ -19,6 +19,43 @@ export class SyncFencedError extends Error {
 }
 
 /**
+ * A reader's cursor lies before the part of the event log that was pruned: the events right after it are gone, so
+ * the reader must start again from the head (and read what it missed as history).
+ */
+export class CursorExpiredError extends Error {
+  override name = "CursorExpiredError";
+  readonly cursor: string;
+  readonly prunedThrough: string;
+  constructor(cursor: string, prunedThrough: string) {
+    super(
+      `cursor ${cursor} is older than the event log keeps (pruned through ${prunedThrough}): reload from history ` +
+        "and resume without since (from the head)",
+    );
+    this.cursor = cursor;
+    this.prunedThrough = prunedThrough;
+  }
+}
+
+/** How long what the bridge stores is kept (the pruning job's settings). */
+export interface RetentionPolicy {
+  /** Send records (`bridge_sent`, `bridge_send_attempts`): a retry of an idempotency key after this sends anew. */
+  sendRecordsMs: number;
+  /** Events of the log; a cursor from before what is kept is expired. */
+  eventLogMs: number;
+  /** Rows per DELETE (each its own short transaction). */
+  batchSize: number;
+}
+
+/** What one pruning run deleted. */
+export interface Pruned {
+  events: number;
+  sent: number;
+  attempts: number;
+  /** DELETE statements run. */
+  batches: number;
+}
+
+/**
  * The bridge's durable state: the ordered event log and the sync token. The token is committed in the same
  * transaction as the events its sync produced, so a crash either keeps both or neither.
  */
@@ -34,8 +71,15 @@ export interface EventStore {
    * instead, writing nothing, once another replica has claimed a newer one.
    */
   commitSync(events: readonly BridgeEvent[], nextBatch: string | undefined): Promise<number>;
-  /** Up to `limit` events after `cursor` (exclusive; "0" or undefined: from the start), oldest first. */
+  /**
+   * Up to `limit` events after `cursor` (exclusive; "0" or undefined: from the oldest kept), oldest first. A cursor
+   * before the pruned part of the log throws {@link CursorExpiredError}.
+   */
   readAfter(cursor: string | undefined, limit: number): Promise<LoggedEvent[]>;
+  /** Throws {@link CursorExpiredError} when events right after `cursor` were pruned (a reader opening with it). */
+  assertKept(cursor: string | undefined): Promise<void>;
+  /** Deletes what is past its window ({@link RetentionPolicy}); run by the active replica only. */
+  prune(policy: RetentionPolicy): Promise<Pruned>;
   /** The position of the newest event in the log ("0" when it is empty): where a reader that wants only new events starts. */
   head(): Promise<string>;
   close(): Promise<void>;

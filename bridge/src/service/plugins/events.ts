@@ -3,16 +3,18 @@ import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { WebSocket } from "ws";
 import type { Bridge } from "../../bridge.ts";
 import { ConversationNotFoundError } from "../../core/errors.ts";
-import type { LoggedEvent } from "../../store/store.ts";
+import { CursorExpiredError, type LoggedEvent } from "../../store/store.ts";
 import { liveBridge, liveFeed, type ServiceContext } from "../context.ts";
 import { parseInput } from "../errors.ts";
 import {
+  CLOSE_CURSOR_EXPIRED,
   CLOSE_POLICY_VIOLATION,
   CLOSE_TOO_MANY_FOR_USER,
   CLOSE_TRY_AGAIN_LATER,
+  cursorExpiredReason,
   EventStream,
 } from "../event-stream.ts";
-import { eventsQuery } from "../schemas.ts";
+import { type CatchUpResponse, catchUpQuery, eventsQuery, loggedToWire } from "../schemas.ts";
 import { callerOf } from "./auth.ts";
 
 export const eventRoutes: FastifyPluginAsync<ServiceContext> = async (app, context) => {
@@ -21,18 +23,29 @@ export const eventRoutes: FastifyPluginAsync<ServiceContext> = async (app, conte
   const perUser = new Map<string, number>();
   let open = 0;
 
-  // Validated before the upgrade: a bad request gets an HTTP error, not a socket.
-  app.get(
-    "/events",
-    {
-      websocket: true,
-      config: { userTokens: true, queryToken: true },
-      preValidation: async (request: FastifyRequest) => {
-        callerOf(request);
-        parseInput(eventsQuery, request.query, "query");
-      },
+  // One route, two ways to read the log: a WebSocket (upgrade) streams it; a plain GET answers one page of it (a
+  // client catching up over HTTP). Validated before the upgrade: a bad request gets an HTTP error, not a socket.
+  app.route({
+    method: "GET",
+    url: "/events",
+    config: { userTokens: true, queryToken: true },
+    preValidation: async (request: FastifyRequest) => {
+      callerOf(request);
+      parseInput(request.ws ? eventsQuery : catchUpQuery, request.query, "query");
     },
-    async (socket: WebSocket, request: FastifyRequest) => {
+    handler: async (request): Promise<CatchUpResponse> => {
+      const caller = callerOf(request);
+      const query = parseInput(catchUpQuery, request.query, "query");
+      const bridge = liveBridge(context);
+      const feed = liveFeed(context);
+      await feed.assertKept(query.since);
+      // As on the WebSocket, a user without a cursor starts at the present.
+      const since = query.since ?? (caller.kind === "user" ? await feed.head() : undefined);
+      const page = await feed.read(since, query.limit ?? limits.wsPageSize);
+      const visible = caller.kind === "user" ? await membershipFilter(bridge, caller.userId)(page) : page;
+      return { events: visible.map(loggedToWire), next_since: page.at(-1)?.position ?? since ?? "0" };
+    },
+    wsHandler: async (socket: WebSocket, request: FastifyRequest) => {
       let caller: ReturnType<typeof callerOf>;
       try {
         caller = callerOf(request);
@@ -74,6 +87,14 @@ export const eventRoutes: FastifyPluginAsync<ServiceContext> = async (app, conte
           else perUser.delete(userId);
         }
       });
+      // A client's cursor from before what the log keeps is refused at once (whatever the feed's window still holds).
+      try {
+        if (query.since !== undefined) await feed.assertKept(query.since);
+      } catch (error) {
+        if (!(error instanceof CursorExpiredError)) throw error;
+        socket.close(CLOSE_CURSOR_EXPIRED, cursorExpiredReason(error.cursor));
+        return;
+      }
       // A user's stream without a cursor starts at the present (what came before is history, per conversation).
       const since = query.since ?? (userId !== undefined ? await feed.head() : undefined);
       if (socket.readyState !== socket.OPEN) return;
@@ -87,7 +108,7 @@ export const eventRoutes: FastifyPluginAsync<ServiceContext> = async (app, conte
         logger,
       }).run();
     },
-  );
+  });
 };
 
 /** Drops a client that did not answer the previous ping (a dead peer behind a load balancer). */
