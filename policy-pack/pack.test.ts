@@ -3,8 +3,9 @@
 // validateStack functions get the arguments @pulumi/policy builds (inputs behind its unknown-checking proxy). Both
 // stacks' rendered resources pass, in an update and in a first preview (unknown values skipped, never failed); then
 // one deliberately bad resource per rule is reported, mandatory.
+import { goodContainer, goodPod } from "@nova-matrix/infra/policy/fixtures";
 import { KNOWN_AFTER_APPLY, POLICY_RULES } from "@nova-matrix/infra/policy/rules";
-import { runStackInChild } from "@nova-matrix/infra/testing/stack-process";
+import { type ChildStackRun, runStackInChild } from "@nova-matrix/infra/testing/stack-process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Diagnostic, type Resource, type RunningPack, startPack } from "./analyzer-client.ts";
 import { generatedSecrets } from "./policies.ts";
@@ -29,6 +30,17 @@ async function analyzeStack(stack: string, inputs: Resource[], outputs: Resource
   return { perResource, stack: await pack.analyzeStack(stack, outputs) };
 }
 
+/** A rendered stack as the engine hands it to the pack: each resource's inputs (Analyze), then outputs (AnalyzeStack). */
+function asAnalyzed(run: ChildStackRun): { inputs: Resource[]; outputs: Resource[] } {
+  return {
+    inputs: run.resources.map(({ type, name, inputs }) => ({ type, name, props: inputs })),
+    outputs: Object.entries(run.resourceOutputs).map(([key, props]) => {
+      const [type = "", name = ""] = key.split("::");
+      return { type, name, props };
+    }),
+  };
+}
+
 it("serves every rule as a mandatory policy, and the generated-secret stack policy", async () => {
   const info = await pack.info();
   expect(info.name).toBe("nova-matrix");
@@ -40,11 +52,7 @@ it("serves every rule as a mandatory policy, and the generated-secret stack poli
 describe.each(["staging", "prod"])("stack %s", (stack) => {
   it("passes in an update: no diagnostic for any resource or for the stack", async () => {
     const run = await runStackInChild(stack);
-    const inputs = run.resources.map(({ type, name, inputs }) => ({ type, name, props: inputs }));
-    const outputs = Object.entries(run.resourceOutputs).map(([key, props]) => {
-      const [type = "", name = ""] = key.split("::");
-      return { type, name, props };
-    });
+    const { inputs, outputs } = asAnalyzed(run);
     // The pack sees the workloads it must judge, and knows every generator the program uses (random values,
     // Memorystore's AUTH string): each one's output is among the values the stack policy looks for.
     expect(inputs.map((r) => `${r.type}::${r.name}`)).toContain(
@@ -62,12 +70,7 @@ describe.each(["staging", "prod"])("stack %s", (stack) => {
   });
 
   it("passes in a first preview: what is unknown is skipped with the engine's advisory, nothing fails", async () => {
-    const run = await runStackInChild(stack, undefined, { preview: true });
-    const inputs = run.resources.map(({ type, name, inputs }) => ({ type, name, props: inputs }));
-    const outputs = Object.entries(run.resourceOutputs).map(([key, props]) => {
-      const [type = "", name = ""] = key.split("::");
-      return { type, name, props };
-    });
+    const { inputs, outputs } = asAnalyzed(await runStackInChild(stack, undefined, { preview: true }));
     const { perResource, stack: stackDiagnostics } = await analyzeStack(stack, inputs, outputs);
     expect(perResource.filter((d) => d.enforcement !== "advisory")).toEqual([]);
     expect(stackDiagnostics.filter((d) => d.enforcement !== "advisory")).toEqual([]);
@@ -84,16 +87,7 @@ describe.each(["staging", "prod"])("stack %s", (stack) => {
   });
 });
 
-// A Deployment that passes every rule; each bad resource breaks one thing in a copy.
-const goodContainer = () => ({
-  name: "app",
-  image: "ghcr.io/example/app:v1.2.3",
-  resources: { limits: { memory: "256Mi" } },
-  readinessProbe: { httpGet: { path: "/ready", port: 8080 } },
-  livenessProbe: { httpGet: { path: "/live", port: 8080 } },
-  securityContext: { allowPrivilegeEscalation: false },
-  env: [{ name: "APP_PORT", value: "8080" }],
-});
+// A Deployment that passes every rule (infra/policy/fixtures.ts); each bad resource breaks one thing in a copy.
 const deployment = (container: object, pod: object = {}): Resource => ({
   type: "kubernetes:apps/v1:Deployment",
   name: "app",
@@ -103,7 +97,7 @@ const deployment = (container: object, pod: object = {}): Resource => ({
     metadata: { name: "app" },
     spec: {
       template: {
-        spec: { securityContext: { runAsNonRoot: true, runAsUser: 1000 }, containers: [container], ...pod },
+        spec: { ...goodPod(), containers: [container], ...pod },
       },
     },
   },

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { PROJECT_DIR } from "../render/run.ts";
 import { runStackInChild } from "../testing/stack-process.ts";
+import { goodContainer, goodPod } from "./fixtures.ts";
 import {
   hasPodSpec,
   imageTag,
@@ -74,23 +75,7 @@ describe.each([
   });
 });
 
-// A Deployment that passes every rule; each negative test breaks one thing in a copy.
-const goodContainer = () => ({
-  name: "app",
-  image: "ghcr.io/example/app:v1.2.3",
-  resources: { limits: { memory: "256Mi" } },
-  readinessProbe: { httpGet: { path: "/ready", port: 8080 } },
-  livenessProbe: { httpGet: { path: "/live", port: 8080 } },
-  securityContext: { allowPrivilegeEscalation: false },
-  env: [
-    { name: "APP_PORT", value: "8080" },
-    { name: "APP_PASSWORD_FILE", value: "/secrets/password" },
-  ],
-});
-const goodPod = () => ({
-  securityContext: { runAsNonRoot: true, runAsUser: 1000 },
-  containers: [goodContainer()],
-});
+// A Deployment that passes every rule (./fixtures.ts); each negative test breaks one thing in a copy.
 const deployment = (mutate: (pod: ReturnType<typeof goodPod>) => void = () => {}): PolicyObject => {
   const pod = goodPod();
   mutate(pod);
