@@ -16,6 +16,28 @@ import { medianRuns, type RunSummary } from "./stats.ts";
 // A /proc/<pid>/stat line whose command name holds a space and a ")": utime 250, stime 75, parent 1.
 const STAT = "1234 (postgres: a) b) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 1 0 100 1000 50";
 
+/** A results file with nothing measured, and `fields` on top. */
+const resultsWith = (fields: Partial<Results>): Results => ({
+  date: "2026-11-29T01:00:00.000Z",
+  machine: {
+    cpus: 2,
+    cpuModel: "test",
+    node: "v24",
+    synapse: "1.160.0",
+    postgres: "15",
+    loadAverageAtStart: [1, 1, 1],
+    loadAverageAtEnd: [1, 1, 1],
+  },
+  options: { concurrency: [1], duration: 8, catchup: 1000, scale: [100], skip: [] },
+  raw: [],
+  bridge: [],
+  tuning: { shipped: [], default: [] },
+  repeats: { raw: [], bridge: [], default: [], shipped: [] },
+  scale: [],
+  notes: [],
+  ...fields,
+});
+
 const cpu = (values: Partial<CpuPerMessage>): CpuPerMessage => ({
   synapse: 0,
   synapseDb: 0,
@@ -155,26 +177,15 @@ describe("bench targets (issue 16)", () => {
   });
 
   it("prints the cores, the targets and the CPU per message in the report", () => {
-    const results: Results = {
-      date: "2026-11-29T01:00:00.000Z",
+    const results = resultsWith({
       machine: {
-        cpus: 2,
-        cpuModel: "test",
-        node: "v24",
-        synapse: "1.160.0",
-        postgres: "15",
-        loadAverageAtStart: [1, 1, 1],
-        loadAverageAtEnd: [1, 1, 1],
+        ...resultsWith({}).machine,
         isolation: "taskset: Synapse and PostgreSQL on CPU 0, the bridge and the load generator on CPU 1",
       },
       options: { concurrency: [1, 8], duration: 8, catchup: 1000, scale: [100], skip: [] },
       raw,
       bridge,
-      tuning: { shipped: [], default: [] },
-      repeats: { raw: [], bridge: [], default: [], shipped: [] },
-      scale: [],
-      notes: [],
-    };
+    });
     const report = formatReport(results);
     expect(report).toContain("Cores: taskset: Synapse and PostgreSQL on CPU 0");
     expect(report).toContain("| 1 | 0.95× | met | 5 ms | met | 10 % | **missed** |");
@@ -233,26 +244,7 @@ describe("bench idle subscribers (issue 11)", () => {
   });
 
   it("prints every idle window, the per-socket figures and the fan-out", () => {
-    const results: Results = {
-      date: "2026-11-29T01:00:00.000Z",
-      machine: {
-        cpus: 2,
-        cpuModel: "test",
-        node: "v24",
-        synapse: "1.160.0",
-        postgres: "15",
-        loadAverageAtStart: [1, 1, 1],
-        loadAverageAtEnd: [1, 1, 1],
-      },
-      options: { concurrency: [1], duration: 8, catchup: 1000, scale: [100], skip: [] },
-      raw: [],
-      bridge: [],
-      tuning: { shipped: [], default: [] },
-      repeats: { raw: [], bridge: [], default: [], shipped: [] },
-      scale: [],
-      subscribers: idleSubscribers(measured),
-      notes: [],
-    };
+    const results = resultsWith({ subscribers: idleSubscribers(measured) });
     const report = formatReport(results);
     expect(report).toContain("(user tokens, 200 users with 5 each, all in one conversation) opened in 4 s");
     expect(report).toContain(
