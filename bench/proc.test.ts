@@ -256,6 +256,8 @@ describe("bench idle subscribers (issue 11)", () => {
     expect(report).toContain(
       "One new message to all 1000: 180 ms (first socket 60 ms, first to last 120 ms)",
     );
-    expect(resultsChart(results)).toContain("Idle WebSockets: bridge database (per second)");
+    const svg = resultsChart(results);
+    expect(svg).toContain("Idle WebSockets: bridge database (per second)");
+    expect(svg).toContain("Fan-out to 1000 sockets (ms after the send)");
   });
 });

@@ -420,6 +420,15 @@ export function resultsChart(results: Results): string {
           values: [rate(w.transactions, w), rate(w.logReads, w)],
         })),
       },
+      {
+        title: `Fan-out to ${idle.subscribers} sockets`,
+        unit: "ms after the send",
+        series: ["first socket", "last socket"],
+        groups: idle.fanOut.map((r, i) => ({
+          label: `message ${i + 1}`,
+          values: [r.sendToFirstMs, r.sendToLastMs],
+        })),
+      },
     );
   }
   if (results.scale.length > 0)
