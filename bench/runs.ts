@@ -74,6 +74,20 @@ export interface LoadedProcesses {
 }
 
 /**
+ * Puts each side on its core (when the machine allows it; bench.cpu.plan) and returns the processes to measure.
+ * Called before every measurement: a process a phase restarted (Synapse after tuning) inherited the bench's core.
+ */
+export async function isolateSides(bench: Bench, loaded: LoadedProcesses): Promise<Measured> {
+  const measured: Measured = {
+    synapse: loaded.synapse.pids(),
+    bridge: loaded.bridge?.pid,
+    postmaster: await postmasterPid(bench.stack.postgres.dataDir),
+  };
+  if (typeof bench.cpu.plan !== "string") await isolate(bench.cpu.plan, measured);
+  return measured;
+}
+
+/**
  * The workload at each `--concurrency`, on the first that many targets: one run each, with each side on its core
  * (when the machine allows it) and the CPU time each process spent per message received.
  */
@@ -87,13 +101,7 @@ export async function runAtEachConcurrency(
 ): Promise<RunSummary[]> {
   const runs: RunSummary[] = [];
   for (const concurrency of bench.options.concurrency) {
-    const measured: Measured = {
-      synapse: loaded.synapse.pids(),
-      bridge: loaded.bridge?.pid,
-      postmaster: await postmasterPid(bench.stack.postgres.dataDir),
-    };
-    const { plan, ticksPerSecond } = bench.cpu;
-    if (typeof plan !== "string") await isolate(plan, measured);
+    const measured = await isolateSides(bench, loaded);
     const before = await sampleCpu(measured);
     const summary = await runWorkload({
       targets: targets.slice(0, concurrency),
@@ -105,7 +113,12 @@ export async function runAtEachConcurrency(
     });
     const run = {
       ...summary,
-      cpuMsPerMessage: cpuPerMessage(before, await sampleCpu(measured), summary.received, ticksPerSecond),
+      cpuMsPerMessage: cpuPerMessage(
+        before,
+        await sampleCpu(measured),
+        summary.received,
+        bench.cpu.ticksPerSecond,
+      ),
     };
     bench.log(
       `${label} c=${concurrency}: ${run.throughput} msg/s, p50 ${run.p50Ms} ms (accepted ${run.acceptedP50Ms} ms), p99 ${run.p99Ms} ms; ` +

@@ -10,7 +10,7 @@ import { WebSocket } from "ws";
 import type { Bench, Phase } from "../phase.ts";
 import { memoryMb, processTicks } from "../proc.ts";
 import { type IdleWindow, idleSubscribers } from "../report.ts";
-import { pool, round1, SENDER } from "../runs.ts";
+import { isolateSides, pool, round1, SENDER } from "../runs.ts";
 import { median } from "../stats.ts";
 
 /** Sockets per user: the service's default cap (BRIDGE_WS_MAX_PER_USER), each user's sockets sharing its token. */
@@ -76,6 +76,7 @@ export const subscribers: Phase = {
     const sockets: WebSocket[] = [];
     try {
       await service.start(120_000);
+      await isolateSides(bench, { synapse: stack.synapse, bridge: service });
       const pid = service.pid as number;
       const { ticksPerSecond } = bench.cpu;
       const windows: IdleWindow[] = [];
