@@ -1,6 +1,7 @@
 // The service's pure parts, directly: user tokens, the wire shape of events, the lag, input errors, error mapping.
 import { createHmac } from "node:crypto";
 import Fastify from "fastify";
+import { type FastifyPluginAsyncZod, validatorCompiler } from "fastify-type-provider-zod";
 import { describe, expect, it } from "vitest";
 import { Secret } from "../src/config/secret.ts";
 import {
@@ -11,7 +12,7 @@ import {
   UploadRejectedError,
 } from "../src/core/errors.ts";
 import type { BridgeEvent } from "../src/core/events.ts";
-import { type ApiError, parseInput, toApiError } from "../src/service/errors.ts";
+import { fromValidationError, toApiError } from "../src/service/errors.ts";
 import { syncLagSeconds } from "../src/service/metrics.ts";
 import { callerOf } from "../src/service/plugins/auth.ts";
 import { createConversationBody, toWireEvent } from "../src/service/schemas.ts";
@@ -114,19 +115,40 @@ describe("sync lag", () => {
 });
 
 describe("input errors", () => {
-  const error = (value: unknown) => {
-    try {
-      parseInput(createConversationBody, value, "body");
-    } catch (e) {
-      return e as ApiError;
-    }
-    throw new Error("expected a failure");
+  /** What the route's schema validation (fastify-type-provider-zod) answers for a body, as the API's error. */
+  const error = async (value: unknown) => {
+    const app = Fastify();
+    app.setValidatorCompiler(validatorCompiler);
+    app.setErrorHandler((e, _request, reply) => {
+      const apiError = fromValidationError(e);
+      if (!apiError) throw new Error(`not a validation error: ${String(e)}`);
+      reply.code(apiError.status).send(apiError.body());
+    });
+    const routes: FastifyPluginAsyncZod = async (scoped) => {
+      scoped.post("/c", { schema: { body: createConversationBody } }, async () => "accepted");
+    };
+    await app.register(routes);
+    const answer = await app.inject({
+      method: "POST",
+      url: "/c",
+      payload: JSON.stringify(value),
+      headers: { "content-type": "application/json" },
+    });
+    await app.close();
+    expect(answer.statusCode, answer.body).toBe(400);
+    return (answer.json() as { error: { code: string; message: string; field?: string } }).error;
   };
-  it("name the field, including unknown and nested ones", () => {
-    expect(error({ conversation_id: "c", kind: "dm", members: ["a", "b"], extra: 1 }).field).toBe("extra");
-    expect(error({ conversation_id: "c", kind: "dm", members: ["a", 2] }).field).toBe("members[1]");
-    expect(error({ kind: "dm", members: ["a", "b"] }).field).toBe("conversation_id");
-    expect(error("not an object")).toMatchObject({ status: 400, code: "invalid_request", field: "body" });
+  it("name the field, including unknown and nested ones", async () => {
+    expect(await error({ conversation_id: "c", kind: "dm", members: ["a", "b"], extra: 1 })).toMatchObject({
+      field: "extra",
+      message: "extra: unknown field (accepted fields are documented in /v1/openapi.json)",
+    });
+    expect((await error({ conversation_id: "c", kind: "dm", members: ["a", 2] })).field).toBe("members[1]");
+    expect(await error({ kind: "dm", members: ["a", "b"] })).toMatchObject({
+      field: "conversation_id",
+      message: "conversation_id: expected a conversation id (a string)",
+    });
+    expect(await error("not an object")).toMatchObject({ code: "invalid_request", field: "body" });
   });
 
   it("map the core's errors to statuses", () => {

@@ -1,9 +1,12 @@
 // The bridge's HTTP + WebSocket service (fastify), one plugin per concern (plugins/). This file builds the server:
-// the shared error shape, the request log, and which plugin sits in which context. Every /v1 route but the OpenAPI
+// the shared error shape, the request log, validation and the OpenAPI document from the routes' zod schemas
+// (openapi.ts), and which plugin sits in which context. Every /v1 route but the OpenAPI
 // document is registered inside the one authenticated context below; nothing else may authenticate.
 import rateLimit from "@fastify/rate-limit";
+import swagger from "@fastify/swagger";
 import websocket from "@fastify/websocket";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
+import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
 import type { Bridge } from "../bridge.ts";
 import type { Secret } from "../config/secret.ts";
@@ -14,10 +17,11 @@ import {
   type ServiceContext,
   type ServiceLimits,
 } from "./context.ts";
-import { ApiError, toApiError } from "./errors.ts";
+import { ApiError, fromValidationError, toApiError } from "./errors.ts";
 import { EventFeed } from "./event-feed.ts";
 import { CLOSE_GOING_AWAY } from "./event-stream.ts";
 import { ServiceMetrics } from "./metrics.ts";
+import { openApiOptions } from "./openapi.ts";
 import { authenticate, callerOf, userTokenRoutes } from "./plugins/auth.ts";
 import { consoleRoutes } from "./plugins/console.ts";
 import { conversationRoutes } from "./plugins/conversations.ts";
@@ -119,6 +123,11 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
     routerOptions: { maxParamLength: 2048 },
   });
   app.decorateRequest("caller", null);
+  // Every route's `schema` is zod: requests are validated (400s in the API's shape, below) and responses serialized
+  // with it, and @fastify/swagger, registered before any route, documents each route from the same schema.
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  await app.register(swagger, openApiOptions);
   const routes: RegisteredRoute[] = [];
   app.addHook("onRoute", (route) => {
     for (const method of [route.method].flat())
@@ -132,6 +141,10 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
   // JSON only: fastify's built-in text/plain parser would turn a text body into a 400 instead of a 415.
   app.removeContentTypeParser("text/plain");
   await app.register(websocket, { options: { maxPayload: 4096 } });
+  // @fastify/websocket hides its routes from the document; the event stream's is kept (its query, frames, close codes).
+  app.addHook("onRoute", (route) => {
+    if (route.websocket && route.schema) route.schema.hide = false;
+  });
 
   app.addHook("onResponse", async (request, reply) => {
     logger.info(
@@ -145,7 +158,7 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
     );
   });
   app.setErrorHandler((error, _request, reply) => {
-    const apiError = fromFastifyError(error) ?? toApiError(error);
+    const apiError = fromValidationError(error) ?? fromFastifyError(error) ?? toApiError(error);
     if (apiError.status >= 500 && apiError.code === "internal")
       logger.error({ err: error }, "request failed");
     sendError(reply, apiError);
@@ -170,9 +183,10 @@ export async function buildService(options: ServiceOptions): Promise<Service> {
       v1.addHook("onRequest", async () => {
         liveBridge(context);
       });
-      // Per token, after authentication (so the key is who the caller is, not what they claim).
+      // Per token, after authentication (so the key is who the caller is, not what they claim), before validation
+      // (so a flood of malformed requests is limited too).
       await v1.register(rateLimit, {
-        hook: "preHandler",
+        hook: "preValidation",
         timeWindow: 60_000,
         keyGenerator: (request) => {
           const caller = callerOf(request);

@@ -2,8 +2,8 @@
 // errors to statuses, so every route answers the same way.
 
 import { InvalidIdError } from "@nova-matrix/contracts";
+import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { safeGetRetryAfterMs } from "matrix-js-sdk/lib/http-api/index.js";
-import type { z } from "zod";
 import {
   ConversationConflictError,
   ConversationNotFoundError,
@@ -81,20 +81,51 @@ export function fieldOf(path: readonly PropertyKey[]): string {
     .join("");
 }
 
-/** Validates a request part; a failure is a 400 naming the first offending field. */
-export function parseInput<S extends z.ZodType>(schema: S, value: unknown, part: string): z.infer<S> {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  if (!issue) throw new ApiError(400, "invalid_request", `${part} is invalid`);
-  // An unknown key: name the key itself.
-  const keys = issue.code === "unrecognized_keys" ? issue.keys : [];
-  const field = keys.length > 0 ? fieldOf([...issue.path, keys[0] as string]) : fieldOf(issue.path) || part;
+/** What fastify names a request part (`validationContext`), as the API's error names it when no field is at fault. */
+const PARTS: Record<string, string> = {
+  params: "path",
+  querystring: "query",
+  body: "body",
+  headers: "headers",
+};
+
+/**
+ * A request that failed its route's schema (fastify-type-provider-zod's validation error: the zod issues, each with
+ * its path joined by slashes) as the API's 400 naming the first offending field; undefined for any other error.
+ */
+export function fromValidationError(error: unknown): ApiError | undefined {
+  if (!hasZodFastifySchemaValidationErrors(error)) return undefined;
+  const [first] = error.validation;
+  const part = PARTS[String((error as { validationContext?: string }).validationContext)] ?? "request";
+  if (!first) return new ApiError(400, "invalid_request", `${part} is invalid`);
+  const path = first.instancePath
+    .split("/")
+    .filter((segment) => segment !== "")
+    .map((segment) => (/^\d+$/.test(segment) ? Number(segment) : segment));
+  const keys = (first.params as { keys?: unknown }).keys;
+  return invalidInput(
+    {
+      code: first.keyword,
+      path,
+      message: first.message ?? "is invalid",
+      ...(Array.isArray(keys) ? { keys } : {}),
+    },
+    part,
+  );
+}
+
+/** A zod issue as a 400 naming its field (an unknown key: the key itself; no path: the request part). */
+function invalidInput(
+  issue: { code: string; path: readonly PropertyKey[]; message: string; keys?: readonly unknown[] },
+  part: string,
+): ApiError {
+  const keys = issue.code === "unrecognized_keys" ? (issue.keys ?? []) : [];
+  const field = keys.length > 0 ? fieldOf([...issue.path, String(keys[0])]) : fieldOf(issue.path) || part;
   const message =
     issue.code === "unrecognized_keys"
       ? `unknown field (accepted fields are documented in /v1/openapi.json)`
       : issue.message;
-  throw new ApiError(400, "invalid_request", `${field}: ${message}`, { field });
+  return new ApiError(400, "invalid_request", `${field}: ${message}`, { field });
 }
 
 const RETRY_UNAVAILABLE_SECONDS = 5;

@@ -3,6 +3,7 @@
 
 import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyInstance } from "fastify";
+import { serializerCompiler } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
 import { type Bridge, startBridge } from "../bridge.ts";
 import type { BridgeConfig } from "../config/config.ts";
@@ -175,6 +176,8 @@ export async function runService(options: RunOptions): Promise<RunningService> {
 
 async function serveMetrics(service: Service, host: string, port: number): Promise<FastifyInstance> {
   const app = Fastify({ logger: false });
+  // The route's schema is zod, as on the API's port.
+  app.setSerializerCompiler(serializerCompiler);
   await app.register(metricsRoutes, { metrics: service.metrics });
   await app.listen({ host, port });
   return app;

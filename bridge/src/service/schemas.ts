@@ -1,5 +1,7 @@
-// The API's request and response shapes, defined once: the routes validate with them and the OpenAPI document is
-// generated from them (openapi.ts), so the two cannot drift. Objects are strict: an unknown field is a 400.
+// The API's request and response shapes, defined once: each route declares them as its `schema` (fastify validates
+// requests and serializes responses with them through fastify-type-provider-zod) and the OpenAPI document is
+// generated from those route schemas (openapi.ts), so the two cannot drift. Objects are strict: an unknown field is
+// a 400.
 import { z } from "zod";
 import type { BridgeEvent, MessageContent } from "../core/events.ts";
 import {
@@ -197,6 +199,8 @@ export const wireEventSchema = z.object({
   edit_id: z.string().optional(),
   reason: z.string().nullable().optional(),
 });
+// Shown once in the document, as `#/components/schemas/Event`, wherever a route uses it.
+wireEventSchema.register(z.globalRegistry, { id: "Event" });
 export type WireEvent = z.infer<typeof wireEventSchema>;
 
 export const messageResponse = z.object({
@@ -233,6 +237,7 @@ export type CatchUpResponse = z.infer<typeof catchUpResponse>;
 export const errorResponse = z.object({
   error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }),
 });
+errorResponse.register(z.globalRegistry, { id: "Error" });
 
 /** The core's event as the API's wire event. Pure. */
 export function toWireEvent(event: BridgeEvent, cursor?: string): WireEvent {

@@ -2,11 +2,12 @@
 // route is registered inside the encapsulated plugin that adds `authenticate` as its onRequest hook (fastify runs an
 // encapsulated hook for the routes matched in that context, whatever the URL looked like before decoding), and every
 // handler takes its caller from `callerOf`, which refuses when there is none. Nothing defaults to the service role.
-import type { FastifyPluginAsync, FastifyRequest } from "fastify";
-import type { z } from "zod";
+import type { FastifyRequest } from "fastify";
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { ServiceContext } from "../context.ts";
-import { ApiError, parseInput } from "../errors.ts";
-import { userTokenBody, type userTokenResponse } from "../schemas.ts";
+import { ApiError } from "../errors.ts";
+import { errorResponses, jsonResponse } from "../openapi.ts";
+import { userTokenBody, userTokenResponse } from "../schemas.ts";
 import { bearerOf, type Caller, isApiToken, signUserToken, verifyUserToken } from "../tokens.ts";
 
 declare module "fastify" {
@@ -115,12 +116,22 @@ function queryToken(request: FastifyRequest): string | undefined {
 }
 
 /** POST /v1/user-tokens: the service mints a short-lived token with which an end user opens the event stream. */
-export const userTokenRoutes: FastifyPluginAsync<ServiceContext> = async (app, context) => {
-  app.post("/user-tokens", async (request): Promise<z.infer<typeof userTokenResponse>> => {
-    serviceCallerOf(request);
-    const body = parseInput(userTokenBody, request.body, "body");
-    const expiresAt =
-      Math.floor(Date.now() / 1000) + (body.ttl_seconds ?? context.limits.userTokenTtlSeconds);
-    return { token: signUserToken(context.signingKey, body.user_id, expiresAt), expires_at: expiresAt };
-  });
+export const userTokenRoutes: FastifyPluginAsyncZod<ServiceContext> = async (app, context) => {
+  app.post(
+    "/user-tokens",
+    {
+      schema: {
+        summary: "Mint a short-lived user token (service token only)",
+        body: userTokenBody,
+        response: { 200: jsonResponse("The token", userTokenResponse), ...errorResponses(400, 403) },
+      },
+    },
+    async (request) => {
+      serviceCallerOf(request);
+      const { body } = request;
+      const expiresAt =
+        Math.floor(Date.now() / 1000) + (body.ttl_seconds ?? context.limits.userTokenTtlSeconds);
+      return { token: signUserToken(context.signingKey, body.user_id, expiresAt), expires_at: expiresAt };
+    },
+  );
 };

@@ -41,8 +41,10 @@ export const consoleRoutes: FastifyPluginAsync = async (app) => {
       .header("cache-control", "no-cache")
       .send(file.body);
   };
-  app.get(CONSOLE_PATH, send("index.html"));
-  app.get(`${CONSOLE_PATH}/console.js`, send("console.js"));
-  app.get(`${CONSOLE_PATH}/console.css`, send("console.css"));
-  app.get(`${CONSOLE_PATH}/favicon.svg`, send("favicon.svg"));
+  // Pages, not API: left out of the OpenAPI document.
+  const page = { schema: { hide: true } };
+  app.get(CONSOLE_PATH, page, send("index.html"));
+  app.get(`${CONSOLE_PATH}/console.js`, page, send("console.js"));
+  app.get(`${CONSOLE_PATH}/console.css`, page, send("console.css"));
+  app.get(`${CONSOLE_PATH}/favicon.svg`, page, send("favicon.svg"));
 };

@@ -1,23 +1,45 @@
 // The event stream: a WebSocket per client (a service token sees every event, a user token only its conversations').
-import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { WebSocket } from "ws";
 import type { Bridge } from "../../bridge.ts";
 import { ConversationNotFoundError } from "../../core/errors.ts";
 import { CursorExpiredError, type LoggedEvent } from "../../store/store.ts";
 import { liveBridge, liveFeed, type ServiceContext } from "../context.ts";
-import { parseInput } from "../errors.ts";
+import { ApiError } from "../errors.ts";
 import {
   CLOSE_CURSOR_EXPIRED,
+  CLOSE_GOING_AWAY,
+  CLOSE_INTERNAL,
   CLOSE_POLICY_VIOLATION,
+  CLOSE_SLOW_CONSUMER,
   CLOSE_TOO_MANY_FOR_USER,
   CLOSE_TRY_AGAIN_LATER,
   cursorExpiredReason,
   EventStream,
 } from "../event-stream.ts";
-import { type CatchUpResponse, catchUpQuery, eventsQuery, loggedToWire } from "../schemas.ts";
+import { errorResponses, jsonResponse } from "../openapi.ts";
+import { catchUpQuery, catchUpResponse, eventsQuery, loggedToWire, wireEventSchema } from "../schemas.ts";
 import { callerOf } from "./auth.ts";
 
-export const eventRoutes: FastifyPluginAsync<ServiceContext> = async (app, context) => {
+/** The route's description: how the socket behaves, with the close codes a client acts on, and the HTTP page. */
+const DESCRIPTION = [
+  "WebSocket (GET with Upgrade): one Event per text frame, everything after ?since=<cursor> then live. A service",
+  "token sees every event, a user token only its conversations' (membership checked at delivery); a user's stream",
+  "without since starts at the present. The token may come as ?access_token= (a browser's WebSocket cannot send",
+  "headers). A bad query or token is refused before the upgrade (HTTP 400/401); `limit` is for the HTTP page only.",
+  "The server pings; a peer that does not answer is dropped. Close codes:",
+  `${CLOSE_SLOW_CONSUMER} slow consumer (the reason names the cursor: reconnect with ?since=<it>);`,
+  `${CLOSE_CURSOR_EXPIRED} since lies before what the log keeps (reload history, reconnect without since);`,
+  `${CLOSE_TOO_MANY_FOR_USER} too many connections for this user (close another one);`,
+  `${CLOSE_TRY_AGAIN_LATER} the process is at capacity (reconnect later, with backoff, and ?since=<last cursor>);`,
+  `${CLOSE_INTERNAL} the event log is unavailable (reconnect with ?since=<last cursor>);`,
+  `${CLOSE_GOING_AWAY} the server is shutting down (reconnect, to another replica, with ?since=<last cursor>);`,
+  `${CLOSE_POLICY_VIOLATION} no authenticated caller.`,
+  "Without an upgrade: one page of the same events after ?since (catching up over HTTP), 410 `cursor_expired`",
+  "for a cursor before what the log keeps.",
+].join(" ");
+
+export const eventRoutes: FastifyPluginAsyncZod<ServiceContext> = async (app, context) => {
   const { limits, metrics, logger } = context;
   /** Open sockets per user (entries removed at zero, so the map is bounded by the open sockets). */
   const perUser = new Map<string, number>();
@@ -29,13 +51,35 @@ export const eventRoutes: FastifyPluginAsync<ServiceContext> = async (app, conte
     method: "GET",
     url: "/events",
     config: { userTokens: true, queryToken: true },
-    preValidation: async (request: FastifyRequest) => {
-      callerOf(request);
-      parseInput(request.ws ? eventsQuery : catchUpQuery, request.query, "query");
+    // One schema for both (the page's query; the socket's is the same without `limit`, refused below).
+    schema: {
+      summary: "The event stream (WebSocket), or one page of it without an upgrade. User token.",
+      description: DESCRIPTION,
+      querystring: catchUpQuery,
+      response: {
+        101: jsonResponse("Switching protocols; each text frame is an Event", wireEventSchema),
+        200: jsonResponse("A page of the log (no upgrade)", catchUpResponse),
+        ...errorResponses(400, 410),
+      },
     },
-    handler: async (request): Promise<CatchUpResponse> => {
+    preValidation: async (request) => {
+      callerOf(request);
+      const unknown = request.ws
+        ? Object.keys(request.query ?? {}).find((key) => !(key in eventsQuery.shape))
+        : undefined;
+      if (unknown !== undefined)
+        throw new ApiError(
+          400,
+          "invalid_request",
+          `${unknown}: unknown field (accepted fields are documented in /v1/openapi.json)`,
+          {
+            field: unknown,
+          },
+        );
+    },
+    handler: async (request) => {
       const caller = callerOf(request);
-      const query = parseInput(catchUpQuery, request.query, "query");
+      const { query } = request;
       const bridge = liveBridge(context);
       const feed = liveFeed(context);
       await feed.assertKept(query.since);
@@ -45,7 +89,7 @@ export const eventRoutes: FastifyPluginAsync<ServiceContext> = async (app, conte
       const visible = caller.kind === "user" ? await membershipFilter(bridge, caller.userId)(page) : page;
       return { events: visible.map(loggedToWire), next_since: page.at(-1)?.position ?? since ?? "0" };
     },
-    wsHandler: async (socket: WebSocket, request: FastifyRequest) => {
+    wsHandler: async (socket, request) => {
       let caller: ReturnType<typeof callerOf>;
       try {
         caller = callerOf(request);
@@ -68,7 +112,7 @@ export const eventRoutes: FastifyPluginAsync<ServiceContext> = async (app, conte
         );
         return;
       }
-      const query = parseInput(eventsQuery, request.query, "query");
+      const { query } = request;
       const bridge = liveBridge(context);
       const feed = liveFeed(context);
       const role = caller.kind;

@@ -3,19 +3,22 @@
 import { createHash } from "node:crypto";
 import { Readable, Transform } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import parseRange from "range-parser";
-import type { z } from "zod";
+import { z } from "zod";
 import type { Bridge } from "../../bridge.ts";
 import { parseMxc } from "../../matrix/media.ts";
 import { liveBridge, type ServiceContext } from "../context.ts";
-import { ApiError, parseInput } from "../errors.ts";
+import { ApiError } from "../errors.ts";
 import { timedSend } from "../metrics.ts";
+import { errorResponses, jsonResponse, noBody, rawBytes, rawBytesBody, SEND_ERRORS } from "../openapi.ts";
 import {
   conversationParams,
+  errorResponse,
   mediaParams,
   mediaQuery,
-  type messageResponse,
+  messageResponse,
   sendAudioQuery,
   sendMediaQuery,
   thumbnailParams,
@@ -28,7 +31,29 @@ const CACHE_CONTROL = "private, max-age=86400, immutable";
 /** What the homeserver's response may carry through to the client. */
 const PASSED_HEADERS = ["content-type", "content-disposition", "last-modified"] as const;
 
-export const mediaRoutes: FastifyPluginAsync<ServiceContext> = async (app, context) => {
+/** The request headers of an upload (others pass; only the documented ones are named). */
+const uploadHeaders = z.looseObject({
+  "content-type": z.string().optional().meta({
+    description: "Optional; must not contradict the bytes (415). The kind is decided from the bytes.",
+  }),
+});
+/** The request headers of a media read (others pass). */
+const readHeaders = z.looseObject({
+  range: z.string().optional().meta({ description: "One byte range, `bytes=<first>-<last>` (206, or 416)" }),
+  "if-none-match": z
+    .string()
+    .optional()
+    .meta({ description: "A previous answer's ETag (304 when it matches)" }),
+});
+const cacheHeaders = {
+  etag: { type: "string", description: "The same for every answer of this media item (and size)" },
+  "cache-control": { type: "string", description: "`private, max-age=86400, immutable`" },
+};
+/** A streamed file (never serialized: fastify sends streams as they are), its headers named for the document. */
+const streamed = (description: string, headers: Record<string, unknown>) =>
+  rawBytes(description).meta({ headers: { ...cacheHeaders, ...headers } });
+
+export const mediaRoutes: FastifyPluginAsyncZod<ServiceContext> = async (app, context) => {
   // In this plugin only: any Content-Type (or none) is a file's raw bytes, JSON included. Fastify answers 413 past
   // the limit, which is the homeserver's own (BRIDGE_MAX_UPLOAD_BYTES = synapse.maxUploadSize).
   app.removeContentTypeParser("application/json");
@@ -39,17 +64,12 @@ export const mediaRoutes: FastifyPluginAsync<ServiceContext> = async (app, conte
   );
 
   const upload = async (
-    request: FastifyRequest,
+    request: FastifyRequest<{ Params: z.infer<typeof conversationParams>; Body: Buffer }>,
     query: z.infer<typeof sendMediaQuery>,
     only?: "audio",
   ): Promise<z.infer<typeof messageResponse>> => {
-    const params = parseInput(conversationParams, request.params, "path");
+    const { params, body: data } = request;
     const senderId = actingUserOf(request, query.sender_id);
-    const data = request.body;
-    if (!Buffer.isBuffer(data) || data.byteLength === 0)
-      throw new ApiError(400, "invalid_request", "body: expected the file's bytes as the request body", {
-        field: "body",
-      });
     const contentType = request.headers["content-type"];
     const messages = liveBridge(context).messages;
     const input = {
@@ -73,28 +93,110 @@ export const mediaRoutes: FastifyPluginAsync<ServiceContext> = async (app, conte
       content: toWireContent(sent.content),
     };
   };
+  const uploaded = jsonResponse(
+    "The message, with its mxc:// URI and the bridge's media_url",
+    messageResponse,
+  );
 
-  app.post("/conversations/:conversation_id/media", { config: { userTokens: true } }, async (request) =>
-    upload(request, parseInput(sendMediaQuery, request.query, "query")),
+  app.post(
+    "/conversations/:conversation_id/media",
+    {
+      config: { userTokens: true },
+      schema: {
+        summary:
+          "Upload a file and send it (idempotent by sender_id + client_message_id). The raw bytes are the body; " +
+          "the kind is decided from them: image (png, jpeg, gif, webp: width, height, thumbnails), video (mp4, " +
+          "webm, quicktime, ogg, matroska), audio (audio/*), file (pdf, zip, office documents, UTF-8 text). " +
+          "Larger than the homeserver's max_upload_size: 413. User token.",
+        params: conversationParams,
+        querystring: sendMediaQuery,
+        headers: uploadHeaders,
+        body: rawBytesBody,
+        consumes: ["*/*"],
+        response: { 200: uploaded, ...errorResponses(415, ...SEND_ERRORS) },
+      },
+    },
+    async (request) => upload(request, request.query),
   );
   // The audio-only endpoint of the first version: the same upload, refused unless it is audio. Deprecated.
-  app.post("/conversations/:conversation_id/audio", { config: { userTokens: true } }, async (request) =>
-    upload(request, parseInput(sendAudioQuery, request.query, "query"), "audio"),
+  app.post(
+    "/conversations/:conversation_id/audio",
+    {
+      config: { userTokens: true },
+      schema: {
+        summary: "Upload audio and send it: POST .../media, refused (415) unless the file is audio",
+        deprecated: true,
+        params: conversationParams,
+        querystring: sendAudioQuery,
+        headers: uploadHeaders,
+        body: rawBytesBody,
+        consumes: ["audio/*"],
+        response: { 200: uploaded, ...errorResponses(415, ...SEND_ERRORS) },
+      },
+    },
+    async (request) => upload(request, request.query, "audio"),
   );
 
-  const readable = { config: { userTokens: true, queryToken: true } };
-  app.get("/media/:server_name/:media_id", readable, async (request, reply) => {
-    const params = parseInput(mediaParams, request.params, "path");
-    const mxc = await authorised(request, liveBridge(context), params);
-    return relay(request, reply, etagOf(mxc), (signal) => liveBridge(context).media.open(mxc, signal));
-  });
-  app.get("/media/:server_name/:media_id/thumbnail/:size", readable, async (request, reply) => {
-    const params = parseInput(thumbnailParams, request.params, "path");
-    const mxc = await authorised(request, liveBridge(context), params);
-    return relay(request, reply, etagOf(mxc, params.size), (signal) =>
-      liveBridge(context).media.openThumbnail(mxc, params.size, signal),
-    );
-  });
+  const readable = { userTokens: true, queryToken: true };
+  const reads = {
+    200: streamed("The file, as the homeserver has it (its Content-Type)", {
+      "accept-ranges": { type: "string", description: "`bytes` (or `none` when the size is unknown)" },
+    }),
+    206: streamed("The requested byte range", {
+      "content-range": { type: "string", description: "`bytes <first>-<last>/<size>`" },
+    }),
+    304: noBody("Not modified (If-None-Match matched the ETag); the homeserver is not asked"),
+    416: jsonResponse(
+      "The range is past the end of the file (Content-Range: `bytes */<size>`)",
+      errorResponse,
+    ),
+    ...errorResponses(400, 404),
+  };
+  app.get(
+    "/media/:server_name/:media_id",
+    {
+      config: readable,
+      schema: {
+        summary:
+          "A message's media (the content's media_url), streamed from the homeserver: to the service, or to a " +
+          "member of a conversation it was sent in (user token, also as ?access_token=). Anyone else, an unknown " +
+          "id and a deleted message's media: the same 404. Range requests (206, 416), ETag/If-None-Match (304), " +
+          "Cache-Control private.",
+        params: mediaParams,
+        querystring: mediaQuery,
+        headers: readHeaders,
+        produces: ["*/*"],
+        response: reads,
+      },
+    },
+    async (request, reply) => {
+      const mxc = await authorised(request, liveBridge(context), request.params);
+      return relay(request, reply, etagOf(mxc), (signal) => liveBridge(context).media.open(mxc, signal));
+    },
+  );
+  app.get(
+    "/media/:server_name/:media_id/thumbnail/:size",
+    {
+      config: readable,
+      schema: {
+        summary:
+          "A thumbnail of an image made by the homeserver: small (96x96 crop), medium (320x240 scale), large " +
+          "(800x600 scale), as image/jpeg or image/png. Same access rule, Range and ETag as the media.",
+        params: thumbnailParams,
+        querystring: mediaQuery,
+        headers: readHeaders,
+        produces: ["image/jpeg", "image/png"],
+        response: reads,
+      },
+    },
+    async (request, reply) => {
+      const { params } = request;
+      const mxc = await authorised(request, liveBridge(context), params);
+      return relay(request, reply, etagOf(mxc, params.size), (signal) =>
+        liveBridge(context).media.openThumbnail(mxc, params.size, signal),
+      );
+    },
+  );
 };
 
 /**
@@ -107,7 +209,6 @@ async function authorised(
   params: { server_name: string; media_id: string },
 ): Promise<string> {
   const caller = callerOf(request);
-  parseInput(mediaQuery, request.query, "query");
   const mxc = `mxc://${params.server_name}/${params.media_id}`;
   const allowed =
     parseMxc(mxc) !== undefined &&

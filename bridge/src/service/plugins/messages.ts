@@ -1,27 +1,26 @@
 // Text messages: send, edit, delete, history. The service acts for any user (`sender_id`); a user token acts as
 // its own user, in the conversations it is a member of.
-import type { FastifyPluginAsync } from "fastify";
-import type { z } from "zod";
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { liveBridge, type ServiceContext } from "../context.ts";
-import { parseInput } from "../errors.ts";
 import { timedSend } from "../metrics.ts";
+import { errorResponses, jsonResponse, OPTIONAL_BODY, SEND_ERRORS } from "../openapi.ts";
 import {
   conversationParams,
   deleteBody,
-  type deletedResponse,
+  deletedResponse,
   editBody,
-  type editResponse,
+  editResponse,
   historyQuery,
-  type historyResponse,
+  historyResponse,
   messageParams,
-  type messageResponse,
+  messageResponse,
   sendTextBody,
   toWireContent,
   toWireEvent,
 } from "../schemas.ts";
 import { actingUserOf, callerOf, requireMember } from "./auth.ts";
 
-export const messageRoutes: FastifyPluginAsync<ServiceContext> = async (app, context) => {
+export const messageRoutes: FastifyPluginAsyncZod<ServiceContext> = async (app, context) => {
   const { metrics } = context;
   // A DELETE may come without a body even when a client or proxy leaves `Content-Type: application/json` on it.
   const json = app.getDefaultJsonParser("error", "error");
@@ -30,14 +29,23 @@ export const messageRoutes: FastifyPluginAsync<ServiceContext> = async (app, con
     else json(request, body as string, done);
   });
 
-  const asUser = { config: { userTokens: true } };
+  const asUser = { userTokens: true };
 
   app.post(
     "/conversations/:conversation_id/messages",
-    asUser,
-    async (request): Promise<z.infer<typeof messageResponse>> => {
-      const params = parseInput(conversationParams, request.params, "path");
-      const body = parseInput(sendTextBody, request.body, "body");
+    {
+      config: asUser,
+      schema: {
+        summary:
+          "Send a text message. Idempotent by sender_id + client_message_id: a repeat answers the stored message; " +
+          "the same key with another conversation, kind or text is 409 idempotency_key_reused. User token.",
+        params: conversationParams,
+        body: sendTextBody,
+        response: { 200: jsonResponse("The message", messageResponse), ...errorResponses(...SEND_ERRORS) },
+      },
+    },
+    async (request) => {
+      const { params, body } = request;
       const senderId = actingUserOf(request, body.sender_id);
       const sent = await timedSend(metrics, "text", () =>
         liveBridge(context).messages.sendText({
@@ -60,10 +68,17 @@ export const messageRoutes: FastifyPluginAsync<ServiceContext> = async (app, con
 
   app.patch(
     "/conversations/:conversation_id/messages/:message_id",
-    asUser,
-    async (request): Promise<z.infer<typeof editResponse>> => {
-      const params = parseInput(messageParams, request.params, "path");
-      const body = parseInput(editBody, request.body, "body");
+    {
+      config: asUser,
+      schema: {
+        summary: "Edit a text message (its author only: 403 otherwise). User token.",
+        params: messageParams,
+        body: editBody,
+        response: { 200: jsonResponse("The edit", editResponse), ...errorResponses(...SEND_ERRORS) },
+      },
+    },
+    async (request) => {
+      const { params, body } = request;
       const senderId = actingUserOf(request, body.sender_id);
       const key = body.client_message_id ?? `edit.${crypto.randomUUID()}`;
       const sent = await timedSend(metrics, "edit", () =>
@@ -87,10 +102,24 @@ export const messageRoutes: FastifyPluginAsync<ServiceContext> = async (app, con
 
   app.delete(
     "/conversations/:conversation_id/messages/:message_id",
-    asUser,
-    async (request): Promise<z.infer<typeof deletedResponse>> => {
-      const params = parseInput(messageParams, request.params, "path");
-      const body = parseInput(deleteBody, request.body ?? {}, "body");
+    {
+      config: asUser,
+      schema: {
+        summary:
+          "Delete a message (and its author's edits). No body needed: the author's ghost redacts. A sender_id " +
+          "other than the author's: 403. User token (as its own user).",
+        params: messageParams,
+        body: deleteBody,
+        [OPTIONAL_BODY]: true,
+        response: { 200: jsonResponse("Deleted", deletedResponse), ...errorResponses(...SEND_ERRORS) },
+      },
+      // No body is an empty one (fastify would validate `null`).
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+    },
+    async (request) => {
+      const { params, body } = request;
       // The service may leave the deleter out (the author's ghost redacts); a user token deletes as its user.
       const deleter =
         callerOf(request).kind === "user" ? actingUserOf(request, body.sender_id) : body.sender_id;
@@ -110,10 +139,20 @@ export const messageRoutes: FastifyPluginAsync<ServiceContext> = async (app, con
 
   app.get(
     "/conversations/:conversation_id/messages",
-    asUser,
-    async (request): Promise<z.infer<typeof historyResponse>> => {
-      const params = parseInput(conversationParams, request.params, "path");
-      const query = parseInput(historyQuery, request.query, "query");
+    {
+      config: asUser,
+      schema: {
+        summary: "History, newest first, in the events' shape. User token: a member's only.",
+        params: conversationParams,
+        querystring: historyQuery,
+        response: {
+          200: jsonResponse("A page of history", historyResponse),
+          ...errorResponses(400, 403, 404),
+        },
+      },
+    },
+    async (request) => {
+      const { params, query } = request;
       const bridge = liveBridge(context);
       await requireMember(request, (id) => bridge.conversations.members(id), params.conversation_id);
       const page = await bridge.messages.history(params.conversation_id, {
