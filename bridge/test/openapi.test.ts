@@ -1,6 +1,8 @@
 // The OpenAPI document is generated from the routes themselves: every route fastify registered is in it with its
-// methods and its own schema (a route added without one fails here), and the document is valid OpenAPI 3.1.
-// No homeserver is needed: the document is the service's own (built without a bridge, as a disabled integration).
+// methods, its own schema (a route added without one fails here) and its security, the security as the route
+// enforces it (checked by calling each operation with each kind of token), and the document is valid OpenAPI 3.1.
+// No homeserver is needed: the document is the service's own (built without a bridge, as a disabled integration:
+// a request its authentication lets through is answered 503 by the next hook, before validation or handler).
 import { randomBytes } from "node:crypto";
 import { testLogger } from "@nova-matrix/dev/harness/test-stack";
 import { Validator } from "@seriousme/openapi-schema-validator";
@@ -10,9 +12,11 @@ import { buildService, type Service } from "../src/service/app.ts";
 import { CLOSE_SLOW_CONSUMER, CLOSE_TOO_MANY_FOR_USER } from "../src/service/event-stream.ts";
 import { CONSOLE_PATH } from "../src/service/plugins/console.ts";
 import { DOCS_PATH, OPENAPI_PATH } from "../src/service/plugins/docs.ts";
+import { signUserToken } from "../src/service/tokens.ts";
 
 interface Operation {
   summary?: string;
+  security?: Record<string, string[]>[];
   description?: string;
   parameters?: { name: string; in: string }[];
   requestBody?: { required?: boolean; content: Record<string, { schema?: Record<string, unknown> }> };
@@ -23,6 +27,8 @@ interface Operation {
 }
 interface Document {
   openapi: string;
+  security?: Record<string, string[]>[];
+  components: { securitySchemes: Record<string, { type: string; in?: string; name?: string }> };
   paths: Record<string, Record<string, Operation>>;
 }
 
@@ -34,12 +40,13 @@ const isPage = (url: string) => url.startsWith(CONSOLE_PATH) || url.startsWith(D
 describe("the OpenAPI document, generated from the route definitions", () => {
   let service: Service;
   let document: Document;
+  const signingKey = new Secret(randomBytes(32).toString("base64url"));
 
   beforeAll(async () => {
     service = await buildService({
       idle: "disabled",
       apiToken: new Secret(randomBytes(32).toString("base64url")),
-      signingKey: new Secret(randomBytes(32).toString("base64url")),
+      signingKey,
       logger: testLogger(),
       devPages: true,
     });
@@ -91,6 +98,51 @@ describe("the OpenAPI document, generated from the route definitions", () => {
       for (const method of Object.keys(methods)) expect(served).toContain(`${method.toUpperCase()} ${path}`);
   });
 
+  it("states every /v1 route's security, as the route enforces it (only the document itself is public)", async () => {
+    const userToken = signUserToken(signingKey, "alice", Math.floor(Date.now() / 1000) + 600);
+    const v1 = service.routes.filter((route) => route.method !== "HEAD" && route.url.startsWith("/v1/"));
+    const publicOnes: string[] = [];
+    for (const route of v1.filter((r) => !isPage(r.url))) {
+      const name = `${route.method} ${route.url}`;
+      const operation = document.paths[openApiPath(route.url)]?.[route.method.toLowerCase()];
+      // Stated on the operation itself, not left to the document's default.
+      const security = operation?.security;
+      expect(security, `${name} states no security`).toBeDefined();
+      if (!security) continue;
+      const schemes = security.flatMap((requirement) => Object.keys(requirement));
+      for (const scheme of schemes) expect(document.components.securitySchemes).toHaveProperty(scheme);
+      if (security.length === 0) publicOnes.push(route.url);
+      // What the route does with each kind of credential (path parameters: any value, authentication comes first).
+      const url = route.url.replace(/:[A-Za-z_]+/g, "x");
+      const call = async (headers: Record<string, string>, query = "") =>
+        (await service.app.inject({ method: route.method as "GET", url: `${url}${query}`, headers }))
+          .statusCode;
+      const withoutToken = await call({});
+      const withUserToken = await call({ authorization: `Bearer ${userToken}` });
+      const inQuery = await call({}, `?access_token=${encodeURIComponent(userToken)}`);
+      if (security.length === 0) {
+        expect(withoutToken, `${name} is documented as public`).toBe(200);
+        continue;
+      }
+      // A secured operation: refused without a token; a user token gets past authentication (503 here: no bridge)
+      // exactly where the document lists `userToken`, and a token in the query only where it lists `queryToken`.
+      expect(withoutToken, `${name} without a token`).toBe(401);
+      expect(schemes).toContain("serviceToken");
+      expect(withUserToken, `${name} with a user token`).toBe(schemes.includes("userToken") ? 503 : 403);
+      expect(inQuery, `${name} with ?access_token=`).toBe(
+        schemes.includes("queryToken") ? withUserToken : 401,
+      );
+    }
+    expect(publicOnes).toEqual([OPENAPI_PATH]);
+    // The document's default (for an operation that stated none) is the service's token, not public.
+    expect(document.security).toEqual([{ serviceToken: [] }]);
+    // The query token is the query parameter the routes read.
+    expect(document.components.securitySchemes.queryToken).toMatchObject({
+      in: "query",
+      name: "access_token",
+    });
+  });
+
   it("describes the binary routes and the WebSocket as they behave", () => {
     const upload = document.paths["/v1/conversations/{conversation_id}/media"]?.post;
     expect(Object.keys(upload?.requestBody?.content ?? {})).toEqual(["*/*"]);
@@ -103,13 +155,16 @@ describe("the OpenAPI document, generated from the route definitions", () => {
       "range",
       "if-none-match",
     ]);
-    expect(media?.parameters?.filter((p) => p.in === "query").map((p) => p.name)).toEqual(["access_token"]);
+    // ?access_token= is the `queryToken` security scheme, not repeated as a parameter (@fastify/swagger drops it).
+    expect(media?.parameters?.filter((p) => p.in === "query").map((p) => p.name)).toEqual([]);
+    expect(media?.security).toContainEqual({ queryToken: [] });
     // A DELETE may come without a body; fastify would have it required.
     const remove = document.paths["/v1/conversations/{conversation_id}/messages/{message_id}"]?.delete;
     expect(remove?.requestBody?.required).toBe(false);
     expect(JSON.stringify(remove)).not.toContain("x-optional-body");
     const events = document.paths["/v1/events"]?.get;
-    expect(events?.parameters?.map((p) => p.name).sort()).toEqual(["access_token", "since"]);
+    expect(events?.parameters?.map((p) => p.name)).toEqual(["since"]);
+    expect(events?.security).toContainEqual({ queryToken: [] });
     expect(events?.responses["101"]?.content?.["application/json"]?.schema?.$ref).toBe(
       "#/components/schemas/Event",
     );

@@ -70,12 +70,50 @@ const DESCRIPTION =
   "`Authorization: Bearer <bridge API token>` and name the acting user (`sender_id`). End users hold a user " +
   "token: `v1.<base64url(JSON {sub, exp})>.<base64url(HMAC-SHA256(signing key, 'v1.' + payload))>` (exp in " +
   "unix seconds), minted by realtime-chat-service or by POST /v1/user-tokens; with it they act as themselves " +
-  "only, in their own conversations (routes marked 'user token'). The event stream and media reads also take " +
-  "it as `?access_token=` (a browser's WebSocket, <img>, <audio> and <video> cannot send headers). This " +
-  "document is generated from the routes' own validating schemas.";
+  "only, in their own conversations (the operations whose security lists `userToken`). The event stream and " +
+  "media reads also take either token as `?access_token=` (`queryToken`: a browser's WebSocket, <img>, <audio> " +
+  "and <video> cannot send headers). This document is generated from the routes' own validating schemas, and " +
+  "each operation's security from the same route setting that authenticates it.";
+
+/** The document's security schemes: the tokens `authenticate` (plugins/auth.ts) accepts. */
+const SECURITY_SCHEMES = {
+  serviceToken: {
+    type: "http",
+    scheme: "bearer",
+    description: "The bridge's API token (BRIDGE_API_TOKEN), held by realtime-chat-service: every /v1 route.",
+  },
+  userToken: {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "v1.<payload>.<signature>",
+    description:
+      "A user token (signed with BRIDGE_WS_SIGNING_KEY): the routes where a user acts as themselves.",
+  },
+  queryToken: {
+    type: "apiKey",
+    in: "query",
+    name: "access_token",
+    description: "Either token in the query: only the event stream and the media reads.",
+  },
+} as const;
+type SecurityRequirement = Partial<Record<keyof typeof SECURITY_SCHEMES, []>>;
+
+/**
+ * Who may call a route, from the route setting `authenticate` reads (`config.userTokens`, `config.queryToken`),
+ * so the document cannot claim another rule than the one enforced. A route that states its own `security` (the
+ * public ones: `[]`) keeps it.
+ */
+export function securityOf(config: { userTokens?: boolean; queryToken?: boolean } | undefined) {
+  const requirements: SecurityRequirement[] = [{ serviceToken: [] }];
+  if (config?.userTokens) requirements.push({ userToken: [] });
+  if (config?.queryToken) requirements.push({ queryToken: [] });
+  return requirements;
+}
 
 type Document = Record<string, unknown> & { paths?: Record<string, Record<string, Record<string, unknown>>> };
 
+// Each route's zod schemas as JSON Schema (request parts as accepted, responses as sent).
+const toJsonSchemas = createJsonSchemaTransform({});
 // zod's global registry: the schemas' `.meta()` (descriptions, ids) is where the document's text comes from.
 const toComponents = createJsonSchemaTransformObject({});
 
@@ -84,10 +122,16 @@ export const openApiOptions: FastifyDynamicSwaggerOptions = {
   openapi: {
     openapi: "3.1.0",
     info: { title: "nova-matrix bridge", version: "1", description: DESCRIPTION },
-    components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
-    security: [{ bearer: [] }],
+    components: { securitySchemes: SECURITY_SCHEMES },
+    // Every operation states its own (below); an operation that did not would need the service's token.
+    security: [{ serviceToken: [] }],
   },
-  transform: createJsonSchemaTransform({}),
+  transform: (input) => {
+    // A route without a schema still gets its security (and the test's "Default Response" complaint).
+    const { schema = {}, url } = toJsonSchemas(input);
+    if (schema.hide || schema.security !== undefined) return { schema, url };
+    return { schema: { ...schema, security: securityOf(input.route.config) }, url };
+  },
   transformObject: (input) => {
     // The library's types name OpenAPI 3.0's document; the one built here is 3.1 (same shape where it matters).
     const document = toComponents(input) as Document;
