@@ -163,7 +163,9 @@ describe("the OpenAPI document, generated from the route definitions", () => {
     expect(remove?.requestBody?.required).toBe(false);
     expect(JSON.stringify(remove)).not.toContain("x-optional-body");
     const events = document.paths["/v1/events"]?.get;
-    expect(events?.parameters?.map((p) => p.name)).toEqual(["since"]);
+    // One route: the socket, or without an upgrade one page of the log (`limit` is the page's).
+    expect(events?.parameters?.map((p) => p.name)).toEqual(["since", "limit"]);
+    expect(Object.keys(events?.responses ?? {})).toEqual(expect.arrayContaining(["101", "200", "410"]));
     expect(events?.security).toContainEqual({ queryToken: [] });
     expect(events?.responses["101"]?.content?.["application/json"]?.schema?.$ref).toBe(
       "#/components/schemas/Event",
