@@ -1,13 +1,13 @@
 // The Pulumi program: Nova's Synapse for one stack (staging or prod), read top to bottom like the architecture.
-//   config -> the stack's cluster -> generated secrets -> namespace -> database (+ setup Job) -> Synapse -> (prod) public Ingress
-//   -> realtime-chat-service's ConfigMap and Secret -> (when configured) monitoring, backups, the bridge,
-//   network isolation -> stack outputs
+//   config -> the stack's cluster -> generated secrets -> namespace -> database (+ setup Job) -> network isolation
+//   -> Synapse -> (prod) public Ingress -> realtime-chat-service's ConfigMap and Secret -> monitoring,
+//   (when configured) backups, the bridge -> stack outputs
 
 import type { StackOutputs } from "@nova-matrix/contracts";
 import { DEVICE_NAME, serviceUserId } from "@nova-matrix/contracts";
 import * as pulumi from "@pulumi/pulumi";
 import { Backup } from "./backup/index.ts";
-import { DATABASE_BACKUP_JOB } from "./backup/plan.ts";
+import { BACKUP_JOB_PODS } from "./backup/plan.ts";
 import { SYNAPSE_MEDIA, synapseDatabaseToDump } from "./backup/wiring.ts";
 import { BridgeDeploy } from "./bridge-deploy/index.ts";
 import {
@@ -23,22 +23,27 @@ import {
 } from "./chat-service/index.ts";
 import { clusterProvider } from "./cluster/index.ts";
 import { loadConfig } from "./config/load.ts";
-import type { NetworkConfig, WorkerSettings } from "./config/schema.ts";
+import type { WorkerSettings } from "./config/schema.ts";
 import { SynapseDatabase } from "./database/index.ts";
 import { DATABASE_SETUP_LABELS } from "./database/setup-spec.ts";
 import { PublicIngress } from "./ingress/index.ts";
 import { publicBaseUrl as publicUrlOf, serviceAnnotationsForIngress } from "./ingress/spec.ts";
 import { AppNamespace } from "./namespace/index.ts";
 import { GCLB_RANGES, Network, SYNAPSE_PRIORITY_CLASS } from "./network/index.ts";
-import { PROXY_ENDPOINTS, SYNAPSE_ENDPOINTS, synapseWorkerEndpoints } from "./network/wiring.ts";
+import {
+  IN_CLUSTER_REDIS,
+  PROXY_ENDPOINTS,
+  SYNAPSE_ENDPOINTS,
+  synapseWorkerEndpoints,
+} from "./network/wiring.ts";
 import { Observability } from "./observability/index.ts";
 import { SYNAPSE_SCRAPE } from "./observability/wiring.ts";
 import { SynapseRedis } from "./redis/index.ts";
 import { GeneratedSecrets } from "./secrets/index.ts";
 import { Synapse, type SynapseWorkerArgs } from "./synapse/component.ts";
-import { CLIENT_PORT, CLIENT_PORT_NAME, SYNAPSE_LABELS } from "./synapse/deployment-spec.ts";
+import { PUBLIC_PORT, PUBLIC_PORT_NAME, synapseListeners } from "./synapse/listeners.ts";
 import { PROXY_POD_PORTS } from "./synapse/workers.ts";
-import { PUBLIC_PORT_NAME, PUBLIC_SERVICE } from "./synapse/workers-component.ts";
+import { PUBLIC_SERVICE } from "./synapse/workers-component.ts";
 
 const config = loadConfig();
 
@@ -75,64 +80,74 @@ const database = new SynapseDatabase(
   onCluster,
 );
 
-// Ingress isolation: a default deny, then who may reach Synapse, the bridge and (staging) the namespace's Postgres.
-// Declared before Synapse: its pod names the PriorityClass created here.
-const isolation = config.network ? isolationFor(config.network) : undefined;
-function isolationFor(network: NetworkConfig): Network {
-  const chatService = { podSelector: network.chatServiceSelector };
-  const withBridge = config.bridge !== undefined;
-  return new Network(
-    "isolation",
-    {
-      namespace: appNamespace.name,
-      labels: { "app.kubernetes.io/part-of": "nova-matrix" },
-      defaultDenySelector: network.defaultDenySelector,
-      synapse: {
-        ...SYNAPSE_ENDPOINTS,
-        clients: [chatService, ...(withBridge ? [{ podSelector: BRIDGE_LABELS }] : [])],
-        loadBalancerRanges: config.ingress ? [...GCLB_RANGES] : [],
+// Redis between Synapse's processes (worker mode): Memorystore in prod, one pod in the cluster in staging.
+const redis = workerSettings
+  ? new SynapseRedis(
+      "synapse-redis",
+      {
+        namespace: appNamespace.name,
+        settings: workerSettings.redis,
+        rotation: config.rotation.redisPassword,
       },
-      scrapers: network.scrapers,
-      // Worker mode: only the proxy reaches Synapse's processes (its public listener only from the load balancers).
-      workers: workerSettings
+      onCluster,
+    )
+  : undefined;
+
+// Synapse's listeners: in-cluster callers on one path, the public Ingress on its own (the proxy's public listener in
+// worker mode, a listener of its own on one process), so the appservice token, accepted only from the pod ranges that
+// the NetworkPolicies below are written for, is useless from outside (synapse/listeners.ts).
+const listeners = synapseListeners({
+  publicIngress: config.ingress !== undefined,
+  workers: workerSettings !== undefined,
+});
+const publicListener = listeners.find((listener) => listener.reachedFrom === "load-balancer");
+const loadBalancerRanges = publicListener ? [...GCLB_RANGES] : [];
+
+// Isolation: a NetworkPolicy per workload of this stack, selecting only its pods (staging's namespace is shared): who
+// may reach Synapse (through the proxy in worker mode) and the bridge, and the only connections they and the jobs may
+// open (their database, each other, Redis and DNS). Declared before Synapse: its pod names the PriorityClass.
+const isolation = new Network(
+  "isolation",
+  {
+    namespace: appNamespace.name,
+    labels: { "app.kubernetes.io/part-of": "nova-matrix" },
+    synapse: {
+      ...SYNAPSE_ENDPOINTS,
+      ...(publicListener && !workerSettings ? { publicPort: publicListener.port } : {}),
+      clients: [config.network.chatServiceSelector, ...(config.bridge ? [BRIDGE_LABELS] : [])],
+    },
+    loadBalancerRanges,
+    scrapers: config.network.scrapers,
+    workers:
+      workerSettings && redis
         ? {
-            ...synapseWorkerEndpoints(workerSettings.redis.kind === "in-cluster"),
-            proxy: {
-              ...PROXY_ENDPOINTS,
-              clients: [chatService, ...(withBridge ? [{ podSelector: BRIDGE_LABELS }] : [])],
-              loadBalancerRanges: config.ingress ? [...GCLB_RANGES] : [],
-            },
+            ...synapseWorkerEndpoints(),
+            proxy: PROXY_ENDPOINTS,
+            redis:
+              workerSettings.redis.kind === "in-cluster"
+                ? IN_CLUSTER_REDIS
+                : { address: redis.host, port: redis.port },
           }
         : undefined,
-      ...(withBridge
-        ? {
-            bridge: {
-              podSelector: BRIDGE_LABELS,
-              port: BRIDGE_PORT,
-              metricsPort: BRIDGE_METRICS_PORT,
-              clients: [chatService],
-            },
-          }
-        : {}),
-      ...(network.postgres
-        ? {
-            postgres: {
-              podSelector: network.postgres.podSelector,
-              port: config.database.kind === "in-cluster" ? config.database.port : 5432,
-              clients: [
-                SYNAPSE_LABELS,
-                DATABASE_SETUP_LABELS,
-                ...(withBridge ? [BRIDGE_LABELS, BRIDGE_DB_SETUP_LABELS] : []),
-                ...(config.backup ? [{ "app.kubernetes.io/component": DATABASE_BACKUP_JOB }] : []),
-                ...network.postgres.otherClients,
-              ].map((podSelector) => ({ podSelector })),
-            },
-          }
-        : {}),
-    },
-    onCluster,
-  );
-}
+    ...(config.bridge
+      ? {
+          bridge: {
+            podSelector: BRIDGE_LABELS,
+            port: BRIDGE_PORT,
+            metricsPort: BRIDGE_METRICS_PORT,
+            clients: [config.network.chatServiceSelector],
+          },
+        }
+      : {}),
+    database:
+      config.database.kind === "in-cluster"
+        ? { pods: config.network.postgresSelector ?? {}, port: config.database.port }
+        : { address: database.host, port: database.port },
+    databaseJobs: { key: "app", values: [DATABASE_SETUP_LABELS.app, BRIDGE_DB_SETUP_LABELS.app] },
+    ...(config.backup ? { backupJobs: BACKUP_JOB_PODS } : {}),
+  },
+  onCluster,
+);
 
 const synapse = new Synapse(
   "synapse",
@@ -151,12 +166,14 @@ const synapse = new Synapse(
       caCert: database.caCert,
     },
     secrets,
-    behindLoadBalancer: config.ingress !== undefined,
+    listeners,
+    appserviceIpRanges: config.network.podRanges,
+    loadBalancerRanges,
     ...(config.ingress ? { serviceAnnotations: serviceAnnotationsForIngress() } : {}),
-    ...(isolation ? { priorityClassName: SYNAPSE_PRIORITY_CLASS } : {}),
-    workers: workerSettings ? workersOf(workerSettings) : undefined,
+    priorityClassName: SYNAPSE_PRIORITY_CLASS,
+    workers: workerSettings && redis ? workersOf(workerSettings, redis) : undefined,
   },
-  { ...onCluster, dependsOn: [database.setupJob, ...(isolation ? [isolation] : [])] },
+  { ...onCluster, dependsOn: [database.setupJob, isolation] },
 );
 
 function required<T>(value: T | undefined, what: string): T {
@@ -164,13 +181,8 @@ function required<T>(value: T | undefined, what: string): T {
   return value;
 }
 
-// Synapse in worker mode (nova-matrix:synapse.workers): Redis between the processes, the replication secret.
-function workersOf(settings: WorkerSettings): SynapseWorkerArgs {
-  const redis = new SynapseRedis(
-    "synapse-redis",
-    { namespace: appNamespace.name, settings: settings.redis, rotation: config.rotation.redisPassword },
-    onCluster,
-  );
+// Synapse in worker mode (nova-matrix:synapse.workers): Redis's endpoint, the replication secret.
+function workersOf(settings: WorkerSettings, redis: SynapseRedis): SynapseWorkerArgs {
   return {
     settings,
     namespaceName: config.namespace,
@@ -191,10 +203,11 @@ const ingress = config.ingress
       {
         namespace: appNamespace.name,
         host: config.ingress.host,
-        // Worker mode: the proxy's public listener (matrix-synapse-public), never the in-cluster one.
+        // The load balancer's own listener, never the in-cluster one: the proxy's public listener
+        // (matrix-synapse-public) in worker mode, Synapse's `public` listener on one process.
         service: workerSettings
           ? { name: PUBLIC_SERVICE, portName: PUBLIC_PORT_NAME, port: PROXY_POD_PORTS.public }
-          : { name: synapse.serviceName, portName: CLIENT_PORT_NAME, port: CLIENT_PORT },
+          : { name: synapse.serviceName, portName: PUBLIC_PORT_NAME, port: PUBLIC_PORT },
         dnsManagedZone: config.ingress.dnsManagedZone,
       },
       { ...onCluster, dependsOn: [synapse] },

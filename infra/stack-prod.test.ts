@@ -4,14 +4,11 @@
 import { SERVICE_LOCALPART } from "@nova-matrix/contracts";
 import { type PostgresServer, startPostgres } from "@nova-matrix/dev/harness";
 import { describeWithHarness, harnessChroot } from "@nova-matrix/dev/harness/vitest";
-import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { BRIDGE_LABELS } from "./bridge-deploy/spec.ts";
-import { admits } from "./network/reachability.ts";
-import { MOCK_CA_CERT, MOCK_DATABASE_IP, MOCK_STATIC_IP } from "./render/mocks.ts";
+import { MOCK_CA_CERT, MOCK_DATABASE_IP, MOCK_REDIS_IP, MOCK_STATIC_IP } from "./render/mocks.ts";
 import { runStack, type StackRun } from "./render/run.ts";
-import { CLIENT_PORT, METRICS_PORT, SYNAPSE_LABELS } from "./synapse/deployment-spec.ts";
+import { CLIENT_PORT, REPLICATION_PORT } from "./synapse/deployment-spec.ts";
 import { instanceName } from "./synapse/workers.ts";
 import {
   objectData,
@@ -28,7 +25,6 @@ import {
   expectRestrictedPods,
   expectValidKubernetesObjects,
   findObject,
-  kubernetesObjects,
   resourcesOfType,
 } from "./testing/stack-invariants.ts";
 
@@ -181,39 +177,29 @@ describe("prod stack under mocks", () => {
     expectDatabaseJob(run);
   });
 
-  it("serves the public base URL in homeserver.yaml and trusts the load balancer's X-Forwarded-For", () => {
+  it("serves the public base URL; Synapse trusts X-Forwarded-For only behind the proxy, and the token only from the pod ranges", () => {
     const homeserver = parse(
       objectData(run.resources, "ConfigMap", "matrix-synapse-config")["homeserver.yaml"] ?? "",
     ) as {
       public_baseurl: string;
-      listeners: { type: string; x_forwarded?: boolean }[];
+      listeners: { type: string; port: number; x_forwarded?: boolean; resources?: { names: string[] }[] }[];
     };
     expect(homeserver.public_baseurl).toBe("https://chat.nova.com/");
-    expect(homeserver.listeners.find((l) => l.type === "http")?.x_forwarded).toBe(true);
+    // The main process: its client listener behind the proxy (which replaces the header), replication without.
+    expect(homeserver.listeners.filter((l) => l.type === "http").map((l) => [l.port, l.x_forwarded])).toEqual(
+      [
+        [CLIENT_PORT, true],
+        [REPLICATION_PORT, false],
+      ],
+    );
+    // The same list the NetworkPolicies are written for (nova-matrix:network.podRanges).
+    const registration = parse(
+      objectData(run.resources, "Secret", "matrix-synapse-secrets")["appservice-nova-bridge.yaml"] ?? "",
+    ) as { ip_range_whitelist: string[] };
+    expect(registration.ip_range_whitelist).toEqual(["10.8.0.0/14"]);
   });
 
-  it("isolates the namespace: Synapse only from the bridge, realtime-chat-service, Google's load balancers and the scraper", () => {
-    const policies = kubernetesObjects(run).filter(
-      (o) => o.kind === "NetworkPolicy",
-    ) as unknown as INetworkPolicy[];
-    const synapse = { namespace: "nova-prod", labels: SYNAPSE_LABELS };
-    const inNamespace = (labels: Record<string, string>) => ({ namespace: "nova-prod", labels });
-    expect(admits(policies, inNamespace(BRIDGE_LABELS), { ...synapse, port: CLIENT_PORT })).toBe(true);
-    expect(
-      admits(policies, inNamespace({ app: "realtime-chat-service" }), { ...synapse, port: CLIENT_PORT }),
-    ).toBe(true);
-    expect(admits(policies, { ip: "35.191.0.10" }, { ...synapse, port: CLIENT_PORT })).toBe(true);
-    expect(
-      admits(policies, { namespace: "gmp-system", labels: {} }, { ...synapse, port: METRICS_PORT }),
-    ).toBe(true);
-    // Everyone else is denied, the metrics port is not public, and the bridge is not reachable from outside.
-    expect(admits(policies, inNamespace({ app: "something-else" }), { ...synapse, port: CLIENT_PORT })).toBe(
-      false,
-    );
-    expect(admits(policies, { ip: "35.191.0.10" }, { ...synapse, port: METRICS_PORT })).toBe(false);
-    expect(
-      admits(policies, { ip: "35.191.0.10" }, { namespace: "nova-prod", labels: BRIDGE_LABELS, port: 8080 }),
-    ).toBe(false);
+  it("isolates its workloads (infra/network/stacks.test.ts: who reaches whom) and schedules Synapse first", () => {
     expect(findObject(run, "PodDisruptionBudget", "matrix-synapse")).toBeDefined();
     const deployment = findObject<{ spec: { template: { spec: { priorityClassName?: string } } } }>(
       run,
@@ -223,6 +209,10 @@ describe("prod stack under mocks", () => {
     expect(deployment.spec.template.spec.priorityClassName).toBe(
       findObject(run, "PriorityClass", "nova-matrix-synapse").metadata.name,
     );
+    // Cloud SQL and Memorystore are outside the cluster: egress to their private addresses, from the instances.
+    const main = JSON.stringify(findObject(run, "NetworkPolicy", "matrix-synapse-main"));
+    expect(main).toContain(`"cidr":"${MOCK_DATABASE_IP}/32"`);
+    expect(main).toContain(`"cidr":"${MOCK_REDIS_IP}/32"`);
   });
 });
 
@@ -265,6 +255,36 @@ describeWithHarness("prod's rendered worker mode on the real Synapse (re-pointed
       SERVICE_LOCALPART,
     );
     expect(result).toEqual({ status: 200, body: expect.objectContaining({ user_id: serviceUser }) });
+  });
+
+  it("refuses the appservice token through the public listener whatever X-Forwarded-For says, and accepts it through the internal one", async () => {
+    // The harness runs the registration's whitelist as 127.0.0.1/32 (rendered-synapse.ts): the test's own address
+    // stands for the pod ranges. Through the load balancer, X-Forwarded-For is `<what the client wrote>, <client>,
+    // <load balancer>`; the proxy passes on only <client>.
+    const serviceUser = String(run.outputs.serviceUser);
+    const asToken = String(run.outputs.accessToken);
+    const whoami = `/_matrix/client/v3/account/whoami?user_id=${encodeURIComponent(serviceUser)}`;
+    const ask = (base: string, forwardedFor?: string) =>
+      fetch(`${base}${whoami}`, {
+        headers: {
+          authorization: `Bearer ${asToken}`,
+          ...(forwardedFor === undefined ? {} : { "x-forwarded-for": forwardedFor }),
+        },
+      });
+    // Registered by the whoami test above, through the internal listener.
+    expect((await ask(rendered.cluster.baseUrl)).status).toBe(200);
+    expect((await ask(rendered.cluster.baseUrl, "203.0.113.7")).status).toBe(200);
+    for (const forged of [
+      "127.0.0.1, 203.0.113.7, 35.191.0.9",
+      "10.8.0.5, 127.0.0.1, 203.0.113.7, 130.211.0.4",
+    ]) {
+      const response = await ask(rendered.cluster.publicUrl, forged);
+      expect(`${forged}: ${response.status}`).toBe(`${forged}: 401`);
+      expect(((await response.json()) as { errcode?: string }).errcode).toBe("M_UNKNOWN_TOKEN");
+    }
+    // A request that did not come through the load balancer is refused by the proxy itself.
+    expect((await ask(rendered.cluster.publicUrl, "127.0.0.1")).status).toBe(400);
+    expect((await ask(rendered.cluster.publicUrl)).status).toBe(400);
   });
 
   it("serves the client well-known at the public base URL, through the public listener", async () => {

@@ -133,8 +133,14 @@ describe("staging stack under mocks", () => {
     expect(key).toMatch(/^ed25519 a_[a-z0-9]{6} [A-Za-z0-9+/]{43}\n$/);
   });
 
-  it("adds no NetworkPolicy to the shared nova-staging namespace until its other workloads' labels are configured", () => {
-    expect(kubernetesObjects(run).filter((o) => o.kind === "NetworkPolicy")).toEqual([]);
+  it("isolates only this stack's pods in the shared namespace (infra/network/stacks.test.ts: who reaches whom)", () => {
+    const selectors = kubernetesObjects(run)
+      .filter((o) => o.kind === "NetworkPolicy")
+      .map((o) => (o as unknown as { spec: { podSelector: unknown } }).spec.podSelector);
+    expect(selectors.length).toBeGreaterThanOrEqual(3);
+    // Never the whole namespace, never the namespace's Postgres or realtime-chat-service.
+    for (const selector of selectors)
+      expect(JSON.stringify(selector)).not.toMatch(/^\{\}$|postgres"|realtime-chat/);
   });
 });
 

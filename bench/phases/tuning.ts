@@ -6,6 +6,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { startBridge } from "@nova-matrix/bridge";
 import { APPSERVICE_ID } from "@nova-matrix/contracts";
 import { appserviceRegistration, FILE_NAMES, logConfig, toYaml } from "@nova-matrix/infra/synapse/homeserver";
+import { LOCAL_APPSERVICE_IP_RANGES } from "@nova-matrix/infra/synapse/local-profile";
 import pino from "pino";
 import { startDefaultSynapse } from "../default-synapse.ts";
 import type { Phase } from "../phase.ts";
@@ -30,6 +31,7 @@ export const tuning: Phase = {
         serverName: stack.serverName,
         asToken: stack.secrets.asToken,
         hsToken: stack.secrets.hsToken,
+        ipRangeWhitelist: LOCAL_APPSERVICE_IP_RANGES,
       }),
     );
     const defaults = await startDefaultSynapse({

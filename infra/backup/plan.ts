@@ -263,9 +263,17 @@ function cronJob(
   };
 }
 
-/** The nightly logical dump of every database: one pg_dump init container each, then one upload. */
-/** The database dump CronJob; its pods carry `app.kubernetes.io/component: <this>` (NetworkPolicies admit them to Postgres). */
+/** The database dump CronJob; its pods carry `app.kubernetes.io/component: <this>`. */
 export const DATABASE_BACKUP_JOB = "nova-matrix-db-backup";
+/** The media archive CronJob, labelled the same way. */
+export const MEDIA_BACKUP_JOB = "nova-matrix-media-backup";
+/** Both jobs' pods, as the backup NetworkPolicy selects them. */
+export const BACKUP_JOB_PODS = {
+  key: "app.kubernetes.io/component",
+  values: [DATABASE_BACKUP_JOB, MEDIA_BACKUP_JOB],
+} as const;
+
+/** The nightly logical dump of every database: one pg_dump init container each, then one upload. */
 
 export function databaseBackupCronJob(input: BackupJobsInput): ICronJob {
   const uid = 70; // the alpine postgres image's `postgres` user
@@ -320,7 +328,7 @@ export function databaseBackupCronJob(input: BackupJobsInput): ICronJob {
 
 /** The media copy: a tar of local_content + local_thumbnails streamed to a new object. */
 export function mediaBackupCronJob(input: BackupJobsInput): ICronJob {
-  return cronJob(input, "nova-matrix-media-backup", input.mediaSchedule, {
+  return cronJob(input, MEDIA_BACKUP_JOB, input.mediaSchedule, {
     runAsUser: input.media.runAsUser,
     // The media PVC is ReadWriteOnce: a second pod can mount it only on the node where Synapse runs.
     affinity: {

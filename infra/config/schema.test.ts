@@ -109,6 +109,33 @@ describe("observability config", () => {
   });
 });
 
+describe("network config", () => {
+  it("is required, with the pod ranges, and the Postgres pods exactly when the database is in the cluster", async () => {
+    const staging = await stackFile("staging");
+    const prod = await stackFile("prod");
+    expect(parseStackConfig(staging).network).toMatchObject({
+      podRanges: ["10.4.0.0/14"],
+      postgresSelector: { app: "postgres" },
+    });
+    const { network: _n, ...withoutNetwork } = staging;
+    expect(errorOf(withoutNetwork)).toContain("nova-matrix:network: is required");
+    const stagingNetwork = staging.network as Record<string, unknown>;
+    const { postgresSelector: _p, ...noPostgres } = stagingNetwork;
+    expect(errorOf({ ...staging, network: noPostgres })).toContain(
+      "nova-matrix:network.postgresSelector: is required with an in-cluster database",
+    );
+    expect(
+      errorOf({ ...prod, network: { ...(prod.network as object), postgresSelector: { app: "postgres" } } }),
+    ).toContain("nova-matrix:network.postgresSelector: only for an in-cluster database");
+    expect(errorOf({ ...staging, network: { ...stagingNetwork, podRanges: [] } })).toContain(
+      "nova-matrix:network.podRanges: list the cluster's pod IPv4 ranges",
+    );
+    expect(errorOf({ ...staging, network: { ...stagingNetwork, podRanges: ["10.4.0.0/33"] } })).toContain(
+      "nova-matrix:network.podRanges.0: expected an IPv4 CIDR",
+    );
+  });
+});
+
 describe("backup config", () => {
   it("names a bad bucket and refuses backups with Cloud SQL for now", async () => {
     const staging = await stackFile("staging");

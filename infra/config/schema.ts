@@ -1,6 +1,7 @@
 // The stack's configuration model: one zod schema, parsed in one place. Pure (no Pulumi), so every rule is tested
 // directly and `loadConfig` only gathers raw values. Error messages name the stack key and what it expects.
 import { z } from "zod";
+import { isIpv4Cidr, isPrivateRange } from "../network/cidr.ts";
 import { bridgeDeployConfigSchema } from "./bridge.ts";
 
 /** The Pulumi project name: stack config keys are `nova-matrix:<key>`. */
@@ -247,18 +248,31 @@ const podLabels = z.record(z.string().min(1), z.string(), {
   error: "expected pod labels such as { app: realtime-chat-service }",
 });
 
-/** Isolation (infra/network): ingress NetworkPolicies with a default deny, Synapse's PDB and PriorityClass. Absent = none. */
+const ipv4Cidr = z.string().refine(isIpv4Cidr, { error: "expected an IPv4 CIDR such as 10.4.0.0/14" });
+
+/**
+ * Isolation (infra/network): a NetworkPolicy per workload of this stack (Synapse, the bridge, the database and backup
+ * jobs) that selects only its pods, with the connections it accepts and the only ones it may open; Synapse's PDB and
+ * PriorityClass; the addresses the appservice token is accepted from.
+ */
 const network = z.strictObject({
   /** Pod labels of realtime-chat-service in this namespace: it calls Synapse (and the bridge). */
   chatServiceSelector: podLabels,
-  /** Pods the default deny covers: `{}` = the whole namespace, right only for a namespace of its own. */
-  defaultDenySelector: podLabels,
+  /**
+   * The cluster's pod IPv4 ranges (GKE: the cluster's Pod address range, and any additional pod ranges): the
+   * appservice registration's `ip_range_whitelist`, so the appservice token works only from inside the cluster.
+   */
+  podRanges: z
+    .array(
+      ipv4Cidr.refine((cidr) => !isIpv4Cidr(cidr) || isPrivateRange(cidr), {
+        error: "expected private address space (10/8, 172.16/12, 192.168/16, 100.64/10), as pod ranges are",
+      }),
+    )
+    .min(1, { error: "list the cluster's pod IPv4 ranges, such as [10.4.0.0/14]" }),
   /** Namespaces (and optionally pods) of the Prometheus scrapers, for example gmp-system for GKE's managed Prometheus. */
   scrapers: z.array(z.strictObject({ namespace: dnsLabel, podSelector: podLabels.optional() })).default([]),
-  /** The namespace's own Postgres (an in-cluster database): its pod labels and its clients besides nova-matrix's. */
-  postgres: z
-    .strictObject({ podSelector: podLabels, otherClients: z.array(podLabels).default([]) })
-    .optional(),
+  /** In-cluster database only: the labels of the namespace's Postgres pods (the only database peer allowed). */
+  postgresSelector: podLabels.optional(),
 });
 
 /** `keepers` per generated secret: change a value to rotate that secret (see docs/secrets.md). */
@@ -294,16 +308,23 @@ export const stackConfigSchema = z
     backup: backup.optional(),
     /** The bridge service (infra/bridge-deploy); absent: not deployed. */
     bridge: bridgeDeployConfigSchema.optional(),
-    network: network.optional(),
+    network,
     rotation,
   })
   .superRefine((config, ctx) => {
-    if (config.network?.postgres && config.database.kind !== "in-cluster")
+    if (config.network.postgresSelector && config.database.kind !== "in-cluster")
       ctx.addIssue({
         code: "custom",
-        path: ["network", "postgres"],
+        path: ["network", "postgresSelector"],
         message:
           "only for an in-cluster database (Cloud SQL is reached over its private IP, outside the cluster)",
+      });
+    if (!config.network.postgresSelector && config.database.kind === "in-cluster")
+      ctx.addIssue({
+        code: "custom",
+        path: ["network", "postgresSelector"],
+        message:
+          "is required with an in-cluster database: the labels of its Postgres pods (Synapse's and the bridge's only database peer)",
       });
     if (config.database.kind === "cloudsql" && config.ingress === undefined)
       ctx.addIssue({

@@ -9,17 +9,35 @@ import {
   SYNAPSE_PRIORITY_CLASS,
   synapseDisruptionBudget,
   synapsePriorityClass,
+  type WorkerTraffic,
 } from "./policies.ts";
-import { type WorkerNetworkInput, workerNetworkPolicies } from "./workers.ts";
 
 export { GCLB_RANGES, podSecurityLabels, SYNAPSE_PRIORITY_CLASS } from "./policies.ts";
 
-/** Everything `networkPolicies` takes (see NetworkInput), with the namespace as a Pulumi input. */
-export interface NetworkArgs extends Omit<NetworkInput, "namespace"> {
+type Labels = Readonly<Record<string, string>>;
+/** A peer outside the program's knowledge until apply: pods by label, or an address and port a provider computes. */
+type Endpoint =
+  | { readonly pods: Labels; readonly port: number }
+  | { readonly address: pulumi.Input<string>; readonly port: pulumi.Input<number> };
+type Resolved = ({ pods: Labels } | { address: string }) & { port: number };
+
+/**
+ * Everything `networkPolicies` takes (see NetworkInput), with the namespace and the addresses only a provider knows
+ * (Cloud SQL's and Memorystore's private IPs) as Pulumi inputs.
+ */
+export interface NetworkArgs extends Omit<NetworkInput, "namespace" | "database" | "workers"> {
   readonly namespace: pulumi.Input<string>;
-  /** Synapse in worker mode: the proxy is the only way in (network/workers.ts replaces Synapse's own policy). */
-  readonly workers?: Omit<WorkerNetworkInput, "namespace" | "labels" | "scrapers"> | undefined;
+  readonly database: Endpoint;
+  readonly workers?: (Omit<WorkerTraffic, "redis"> & { readonly redis: Endpoint }) | undefined;
 }
+
+const resolve = (endpoint: Endpoint): pulumi.Output<Resolved> =>
+  "pods" in endpoint
+    ? pulumi.output({ pods: { ...endpoint.pods }, port: endpoint.port })
+    : pulumi.all([endpoint.address, endpoint.port]).apply(([address, port]) => ({ address, port }));
+/** A stand-in address with the same shape, to know the policy names before the real one exists. */
+const placeholder = (endpoint: Endpoint): Resolved =>
+  "pods" in endpoint ? { ...endpoint } : { address: "192.0.2.1", port: 1 };
 
 export class Network extends pulumi.ComponentResource {
   /** `NetworkPolicy/<name>` ... of every policy created. */
@@ -30,18 +48,24 @@ export class Network extends pulumi.ComponentResource {
   constructor(name: string, args: NetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("nova:network:Network", name, {}, opts);
     const parent = { parent: this };
-    // Built once with a placeholder to know the names and catch bad input at preview time, then per namespace.
-    const all = (namespace: string) => {
-      const policies = networkPolicies({ ...args, namespace });
-      const workers = args.workers;
-      if (!workers) return policies;
-      return [
-        ...policies.filter((p) => p.metadata?.name !== "matrix-synapse-ingress"),
-        ...workerNetworkPolicies({ ...workers, namespace, labels: args.labels, scrapers: args.scrapers }),
-      ];
-    };
-    const names = all("placeholder").map((p) => p.metadata?.name ?? "");
-    const built = pulumi.output(args.namespace).apply(all);
+    const { workers } = args;
+    const input = (namespace: string, database: Resolved, redis: Resolved | undefined): NetworkInput => ({
+      ...args,
+      namespace,
+      database,
+      workers: workers && redis ? { ...workers, redis } : undefined,
+    });
+    // Built once with placeholders to know the names and catch bad input at preview time, then with the real values.
+    const names = networkPolicies(
+      input("placeholder", placeholder(args.database), workers ? placeholder(workers.redis) : undefined),
+    ).map((p) => p.metadata?.name ?? "");
+    const built = pulumi
+      .all([
+        pulumi.output(args.namespace),
+        resolve(args.database),
+        workers ? resolve(workers.redis) : pulumi.output(undefined),
+      ])
+      .apply(([namespace, database, redis]) => networkPolicies(input(namespace, database, redis)));
     const created = names.map(
       (policyName, index) =>
         new k8s.networking.v1.NetworkPolicy(

@@ -3,7 +3,7 @@ import { REDIS_LABELS, REDIS_PORT } from "../redis/spec.ts";
 import { CLIENT_PORT, METRICS_PORT, REPLICATION_PORT, SYNAPSE_LABELS } from "../synapse/deployment-spec.ts";
 import { PROXY_POD_PORTS, WORKER_GROUPS } from "../synapse/workers.ts";
 import { groupLabels, PROXY_LABELS } from "../synapse/workers-component.ts";
-import type { SynapseProcessEndpoints } from "./workers.ts";
+import type { SynapseProcessEndpoints } from "./policies.ts";
 
 export const SYNAPSE_ENDPOINTS = {
   podSelector: SYNAPSE_LABELS,
@@ -12,10 +12,9 @@ export const SYNAPSE_ENDPOINTS = {
 } as const;
 
 /** Worker mode's Synapse processes as the network policies see them (workers-component.ts's labels and ports). */
-export function synapseWorkerEndpoints(redisInCluster: boolean): {
+export function synapseWorkerEndpoints(): {
   processes: SynapseProcessEndpoints[];
   members: Record<string, string>[];
-  redis?: { podSelector: Record<string, string>; port: number };
 } {
   const clientServing = ["sync", "client", "media"] as const;
   return {
@@ -42,7 +41,6 @@ export function synapseWorkerEndpoints(redisInCluster: boolean): {
       { name: "background", podSelector: groupLabels("background"), metricsPort: METRICS_PORT },
     ],
     members: [SYNAPSE_LABELS, ...WORKER_GROUPS.map(groupLabels)],
-    ...(redisInCluster ? { redis: { podSelector: REDIS_LABELS, port: REDIS_PORT } } : {}),
   };
 }
 
@@ -52,3 +50,6 @@ export const PROXY_ENDPOINTS = {
   publicPort: PROXY_POD_PORTS.public,
   statsPort: PROXY_POD_PORTS.stats,
 } as const;
+
+/** In-cluster Redis's pods and port (staging's worker mode). */
+export const IN_CLUSTER_REDIS = { pods: REDIS_LABELS, port: REDIS_PORT } as const;

@@ -13,8 +13,6 @@ import {
   configChecksum,
   DATA_PVC_NAME,
   DATABASE_CA_FILE,
-  METRICS_PORT,
-  METRICS_PORT_NAME,
   MOUNTS,
   POD_FILE_PATHS,
   POD_MEDIA_STORE,
@@ -52,6 +50,8 @@ export interface SynapseWorkerArgs {
   replicationSecret: pulumi.Output<string>;
 }
 
+import { checkAppserviceIsolation, type SynapseListener, synapseOwn } from "./listeners.ts";
+
 export interface SynapseDatabaseConnection {
   host: pulumi.Input<string>;
   port: number;
@@ -71,8 +71,12 @@ export interface SynapseArgs {
   settings: SynapseSettings;
   database: SynapseDatabaseConnection;
   secrets: GeneratedSecrets;
-  /** Behind a load balancer that sets X-Forwarded-For. */
-  behindLoadBalancer: boolean;
+  /** From `synapseListeners()`: who reaches which listener (a `public` one where an Ingress publishes the server). */
+  listeners: readonly SynapseListener[];
+  /** The appservice token's ip_range_whitelist: the cluster's pod ranges. */
+  appserviceIpRanges: readonly string[];
+  /** The load balancer's source ranges, which must never pass the whitelist (checkAppserviceIsolation). */
+  loadBalancerRanges: readonly string[];
   /** Extra Service annotations (GKE's NEG and BackendConfig in prod). */
   serviceAnnotations?: Record<string, string>;
   /** Scheduling priority class (it must exist first: pass its creator in `dependsOn`). */
@@ -96,15 +100,17 @@ export class Synapse extends pulumi.ComponentResource {
   constructor(name: string, args: SynapseArgs, opts?: pulumi.ComponentResourceOptions) {
     super("nova:synapse:Synapse", name, {}, opts);
     const { settings } = args;
+    checkAppserviceIsolation(args.listeners, {
+      appserviceIpRanges: args.appserviceIpRanges,
+      loadBalancerRanges: args.loadBalancerRanges,
+    });
     this.serviceName = SYNAPSE_NAME;
     this.clientUrl = `http://${SYNAPSE_NAME}:${CLIENT_PORT}`;
     const homeserverInput = {
       serverName: args.serverName,
       publicBaseUrl: args.publicBaseUrl,
       bindAddresses: ["0.0.0.0"],
-      clientPort: CLIENT_PORT,
-      metricsPort: METRICS_PORT,
-      xForwarded: args.behindLoadBalancer,
+      listeners: args.listeners,
       mediaStorePath: POD_MEDIA_STORE,
       maxUploadSize: settings.maxUploadSize,
       presence: settings.presence,
@@ -174,7 +180,13 @@ export class Synapse extends pulumi.ComponentResource {
           [FILE_NAMES.macaroonSecretKey]: macaroon,
           [FILE_NAMES.formSecret]: form,
           [FILE_NAMES.appserviceRegistration]: toYaml(
-            appserviceRegistration({ id: APPSERVICE_ID, serverName: args.serverName, asToken, hsToken }),
+            appserviceRegistration({
+              id: APPSERVICE_ID,
+              serverName: args.serverName,
+              asToken,
+              hsToken,
+              ipRangeWhitelist: args.appserviceIpRanges,
+            }),
           ),
         };
         if (database.sslMode !== undefined) files[DATABASE_CA_FILE] = caCert;
@@ -251,6 +263,7 @@ export class Synapse extends pulumi.ComponentResource {
               priorityClassName: args.priorityClassName,
               // Worker mode: the main process, without the media volume (the media worker holds it).
               process: plan ? processSpec("main") : undefined,
+              ports: synapseOwn(args.listeners),
             }),
           },
         },
@@ -279,15 +292,13 @@ export class Synapse extends pulumi.ComponentResource {
           : {
               type: "ClusterIP",
               selector: SYNAPSE_LABELS,
-              ports: [
-                { name: CLIENT_PORT_NAME, port: CLIENT_PORT, targetPort: CLIENT_PORT_NAME, protocol: "TCP" },
-                {
-                  name: METRICS_PORT_NAME,
-                  port: METRICS_PORT,
-                  targetPort: METRICS_PORT_NAME,
-                  protocol: "TCP",
-                },
-              ],
+              // One port per listener, the in-cluster one first (a public one where an Ingress publishes the server).
+              ports: synapseOwn(args.listeners).map(({ name, port }) => ({
+                name,
+                port,
+                targetPort: name,
+                protocol: "TCP",
+              })),
             },
       },
       { parent: this },

@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import type { types } from "@pulumi/kubernetes";
 import type { HomeserverInput } from "./homeserver.ts";
 import { FILE_NAMES } from "./homeserver.ts";
+import { CLIENT_PORT, CLIENT_PORT_NAME, METRICS_PORT, METRICS_PORT_NAME } from "./listeners.ts";
 import { SYNAPSE_IMAGE } from "./version.ts";
 import {
   GENERIC_WORKER,
@@ -17,10 +18,9 @@ import {
 
 export const SYNAPSE_NAME = "matrix-synapse";
 export const SYNAPSE_LABELS = { app: SYNAPSE_NAME } as const;
-export const CLIENT_PORT = 8008;
-export const METRICS_PORT = 9000;
-export const CLIENT_PORT_NAME = "http";
-export const METRICS_PORT_NAME = "metrics";
+
+// The listeners' ports and names live with the layout that decides them (listeners.ts).
+export { CLIENT_PORT, CLIENT_PORT_NAME, METRICS_PORT, METRICS_PORT_NAME } from "./listeners.ts";
 export const DATA_PVC_NAME = "matrix-synapse-data";
 export const CONFIG_MAP_NAME = "matrix-synapse-config";
 export const SECRET_NAME = "matrix-synapse-secrets";
@@ -61,6 +61,8 @@ export function configChecksum(files: Record<string, string>): string {
 export interface PodSpecInput {
   /** Scheduling priority (infra/network's PriorityClass), where the stack declares one. */
   priorityClassName?: string | undefined;
+  /** The monolith's container ports, one per listener (listeners.ts); a worker's come from its process. */
+  ports?: readonly { name: string; port: number }[];
   resources: {
     requests: { cpu: string; memory: string };
     limits: { cpu?: string | undefined; memory: string };
@@ -126,12 +128,9 @@ export function synapsePodSpec(input: PodSpecInput): types.input.core.v1.PodSpec
       ? [{ name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } }]
       : []),
   ];
-  const ports = process
-    ? process.ports.map(({ name, port }) => ({ name, containerPort: port, protocol: "TCP" }))
-    : [
-        { name: CLIENT_PORT_NAME, containerPort: CLIENT_PORT, protocol: "TCP" },
-        { name: METRICS_PORT_NAME, containerPort: METRICS_PORT, protocol: "TCP" },
-      ];
+  const listenerPorts = process ? process.ports : input.ports;
+  if (!listenerPorts) throw new Error("synapsePodSpec: the monolith's ports (its listeners) are required");
+  const ports = listenerPorts.map(({ name, port }) => ({ name, containerPort: port, protocol: "TCP" }));
   const limits = {
     memory: input.resources.limits.memory,
     ...(input.resources.limits.cpu === undefined ? {} : { cpu: input.resources.limits.cpu }),

@@ -10,14 +10,13 @@ import { checkHaproxyConfig, freePort, type RunningHaproxy, startHaproxy } from 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HAPROXY_CONFIG_DIR, HAPROXY_CONFIG_FILE, ROUTES_MAP_FILE } from "./haproxy.ts";
 import type { HomeserverInput } from "./homeserver.ts";
+import { synapseListeners } from "./listeners.ts";
 import { synapseWorkerPlan, type WorkerCounts } from "./workers.ts";
 
 const homeserver = {
   serverName: "proxy.test",
   bindAddresses: ["127.0.0.1"],
-  clientPort: 0,
-  metricsPort: 0,
-  xForwarded: true,
+  listeners: synapseListeners({ publicIngress: true, workers: true }),
   mediaStorePath: "/m",
   maxUploadSize: "50M",
   presence: false,

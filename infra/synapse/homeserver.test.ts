@@ -6,6 +6,7 @@ import {
   NO_APPSERVICE_PUSHER,
   signingKeyFile,
 } from "./homeserver.ts";
+import { synapseListeners } from "./listeners.ts";
 
 const files = {
   signingKey: "/s/signing.key",
@@ -18,9 +19,7 @@ const files = {
 const input = {
   serverName: "staging.nova.internal",
   bindAddresses: ["0.0.0.0"],
-  clientPort: 8008,
-  metricsPort: 9000,
-  xForwarded: false,
+  listeners: synapseListeners({ publicIngress: false }),
   mediaStorePath: "/data/media",
   maxUploadSize: "50M",
   presence: false,
@@ -46,6 +45,16 @@ describe("homeserverConfig", () => {
     expect(listeners.flatMap((l) => l.resources?.flatMap((r) => r.names) ?? [])).toEqual(["client"]);
     expect(config).not.toHaveProperty("public_baseurl");
     expect(config).not.toHaveProperty("database");
+  });
+
+  it("writes each listener of the layout, none trusting X-Forwarded-For, the public one on its own port", () => {
+    const config = homeserverConfig({ ...input, listeners: synapseListeners({ publicIngress: true }) });
+    const listeners = config.listeners as { type: string; port: number; x_forwarded?: boolean }[];
+    expect(listeners.map((l) => [l.type, l.port, l.x_forwarded])).toEqual([
+      ["http", 8008, false],
+      ["http", 8009, false],
+      ["metrics", 9000, undefined],
+    ]);
   });
 
   it("sets public_baseurl only when given", () => {
@@ -91,6 +100,7 @@ describe("appserviceRegistration", () => {
     serverName: "staging.nova.internal",
     asToken: "a",
     hsToken: "h",
+    ipRangeWhitelist: ["10.4.0.0/14"],
   });
   const users = (registration.namespaces as { users: { regex: string; exclusive: boolean }[] }).users;
   const aliases = (registration.namespaces as { aliases: { regex: string; exclusive: boolean }[] }).aliases;
@@ -109,6 +119,19 @@ describe("appserviceRegistration", () => {
   it("owns the conversation aliases", () => {
     expect(matches(aliases, "#nova_conv_42:staging.nova.internal")).toBe(true);
     expect(matches(aliases, "#general:staging.nova.internal")).toBe(false);
+  });
+
+  it("accepts the token only from the whitelisted ranges, and refuses to write an empty whitelist", () => {
+    expect(registration.ip_range_whitelist).toEqual(["10.4.0.0/14"]);
+    expect(() =>
+      appserviceRegistration({
+        id: "x",
+        serverName: "s.example",
+        asToken: "a",
+        hsToken: "h",
+        ipRangeWhitelist: [],
+      }),
+    ).toThrow(/accepted from anywhere/);
   });
 
   it("has no push URL yet and is not rate limited", () => {

@@ -9,6 +9,7 @@ import {
   SERVICE_LOCALPART,
 } from "@nova-matrix/contracts";
 import { stringify } from "yaml";
+import type { SynapseListener } from "./listeners.ts";
 
 /** Where Synapse finds each file, as the Synapse process sees them (secret files come from a Secret volume). */
 export interface SynapseFilePaths {
@@ -40,10 +41,8 @@ export interface HomeserverInput {
   readonly publicBaseUrl?: string;
   /** `["0.0.0.0"]` in a pod, `["127.0.0.1"]` on a developer's machine. */
   readonly bindAddresses: readonly string[];
-  readonly clientPort: number;
-  readonly metricsPort: number;
-  /** Trust `X-Forwarded-For` (behind the GKE load balancer). */
-  readonly xForwarded: boolean;
+  /** From `synapseListeners()` (listeners.ts), which decides who reaches which and whether it trusts X-Forwarded-For. */
+  readonly listeners: readonly SynapseListener[];
   readonly mediaStorePath: string;
   /** Synapse size syntax, for example `50M`. */
   readonly maxUploadSize: string;
@@ -56,23 +55,25 @@ export const NO_APPSERVICE_PUSHER = "nova-matrix-no-appservice-push";
 
 /** The main config file. It holds no secret: every secret is a `*_path` or lives in the database config file. */
 export function homeserverConfig(input: HomeserverInput): Record<string, unknown> {
-  const bind_addresses = [...input.bindAddresses];
   return {
     server_name: input.serverName,
     ...(input.publicBaseUrl === undefined ? {} : { public_baseurl: input.publicBaseUrl }),
     report_stats: false,
     // Client API only: no federation listener, no federation, no remote key servers.
-    listeners: [
-      {
-        port: input.clientPort,
-        bind_addresses,
-        type: "http",
-        tls: false,
-        x_forwarded: input.xForwarded,
-        resources: [{ names: ["client"], compress: false }],
-      },
-      { port: input.metricsPort, bind_addresses, type: "metrics", tls: false },
-    ],
+    listeners: input.listeners
+      .filter((listener) => listener.process === "synapse")
+      .map((listener) =>
+        listener.kind === "metrics"
+          ? { port: listener.port, bind_addresses: [...input.bindAddresses], type: "metrics", tls: false }
+          : {
+              port: listener.port,
+              bind_addresses: [...input.bindAddresses],
+              type: "http",
+              tls: false,
+              x_forwarded: listener.forwardedFor === "trusted",
+              resources: [{ names: ["client"], compress: false }],
+            },
+      ),
     federation_domain_whitelist: [],
     trusted_key_servers: [],
     // No process sends federation: without it every event still passes through the federation sender's queue.
@@ -164,19 +165,29 @@ export interface AppserviceInput {
   readonly serverName: string;
   readonly asToken: string;
   readonly hsToken: string;
+  /** The only client addresses the as_token is accepted from (the cluster's pod ranges; loopback on a developer's machine). */
+  readonly ipRangeWhitelist: readonly string[];
 }
 
 /**
  * The bridge's appservice registration. `url: null`: Synapse pushes nothing (the bridge syncs as the service user;
- * `homeserverConfig` designates no pusher process either). The users namespace holds the service user and the ghosts; the alias namespace the conversation rooms.
+ * `homeserverConfig` designates no pusher process either). The users namespace holds the service user and the ghosts;
+ * the alias namespace the conversation rooms. `ip_range_whitelist`: the token works only from those addresses
+ * (listeners.ts says why the public Ingress can never present one).
  */
 export function appserviceRegistration(input: AppserviceInput): Record<string, unknown> {
   const server = escapeRegex(input.serverName);
+  // Synapse treats an absent or empty list as "from anywhere": refuse to write one.
+  if (input.ipRangeWhitelist.length === 0)
+    throw new Error(
+      "the appservice's ipRangeWhitelist is empty: the as_token would be accepted from anywhere",
+    );
   return {
     id: input.id,
     url: null,
     as_token: input.asToken,
     hs_token: input.hsToken,
+    ip_range_whitelist: [...input.ipRangeWhitelist],
     sender_localpart: SENDER_LOCALPART,
     rate_limited: false,
     namespaces: {

@@ -12,6 +12,7 @@ import {
   signingKeyFile,
   toYaml,
 } from "./homeserver.ts";
+import { synapseListeners } from "./listeners.ts";
 import {
   configPathsOf,
   type InstancePorts,
@@ -21,6 +22,9 @@ import {
   type WorkerCounts,
   workerInstances,
 } from "./workers.ts";
+
+/** The appservice token's whitelist on a developer's machine: the harness binds and connects on 127.0.0.1. */
+export const LOCAL_APPSERVICE_IP_RANGES = ["127.0.0.1/32"] as const;
 
 export interface SynapseSecrets {
   registrationSharedSecret: string;
@@ -74,9 +78,10 @@ function localHomeserverInput(input: LocalSynapseInput, dataDir: string) {
   return {
     serverName: input.serverName,
     bindAddresses: ["127.0.0.1"],
-    clientPort: input.paths.port,
-    metricsPort: input.paths.metricsPort,
-    xForwarded: false,
+    listeners: synapseListeners({
+      publicIngress: false,
+      ports: { client: input.paths.port, metrics: input.paths.metricsPort },
+    }),
     mediaStorePath: at("media"),
     maxUploadSize: "50M",
     presence: false,
@@ -92,6 +97,8 @@ function localCommonFiles(input: LocalSynapseInput): Record<string, string> {
       serverName: input.serverName,
       asToken: input.secrets.asToken,
       hsToken: input.secrets.hsToken,
+      // Everything local runs on loopback, as the cluster's callers run in its pod ranges.
+      ipRangeWhitelist: LOCAL_APPSERVICE_IP_RANGES,
     }),
     ...input.registrationOverrides,
   };

@@ -21,6 +21,7 @@ import {
 } from "./deployment-spec.ts";
 import { HAPROXY_CONFIG_DIR, HAPROXY_CONFIG_FILE, HAPROXY_IMAGE, HAPROXY_UID } from "./haproxy.ts";
 import { toYaml } from "./homeserver.ts";
+import { PUBLIC_PORT_NAME } from "./listeners.ts";
 import {
   groupName,
   MAIN_SERVICE,
@@ -35,7 +36,7 @@ export const PROXY_LABELS = { app: PROXY_NAME } as const;
 export const PROXY_CONFIG_MAP = PROXY_NAME;
 /** The Service the Ingress reaches: only the proxy's public listener. */
 export const PUBLIC_SERVICE = "matrix-synapse-public";
-export const PUBLIC_PORT_NAME = "public";
+
 export const PROXY_STATS_PORT_NAME = "stats";
 
 /** Pod labels of a worker group. */

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { HAPROXY_CONFIG_FILE, ROUTES_MAP_FILE } from "./haproxy.ts";
 import { type HomeserverInput, NO_APPSERVICE_PUSHER } from "./homeserver.ts";
+import { synapseListeners } from "./listeners.ts";
 import {
   instanceName,
   type Placement,
@@ -17,9 +18,7 @@ import {
 const homeserver: HomeserverInput = {
   serverName: "chat.example.com",
   bindAddresses: ["0.0.0.0"],
-  clientPort: 8008,
-  metricsPort: 9000,
-  xForwarded: true,
+  listeners: synapseListeners({ publicIngress: true, workers: true }),
   mediaStorePath: "/data/media_store",
   maxUploadSize: "50M",
   presence: false,

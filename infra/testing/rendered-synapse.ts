@@ -4,6 +4,7 @@
 import type { SynapseChroot } from "@nova-matrix/dev/harness";
 import {
   checkSynapseConfig,
+  freePort,
   type PostgresServer,
   PYTHON_DIR,
   type RunningSynapse,
@@ -14,6 +15,7 @@ import {
 import { parse, stringify } from "yaml";
 import type { RecordedResource } from "../render/mocks.ts";
 import {
+  CLIENT_PORT,
   CONFIG_MAP_NAME,
   MOUNTS,
   SECRET_NAME,
@@ -59,6 +61,32 @@ export interface RenderedSynapse {
   configCheck: { ok: boolean; output: string };
   /** The database settings Synapse was given by the stack (before re-pointing). */
   stackDatabaseArgs: Record<string, unknown>;
+  /** The appservice's ip_range_whitelist as the stack renders it (the harness runs it as 127.0.0.1/32). */
+  stackAppserviceIpRanges: string[];
+  /** The harness port of each of the stack's listener ports (8008 -> synapse.baseUrl's port, ...). */
+  hostPort(podPort: number): number;
+}
+
+/**
+ * The whitelist the harness runs the registration with: in the cluster the callers' pod addresses are inside the
+ * stack's pod ranges; here every caller is on loopback, so 127.0.0.1 stands for "inside the cluster" and any other
+ * loopback address (127.0.0.2) for "outside it".
+ */
+export const HARNESS_APPSERVICE_IP_RANGES = ["127.0.0.1/32"];
+
+/** The stack's appservice registration with the harness's whitelist, and the ranges the stack rendered. */
+function registrationOnHarness(secretFiles: Record<string, string>) {
+  const registration = parse(secretFiles[FILE_NAMES.appserviceRegistration] ?? "") as {
+    ip_range_whitelist?: string[];
+  };
+  const stackAppserviceIpRanges = [...(registration.ip_range_whitelist ?? [])];
+  if (stackAppserviceIpRanges.length === 0)
+    throw new Error("the stack's registration has no ip_range_whitelist");
+  const harnessRegistration = stringify({
+    ...registration,
+    ip_range_whitelist: HARNESS_APPSERVICE_IP_RANGES,
+  });
+  return { stackAppserviceIpRanges, harnessRegistration };
 }
 
 /** Creates the stack's role and database on the harness Postgres and starts Synapse on the stack's files. */
@@ -66,6 +94,10 @@ export async function startRenderedSynapse(
   chroot: SynapseChroot,
   postgres: PostgresServer,
   resources: readonly RecordedResource[],
+  options: {
+    /** Listeners a test adds to the rendered ones (harness ports), for a control case. */
+    extraListeners?: (ports: { free: () => Promise<number> }) => Promise<Record<string, unknown>[]>;
+  } = {},
 ): Promise<RenderedSynapse> {
   const publicFiles = objectData(resources, "ConfigMap", CONFIG_MAP_NAME);
   const secretFiles = objectData(resources, "Secret", SECRET_NAME);
@@ -78,18 +110,34 @@ export async function startRenderedSynapse(
   await postgres.createRole(user, String(stackDatabaseArgs.password));
   await postgres.createDatabase(name, user);
 
+  const { stackAppserviceIpRanges, harnessRegistration } = registrationOnHarness(secretFiles);
+
   const configFiles = [FILE_NAMES.homeserver, FILE_NAMES.database];
+  const hostPorts = new Map<number, number>();
   const synapse = await startSynapse({
     chroot,
     configFiles,
-    files: (paths) => {
+    files: async (paths) => {
       const homeserver = repointPaths(parse(publicFiles[FILE_NAMES.homeserver] ?? ""), paths.dataDir) as {
         listeners: { type: string; port: number; bind_addresses: string[] }[];
       };
+      // The in-cluster client listener and the metrics one on the harness's ports; any other (the public one) on
+      // a free port of its own.
       for (const listener of homeserver.listeners) {
-        listener.port = listener.type === "metrics" ? paths.metricsPort : paths.port;
+        const host =
+          listener.type === "metrics"
+            ? paths.metricsPort
+            : listener.port === CLIENT_PORT
+              ? paths.port
+              : await freePort();
+        hostPorts.set(listener.port, host);
+        listener.port = host;
         listener.bind_addresses = ["127.0.0.1"];
       }
+      if (options.extraListeners)
+        homeserver.listeners.push(
+          ...((await options.extraListeners({ free: freePort })) as (typeof homeserver.listeners)[number][]),
+        );
       // The harness's Postgres has no TLS: drop the prod-only sslmode/sslrootcert, keep everything else.
       const { sslmode: _sslmode, sslrootcert: _sslrootcert, ...args } = stackDatabaseArgs;
       const database = {
@@ -100,6 +148,7 @@ export async function startRenderedSynapse(
         ...secretFiles,
         [FILE_NAMES.homeserver]: stringify({ ...homeserver, pid_file: `${paths.dataDir}/homeserver.pid` }),
         [FILE_NAMES.database]: stringify(database),
+        [FILE_NAMES.appserviceRegistration]: harnessRegistration,
       };
     },
   });
@@ -107,7 +156,17 @@ export async function startRenderedSynapse(
     chroot,
     configFiles.map((file) => `${synapse.paths.dataDir}/${file}`),
   );
-  return { synapse, configCheck, stackDatabaseArgs };
+  return {
+    synapse,
+    configCheck,
+    stackDatabaseArgs,
+    stackAppserviceIpRanges,
+    hostPort: (podPort) => {
+      const port = hostPorts.get(podPort);
+      if (port === undefined) throw new Error(`the stack has no listener on port ${podPort}`);
+      return port;
+    },
+  };
 }
 
 /** Registers the service user with the as_token (idempotent) and returns whoami's user_id for it. */
@@ -210,6 +269,7 @@ export async function startRenderedWorkers(
       const files: Record<string, string> = {
         ...secretFiles,
         ...publicFiles,
+        [FILE_NAMES.appserviceRegistration]: registrationOnHarness(secretFiles).harnessRegistration,
         [FILE_NAMES.homeserver]: stringify({ ...homeserver, pid_file: `${dir}/homeserver.pid` }),
         [FILE_NAMES.database]: stringify({
           database: { ...databaseFile.database, args: { ...args, host: postgres.host, port: postgres.port } },

@@ -9,12 +9,12 @@ import {
   CLIENT_PORT,
   CLIENT_PORT_NAME,
   DATA_PVC_NAME,
-  METRICS_PORT_NAME,
   SYNAPSE_LABELS,
   SYNAPSE_NAME,
   SYNAPSE_PROCESS_LABEL,
   SYNAPSE_UID,
 } from "../synapse/deployment-spec.ts";
+import { synapseListeners } from "../synapse/listeners.ts";
 import { PROXY_LABELS } from "../synapse/workers-component.ts";
 import { kubernetesProblems } from "./kubernetes-schema.ts";
 
@@ -58,12 +58,28 @@ export function expectValidKubernetesObjects(run: StackRun, namespace: string): 
   }
 }
 
-/** Operations ship on: the stack scrapes Synapse and the bridge and evaluates its alert rules (GMP). */
+/**
+ * Operations ship on: the stack scrapes Synapse and the bridge and evaluates its alert rules (GMP), and isolates its
+ * workloads with NetworkPolicies that select only its own pods (infra/network/stacks.test.ts states who reaches whom).
+ */
 export function expectOperationsOn(run: StackRun): void {
-  const kinds = kubernetesObjects(run).map((o) => o.kind);
+  const objects = kubernetesObjects(run);
+  const kinds = objects.map((o) => o.kind);
   expect(kinds.filter((kind) => kind === "PodMonitoring")).toHaveLength(2);
   expect(kinds).toContain("Rules");
   expect(kinds).toContain("ClusterRules");
+  const policies = objects.filter((o) => o.kind === "NetworkPolicy") as unknown as {
+    metadata: { name: string };
+    spec: { podSelector: Record<string, unknown>; policyTypes: string[] };
+  }[];
+  const names = policies.map((p) => p.metadata.name);
+  expect(names).toEqual(expect.arrayContaining(["nova-bridge", "nova-matrix-db-setup"]));
+  // Synapse's own policy on one process; the proxy's and one per process group in worker mode.
+  expect(names.includes("matrix-synapse") !== names.includes("matrix-synapse-proxy")).toBe(true);
+  for (const policy of policies) {
+    expect(policy.spec.podSelector, policy.metadata.name).not.toEqual({});
+    expect(policy.spec.policyTypes).toEqual(["Ingress", "Egress"]);
+  }
 }
 
 /** No generated secret in a ConfigMap, in a non-secret output, or anywhere outside a Secret's data. */
@@ -177,10 +193,15 @@ export function expectHardenedSynapse(run: StackRun, mode: { workers: boolean } 
   }
   expect(pod.volumes).toContainEqual(dataVolume);
   expect(service.spec.selector).toEqual(SYNAPSE_LABELS);
-  expect(service.spec.ports.map((p) => [p.name, p.port])).toEqual([
-    [CLIENT_PORT_NAME, CLIENT_PORT],
-    [METRICS_PORT_NAME, 9000],
-  ]);
+  // One Service port per listener, the in-cluster one first (the seed's matrix-synapse:8008).
+  expect(service.spec.ports.map((p) => [p.name, p.port])).toEqual(
+    synapseListeners({ publicIngress: kubernetesObjects(run).some((o) => o.kind === "Ingress") }).map((l) => [
+      l.name,
+      l.port,
+    ]),
+  );
+  expect(service.spec.ports[0]).toMatchObject({ name: CLIENT_PORT_NAME, port: CLIENT_PORT });
+  expect(ports.map((p) => p.name)).toEqual(service.spec.ports.map((p) => p.name));
 }
 
 /** The setup Job runs the tested script, with the passwords from Secrets. */
