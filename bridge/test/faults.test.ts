@@ -11,13 +11,19 @@ import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { PostgresEventStore } from "../src/store/postgres.ts";
 import { readAll } from "./log.ts";
-import { bodyOf, EventReader, expectExactlyOnceInOrder, SendStream, synapseMessages } from "./traffic.ts";
+import {
+  bodyOf,
+  createConversations,
+  type FaultTarget,
+  underFault as runUnderFault,
+  synapseMessages,
+  type UnderFaultOptions,
+} from "./traffic.ts";
 
 const API_TOKEN = randomBytes(32).toString("base64url");
 const SIGNING_KEY = randomBytes(32).toString("base64url");
 /** Each fault recovers in seconds; the margin is for a machine shared with other test runs. */
 const FAULT_TIMEOUT_MS = 120_000;
-const unique = () => randomBytes(3).toString("hex");
 
 describeWithHarness("faults under a steady stream of sends: nothing lost, nothing doubled", () => {
   let stack: TestStack;
@@ -34,91 +40,21 @@ describeWithHarness("faults under a steady stream of sends: nothing lost, nothin
       signal: AbortSignal.timeout(timeoutMs),
     });
 
-  async function createConversations(count: number, tag: string): Promise<string[]> {
-    const ids = Array.from({ length: count }, (_, i) => `${tag}-${i}-${unique()}`);
-    for (const id of ids) {
-      const answer = await api("/v1/conversations", {
-        conversation_id: id,
-        kind: "group",
-        members: ["alice"],
-      });
-      expect(answer.status).toBe(200);
-      rooms.set(id, ((await answer.json()) as { room_id: string }).room_id);
-    }
-    return ids;
-  }
-
-  /**
-   * Runs a stream over fresh conversations, applies the fault once some messages went through, checks that the
-   * stream recovers, then checks every guarantee. Returns the stream for fault-specific checks.
-   */
-  async function underFault(
-    tag: string,
-    fault: () => Promise<void>,
-    options: { requestTimeoutMs?: number } = {},
-  ): Promise<SendStream> {
-    const conversations = await createConversations(3, tag);
-    const reader = new EventReader(() => service.url, API_TOKEN);
-    const stream = new SendStream({
-      url: () => service.url,
-      token: API_TOKEN,
-      conversations,
-      senderId: "alice",
-      requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
-      pauseMs: 50,
-    });
-    try {
-      await stream.waitForMore(6);
-      await fault();
-      await stream.waitForMore(9, 60_000);
-    } catch (error) {
-      // What the service said is the first thing a failure here needs.
-      console.error(`${tag}: the service's log tail:\n${service.output.slice(-5000)}`);
-      throw error;
-    } finally {
-      await stream.stop();
-    }
-    // A failed request is a clear, retryable answer (503 with Retry-After, or no connection), never a 500.
-    expect(stream.failures.filter((f) => f.outcome === "500")).toEqual([]);
-    try {
-      const acceptedIds = [...stream.accepted.values()].flat().map((a) => a.messageId);
-      await reader.waitFor(acceptedIds);
-      const synapse = new Map(
-        await Promise.all(
-          conversations.map(
-            async (id) =>
-              [
-                id,
-                await synapseMessages(
-                  stack.synapse.baseUrl,
-                  stack.secrets.asToken,
-                  stack.config.serviceUser,
-                  rooms.get(id) as string,
-                ),
-              ] as const,
-          ),
-        ),
-      );
-      expectExactlyOnceInOrder({
-        accepted: stream.accepted,
-        log: await readAll(store),
-        websocket: reader.events,
-        synapse,
-      });
-    } finally {
-      reader.close();
-    }
-    // FAULTS_SUMMARY=1 prints what each fault did to the clients (accepted, failed requests by outcome).
-    if (process.env.FAULTS_SUMMARY) {
-      const outcomes: Record<string, number> = {};
-      for (const failure of stream.failures) outcomes[failure.outcome] = (outcomes[failure.outcome] ?? 0) + 1;
-      const attempts = [...stream.accepted.values()].flat().map((a) => a.attempts);
-      console.log(
-        `${tag}: ${stream.count} accepted, failed requests ${JSON.stringify(outcomes)}, most attempts ${Math.max(...attempts)}`,
-      );
-    }
-    return stream;
-  }
+  const target = (): FaultTarget => ({
+    serviceUrl: () => service.url,
+    apiToken: API_TOKEN,
+    store,
+    synapse: {
+      baseUrl: stack.synapse.baseUrl,
+      asToken: stack.secrets.asToken,
+      serviceUser: stack.config.serviceUser,
+    },
+    rooms,
+    // What the service said is the first thing a failure here needs.
+    diagnostics: async (tag) => `${tag}: the service's log tail:\n${service.output.slice(-5000)}`,
+  });
+  const underFault = (tag: string, fault: () => Promise<void>, options: UnderFaultOptions = {}) =>
+    runUnderFault(target(), tag, fault, options);
 
   beforeAll(async () => {
     stack = await startTestStack({ serverName: "faults.test" });
@@ -222,7 +158,7 @@ describeWithHarness("faults under a steady stream of sends: nothing lost, nothin
   it(
     "a client that retries one client_message_id after timeouts gets one message and the same id",
     async () => {
-      const [id] = await createConversations(1, "retry");
+      const [id] = await createConversations(target(), 1, "retry");
       const conversationId = id as string;
       const send = (timeoutMs: number) =>
         api(
@@ -254,7 +190,7 @@ describeWithHarness("faults under a steady stream of sends: nothing lost, nothin
   it(
     "a send Synapse stored but never answered (killed -9 first) is not made again by the retries after its restart",
     async () => {
-      const [id] = await createConversations(1, "lost-answer");
+      const [id] = await createConversations(target(), 1, "lost-answer");
       const conversationId = id as string;
       const roomId = rooms.get(conversationId) as string;
       const text = bodyOf(conversationId, 0);

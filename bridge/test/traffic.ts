@@ -2,10 +2,13 @@
 // conversation; a failed or timed-out request is retried with the same client_message_id until it is accepted), a
 // WebSocket reader that reconnects from its last cursor, and the checks that nothing was lost, doubled or reordered.
 
+import { randomBytes } from "node:crypto";
 import { sleep, waitFor } from "@nova-matrix/dev/harness";
 import { expect } from "vitest";
 import { WebSocket } from "ws";
 import type { WireEvent } from "../src/service/schemas.ts";
+import type { EventStore } from "../src/store/store.ts";
+import { readAll } from "./log.ts";
 
 export interface Accepted {
   n: number;
@@ -34,6 +37,8 @@ export interface SendStreamOptions {
   requestTimeoutMs: number;
   /** Pause between accepted messages (keeps the stream steady rather than maximal). */
   pauseMs?: number;
+  /** A sender gives up (and the stream fails) when one message is not accepted for this long. Default 90 s. */
+  giveUpMs?: number;
 }
 
 /** One sequential sender per conversation, all running until {@link SendStream.stop}. */
@@ -76,7 +81,8 @@ export class SendStream {
     for (let n = 0; !this.#stopping; n++) {
       const key = `${conversationId}-${n}`;
       const body = bodyOf(conversationId, n);
-      const deadline = Date.now() + 90_000;
+      const giveUpMs = this.options.giveUpMs ?? 90_000;
+      const deadline = Date.now() + giveUpMs;
       for (let attempt = 1; ; attempt++) {
         const outcome = await this.#post(conversationId, key, body);
         if (typeof outcome === "object") {
@@ -84,7 +90,8 @@ export class SendStream {
           break;
         }
         this.failures.push({ conversationId, key, outcome });
-        if (Date.now() > deadline) throw new Error(`${key}: not accepted within 90 s (last: ${outcome})`);
+        if (Date.now() > deadline)
+          throw new Error(`${key}: not accepted within ${giveUpMs / 1000} s (last: ${outcome})`);
         await sleep(200);
       }
       if (this.options.pauseMs) await sleep(this.options.pauseMs);
@@ -231,4 +238,120 @@ export function expectExactlyOnceInOrder(input: {
     ).toEqual(accepted.map((a) => a.body));
     expect(inSynapse.map((e) => e.event_id)).toEqual(expected);
   }
+}
+
+/** What {@link underFault} runs against: the bridge service, its log, and the Synapse it talks to. */
+export interface FaultTarget {
+  readonly serviceUrl: () => string;
+  readonly apiToken: string;
+  readonly store: EventStore;
+  /** Where to read what Synapse holds (as the appservice's user). */
+  readonly synapse: { readonly baseUrl: string; readonly asToken: string; readonly serviceUser: string };
+  /** Conversation id → room id, filled by {@link createConversations}. */
+  readonly rooms: Map<string, string>;
+  /** What a stalled stream's error needs beside it (the service's log tail, Synapse's...). */
+  readonly diagnostics: (tag: string) => Promise<string>;
+}
+
+/** `count` fresh group conversations with alice (ids `<tag>-<i>-<random>`), their rooms kept in `target.rooms`. */
+export async function createConversations(
+  target: FaultTarget,
+  count: number,
+  tag: string,
+): Promise<string[]> {
+  const ids = Array.from({ length: count }, (_, i) => `${tag}-${i}-${randomBytes(3).toString("hex")}`);
+  for (const id of ids) {
+    const answer = await fetch(`${target.serviceUrl()}/v1/conversations`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${target.apiToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ conversation_id: id, kind: "group", members: ["alice"] }),
+      // Room creation is Synapse's slowest call (minutes in worker mode on an overloaded machine).
+      signal: AbortSignal.timeout(300_000),
+    });
+    expect(answer.status).toBe(200);
+    target.rooms.set(id, ((await answer.json()) as { room_id: string }).room_id);
+  }
+  return ids;
+}
+
+export interface UnderFaultOptions {
+  /** A client request that takes longer is abandoned and retried with the same key. */
+  readonly requestTimeoutMs?: number;
+  /** How long the stream may take to get going, and to recover after the fault. */
+  readonly startTimeoutMs?: number;
+  readonly recoveryTimeoutMs?: number;
+  /** How long the accepted messages may take to reach the WebSocket. */
+  readonly deliveryTimeoutMs?: number;
+  /** How long one message may go unaccepted before the stream fails (the fault's longest outage). */
+  readonly giveUpMs?: number;
+}
+
+/**
+ * Runs a stream over three fresh conversations, applies the fault once some messages went through, checks that the
+ * stream recovers, then checks every guarantee: no 500, and every accepted message in the log, on the WebSocket and
+ * in Synapse exactly once, in order. Returns the stream for fault-specific checks.
+ */
+export async function underFault(
+  target: FaultTarget,
+  tag: string,
+  fault: () => Promise<void>,
+  options: UnderFaultOptions = {},
+): Promise<SendStream> {
+  const conversations = await createConversations(target, 3, tag);
+  const reader = new EventReader(target.serviceUrl, target.apiToken);
+  const stream = new SendStream({
+    url: target.serviceUrl,
+    token: target.apiToken,
+    conversations,
+    senderId: "alice",
+    requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+    pauseMs: 50,
+    ...(options.giveUpMs === undefined ? {} : { giveUpMs: options.giveUpMs }),
+  });
+  try {
+    await stream.waitForMore(6, options.startTimeoutMs ?? 30_000);
+    await fault();
+    await stream.waitForMore(9, options.recoveryTimeoutMs ?? 60_000);
+  } catch (error) {
+    console.error(await target.diagnostics(tag));
+    throw error;
+  } finally {
+    await stream.stop();
+  }
+  // A failed request is a clear, retryable answer (503 with Retry-After, or no connection), never a 500.
+  expect(stream.failures.filter((f) => f.outcome === "500")).toEqual([]);
+  try {
+    const acceptedIds = [...stream.accepted.values()].flat().map((a) => a.messageId);
+    await reader.waitFor(acceptedIds, options.deliveryTimeoutMs);
+    const { baseUrl, asToken, serviceUser } = target.synapse;
+    const synapse = new Map(
+      await Promise.all(
+        conversations.map(
+          async (id) =>
+            [
+              id,
+              await synapseMessages(baseUrl, asToken, serviceUser, target.rooms.get(id) as string),
+            ] as const,
+        ),
+      ),
+    );
+    expectExactlyOnceInOrder({
+      accepted: stream.accepted,
+      log: await readAll(target.store),
+      websocket: reader.events,
+      synapse,
+    });
+  } finally {
+    reader.close();
+  }
+  // FAULTS_SUMMARY=1 prints what each fault did to the clients (accepted, failed requests by outcome).
+  if (process.env.FAULTS_SUMMARY) {
+    const outcomes: Record<string, number> = {};
+    for (const failure of stream.failures) outcomes[failure.outcome] = (outcomes[failure.outcome] ?? 0) + 1;
+    const attempts = [...stream.accepted.values()].flat().map((a) => a.attempts);
+    console.log(
+      `${tag}: ${stream.count} accepted, failed requests ${JSON.stringify(outcomes)}, most attempts ${Math.max(...attempts)}`,
+    );
+  }
+  return stream;
 }
