@@ -37,7 +37,7 @@ import {
   synapseWorkerEndpoints,
 } from "./network/wiring.ts";
 import { Observability } from "./observability/index.ts";
-import { SYNAPSE_SCRAPE } from "./observability/wiring.ts";
+import { SYNAPSE_SCRAPE, synapseWorkersScrape } from "./observability/wiring.ts";
 import { SynapseRedis } from "./redis/index.ts";
 import { GeneratedSecrets } from "./secrets/index.ts";
 import { Synapse, type SynapseWorkerArgs } from "./synapse/component.ts";
@@ -241,6 +241,7 @@ if (config.observability) {
       scrapeStyle: monitoring.scrapeStyle,
       scrapeInterval: monitoring.scrapeInterval,
       synapse: SYNAPSE_SCRAPE,
+      ...(workerSettings ? { synapseWorkers: synapseWorkersScrape(workerSettings) } : {}),
       bridge: monitoring.bridge,
       runbookBaseUrl: monitoring.runbookBaseUrl,
       grafanaDashboard: monitoring.grafanaDashboard,

@@ -47,7 +47,7 @@ describe("prod stack under mocks", () => {
   });
 
   it("ships with monitoring on: scrape objects and alert rules", () => {
-    expectOperationsOn(run);
+    expectOperationsOn(run, { workers: true });
   });
 
   it("leaks no secret into a ConfigMap, an annotation or a plain output", () => {

@@ -37,7 +37,7 @@ describe("staging stack under mocks", () => {
   });
 
   it("ships with monitoring on: scrape objects and alert rules", () => {
-    expectOperationsOn(run);
+    expectOperationsOn(run, { workers: false });
   });
 
   it("leaks no secret into a ConfigMap, an annotation or a plain output", () => {

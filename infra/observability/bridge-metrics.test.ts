@@ -5,11 +5,12 @@
 import { ServiceMetrics } from "@nova-matrix/bridge/metrics";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type RenderedMonitoring, renderedMonitoring } from "../testing/rendered-monitoring.ts";
+import { asSeries, parseExposition, type Sample } from "./exposition.ts";
 import { BRIDGE_METRICS, metricNamesIn } from "./metrics.ts";
 import { promtoolCheckAndTest } from "./promtool.ts";
 
 /** A bridge whose sync loop last committed 10 minutes ago and whose sends to Synapse have started failing. */
-async function exposition(): Promise<{ name: string; labels: string }[]> {
+async function exposition(): Promise<Sample[]> {
   const metrics = new ServiceMetrics(() => ({
     running: true,
     caughtUp: true,
@@ -18,15 +19,7 @@ async function exposition(): Promise<{ name: string; labels: string }[]> {
   }));
   metrics.sendErrors.inc({ kind: "text", code: "M_UNKNOWN" });
   metrics.sendDuration.startTimer({ kind: "text" })();
-  const text = await metrics.registry.metrics();
-  return text
-    .split("\n")
-    .filter((line) => line !== "" && !line.startsWith("#"))
-    .map((line) => {
-      const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s/.exec(line);
-      if (!match?.[1]) throw new Error(`unparseable metrics line: ${line}`);
-      return { name: match[1], labels: match[2] ?? "" };
-    });
+  return parseExposition(await metrics.registry.metrics());
 }
 
 describe("alert rules and dashboard against the bridge's real metrics registry", () => {
@@ -58,10 +51,7 @@ describe("alert rules and dashboard against the bridge's real metrics registry",
     const series = (name: string, values: string) =>
       samples
         .filter((sample) => sample.name === name)
-        .map((sample) => ({
-          series: `${name}{${[sample.labels.slice(1, -1), `job="${rendered.bridgeJob}"`].filter(Boolean).join(",")}}`,
-          values,
-        }));
+        .map((sample) => asSeries(sample, { job: rendered.bridgeJob }, values));
     const lag = series("nova_bridge_sync_lag_seconds", "570x15");
     const errors = series("nova_bridge_send_errors_total", "0+60x20");
     expect(lag.length).toBe(1);

@@ -89,4 +89,43 @@ describe("Observability", () => {
     );
     expect(clusterRules?.inputs.metadata).not.toHaveProperty("namespace");
   });
+
+  it("worker mode: a scrape per worker group and the proxy in each style, and the worker rules", async () => {
+    const { Observability } = await import("./index.ts");
+    const { synapseWorkersScrape } = await import("./wiring.ts");
+    const workers = synapseWorkersScrape({
+      eventPersisters: { count: 3 },
+    } as Parameters<typeof synapseWorkersScrape>[0]);
+    const before = created.length;
+    const objects = await names(new Observability("workers", { ...args("both"), synapseWorkers: workers }));
+    const jobs = [
+      "matrix-synapse-sync",
+      "matrix-synapse-client",
+      "matrix-synapse-event-persister",
+      "matrix-synapse-media",
+      "matrix-synapse-background",
+      "matrix-synapse-proxy",
+    ];
+    for (const job of jobs) {
+      expect(objects).toContain(`PodMonitoring/${job}`);
+      expect(objects).toContain(`ServiceMonitor/${job}`);
+    }
+    const mine = created.slice(before);
+    const rules = mine.find((c) => c.type === "kubernetes:monitoring.googleapis.com/v1:Rules");
+    const spec = rules?.inputs.spec as {
+      groups: { name: string; rules: { alert: string; expr: string }[] }[];
+    };
+    const workerGroup = spec.groups.find((g) => g.name === "nova-matrix.synapse-workers");
+    expect(workerGroup?.rules.map((r) => r.alert)).toContain("SynapseStreamWriterDown");
+    expect(workerGroup?.rules.find((r) => r.alert === "SynapseStreamWriterDown")?.expr).toContain("< 3");
+    const proxyScrape = mine.find(
+      (c) =>
+        c.type === "kubernetes:monitoring.googleapis.com/v1:PodMonitoring" &&
+        c.name.endsWith("matrix-synapse-proxy"),
+    );
+    expect(proxyScrape?.inputs.spec).toMatchObject({
+      selector: { matchLabels: { app: "matrix-synapse-proxy" } },
+      endpoints: [{ port: "stats", path: "/metrics" }],
+    });
+  });
 });

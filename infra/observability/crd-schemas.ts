@@ -58,6 +58,15 @@ export const serviceMonitorSchema = z.strictObject({
           path: z.string().startsWith("/"),
           interval: duration,
           scheme: z.enum(["http", "https"]),
+          relabelings: z
+            .array(
+              z.strictObject({
+                action: z.literal("replace"),
+                targetLabel: z.string().min(1),
+                replacement: z.string().min(1),
+              }),
+            )
+            .optional(),
         }),
       )
       .min(1),

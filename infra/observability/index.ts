@@ -4,7 +4,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { ScrapeStyle } from "../config/schema.ts";
 import { bridgeDashboard, dashboardConfigMap } from "./dashboard.ts";
-import { alertRuleGroups, ruleGroupsByScope } from "./rules.ts";
+import { alertRuleGroups, ruleGroupsByScope, type WorkerRuleInput } from "./rules.ts";
 import {
   gmpClusterRules,
   gmpRules,
@@ -43,6 +43,11 @@ export interface ObservabilityArgs {
   };
   /** The bridge; its rules and dashboard are created even before it runs (its metrics then read as absent). */
   readonly bridge: ScrapedWorkload;
+  /**
+   * Synapse in worker mode: a scrape per worker group and one for the proxy (each named like its job), and the jobs
+   * the worker rules and panels read (wiring.ts derives both from the worker settings).
+   */
+  readonly synapseWorkers?: { readonly scrapes: readonly ScrapedWorkload[]; readonly jobs: WorkerRuleInput };
   /** Absolute URL of docs/runbooks.md in the repository (rules link to its sections). */
   readonly runbookBaseUrl: string;
   /** Create the bridge dashboard ConfigMap for Grafana's sidecar. */
@@ -60,8 +65,9 @@ export class Observability extends pulumi.ComponentResource {
     const interval = args.scrapeInterval ?? "30s";
     const created: pulumi.Output<string>[] = [];
 
+    const workloads = [args.synapse, args.bridge, ...(args.synapseWorkers?.scrapes ?? [])];
     const targets = namespace.apply((ns): ScrapeTarget[] =>
-      [args.synapse, args.bridge].map((workload) => ({
+      workloads.map((workload) => ({
         name: workload.name,
         namespace: ns,
         labels: args.labels,
@@ -78,6 +84,7 @@ export class Observability extends pulumi.ComponentResource {
       synapseDeployment: args.synapse.deploymentName,
       mediaClaim: args.synapse.mediaClaimName,
       runbookBaseUrl: args.runbookBaseUrl,
+      workers: args.synapseWorkers?.jobs,
     });
     const rulesName = "nova-matrix-alerts";
 
@@ -114,7 +121,7 @@ export class Observability extends pulumi.ComponentResource {
 
     const OPERATOR = "monitoring.coreos.com/v1";
     const GMP = "monitoring.googleapis.com/v1";
-    [args.synapse, args.bridge].forEach((workload, index) => {
+    workloads.forEach((workload, index) => {
       const target = targets.apply((list) => list[index] as ScrapeTarget);
       if (usesPrometheusOperator(args.scrapeStyle)) {
         custom(OPERATOR, "ServiceMonitor", workload.name, target.apply(serviceMonitor));
@@ -150,7 +157,11 @@ export class Observability extends pulumi.ComponentResource {
           name: "nova-matrix-bridge-dashboard",
           namespace: ns,
           labels: args.labels,
-          dashboard: bridgeDashboard({ bridgeJob: args.bridge.name, synapseJob: args.synapse.name }),
+          dashboard: bridgeDashboard({
+            bridgeJob: args.bridge.name,
+            synapseJob: args.synapse.name,
+            workers: args.synapseWorkers?.jobs,
+          }),
         }),
       );
       const map = new k8s.core.v1.ConfigMap(

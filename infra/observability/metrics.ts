@@ -10,6 +10,19 @@ export const SYNAPSE_METRICS = [
   "synapse_storage_schedule_time_bucket",
 ] as const;
 
+/** Read by worker mode's rules and panels (names from Synapse 1.160's source; not yet checked on real scrapes). */
+export const SYNAPSE_WORKER_METRICS = [
+  "synapse_replication_tcp_resource_total_connections",
+  "synapse_replication_tcp_protocol_inbound_rdata_count_total",
+  "synapse_storage_events_persisted_events_total",
+  "synapse_http_server_response_count_total",
+  "synapse_http_server_response_ru_utime_seconds_total",
+  "synapse_http_server_response_ru_stime_seconds_total",
+] as const;
+
+/** HAProxy's own Prometheus exporter (the proxy's `/metrics` on its stats frontend; not yet checked on real scrapes). */
+export const HAPROXY_METRICS = ["haproxy_backend_active_servers"] as const;
+
 /**
  * Exposed by the bridge service at /metrics (bridge/src/service/metrics.ts; checked against its real registry by
  * bridge-metrics.test.ts).
@@ -32,6 +45,8 @@ export const KUBERNETES_METRICS = [
 
 export const DECLARED_METRICS: ReadonlySet<string> = new Set([
   ...SYNAPSE_METRICS,
+  ...SYNAPSE_WORKER_METRICS,
+  ...HAPROXY_METRICS,
   ...BRIDGE_METRICS,
   ...SCRAPER_METRICS,
   ...KUBERNETES_METRICS,

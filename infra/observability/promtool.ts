@@ -56,3 +56,38 @@ export async function promtoolCheckAndTest(
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Builders of promtool expectations for these rule groups: `fires` (the rule's labels and annotations plus the
+ * series' labels, as promtool reports the alert), `silent`, and a test `group` at a 1-minute interval.
+ */
+export function expectations(groups: readonly RuleGroup[], prefix: string) {
+  const rule = (alertname: string) => {
+    const found = groups.flatMap((g) => g.rules).find((r) => r.alert === alertname);
+    if (!found) throw new Error(`${prefix}: no rule ${alertname}`);
+    return found;
+  };
+  return {
+    fires: (alertname: string, evalTime: string, seriesLabels: Record<string, string>) => ({
+      eval_time: evalTime,
+      alertname,
+      exp_alerts: [
+        {
+          exp_labels: { ...rule(alertname).labels, ...seriesLabels },
+          exp_annotations: { ...rule(alertname).annotations },
+        },
+      ],
+    }),
+    silent: (alertname: string, evalTime: string) => ({ eval_time: evalTime, alertname, exp_alerts: [] }),
+    group: (
+      name: string,
+      series: PromtoolTestGroup["input_series"],
+      tests: PromtoolTestGroup["alert_rule_test"],
+    ): PromtoolTestGroup => ({
+      name: `${prefix}: ${name}`,
+      interval: "1m",
+      input_series: series,
+      alert_rule_test: tests,
+    }),
+  };
+}

@@ -16,13 +16,15 @@ import {
 } from "./crd-schemas.ts";
 import { bridgeDashboard, dashboardConfigMap, dashboardQueries } from "./dashboard.ts";
 import { DECLARED_METRICS, metricNamesIn } from "./metrics.ts";
-import { type PromtoolTestGroup, promtoolCheckAndTest } from "./promtool.ts";
+import { expectations, type PromtoolTestGroup, promtoolCheckAndTest } from "./promtool.ts";
 import {
   type AlertRule,
   type AlertRuleInput,
   alertRuleGroups,
   RUNBOOK_SECTIONS,
   ruleGroupsByScope,
+  type WorkerRuleInput,
+  workerRules,
 } from "./rules.ts";
 import { gmpClusterRules, gmpRules, podMonitoring, prometheusRule, serviceMonitor } from "./scrape.ts";
 
@@ -49,22 +51,7 @@ const byName = (m: RenderedMonitoring, name: string): AlertRule => {
  * silent, labelled with that stack's jobs, namespace, Deployment and claim.
  */
 function promtoolTests(m: RenderedMonitoring): PromtoolTestGroup[] {
-  /** The alert as promtool reports it: the rule's labels and annotations plus the series' labels. */
-  const fires = (alertname: string, evalTime: string, seriesLabels: Record<string, string>) => ({
-    eval_time: evalTime,
-    alertname,
-    exp_alerts: [
-      {
-        exp_labels: { ...byName(m, alertname).labels, ...seriesLabels },
-        exp_annotations: { ...byName(m, alertname).annotations },
-      },
-    ],
-  });
-  const silent = (alertname: string, evalTime: string) => ({
-    eval_time: evalTime,
-    alertname,
-    exp_alerts: [],
-  });
+  const { fires, silent, group } = expectations(m.groups, m.stack);
   const S = `job="${m.synapseJob}"`;
   const B = `job="${m.bridgeJob}"`;
   const synapseJob = { job: m.synapseJob };
@@ -81,11 +68,6 @@ function promtoolTests(m: RenderedMonitoring): PromtoolTestGroup[] {
     series: `synapse_storage_schedule_time_bucket{${S},le="${le}"}`,
     values,
   });
-  const group = (
-    name: string,
-    series: PromtoolTestGroup["input_series"],
-    tests: PromtoolTestGroup["alert_rule_test"],
-  ) => ({ name: `${m.stack}: ${name}`, interval: "1m", input_series: series, alert_rule_test: tests });
   return [
     group(
       "Synapse stops answering scrapes",
@@ -212,6 +194,7 @@ function promtoolTests(m: RenderedMonitoring): PromtoolTestGroup[] {
       ],
       [silent("SynapseMediaVolumeFillingUp", "20m"), silent("SynapseMediaVolumeAlmostFull", "20m")],
     ),
+    ...(m.workers ? workerTests(m, m.workers) : []),
     group(
       "bridge sync 2 minutes behind",
       [{ series: `nova_bridge_sync_lag_seconds{${B},pod="bridge-0"}`, values: "120x15" }],
@@ -231,6 +214,177 @@ function promtoolTests(m: RenderedMonitoring): PromtoolTestGroup[] {
       "bridge fails one send a minute",
       [{ series: `nova_bridge_send_errors_total{${B},pod="bridge-0"}`, values: "0+1x20" }],
       [silent("BridgeSendErrors", "12m")],
+    ),
+  ];
+}
+
+/** Worker mode's alerts (and the request rules reaching the workers), on series labelled with the stack's jobs. */
+function workerTests(m: RenderedMonitoring, workers: WorkerRuleInput): PromtoolTestGroup[] {
+  const { fires, silent, group } = expectations(m.groups, m.stack);
+  const [sync, client] = workers.replicatedJobs as [string, string];
+  const writers = workers.streamWriters;
+  const proxy = workers.proxyJob;
+  const lastGroup = workers.groupJobs.at(-1) as string;
+  const up = (job: string, instance: string, values: string) => ({
+    series: `up{job="${job}",instance="${instance}"}`,
+    values,
+  });
+  /** Every group up on two instances (the event persisters on as many as the stack runs), but those replaced. */
+  const allUp = (replace: Record<string, PromtoolTestGroup["input_series"]> = {}) =>
+    workers.groupJobs.flatMap(
+      (job) =>
+        replace[job] ??
+        Array.from({ length: job === writers.job ? writers.count : 2 }, (_, i) =>
+          up(job, `${job}-${i}`, "1x15"),
+        ),
+    );
+  const connections = (job: string, values: string) => ({
+    series: `synapse_replication_tcp_resource_total_connections{job="${job}",instance="${job}-0",server_name="chat.nova.com"}`,
+    values,
+  });
+  const rdata = (job: string, values: string) => ({
+    series: `synapse_replication_tcp_protocol_inbound_rdata_count_total{job="${job}",instance="${job}-0",stream_name="events",server_name="chat.nova.com"}`,
+    values,
+  });
+  const persisted = (values: string) => ({
+    series: `synapse_storage_events_persisted_events_total{job="${writers.job}",instance="${writers.job}-0",server_name="chat.nova.com"}`,
+    values,
+  });
+  const servers = (backend: string, values: string) => ({
+    series: `haproxy_backend_active_servers{job="${proxy}",instance="${proxy}-0",proxy="${backend}"}`,
+    values,
+  });
+  const proxyUp = [up(proxy, `${proxy}-0`, "1x15"), up(proxy, `${proxy}-1`, "1x15")];
+  return [
+    group(
+      "every instance of the client workers stops answering",
+      allUp({ [client]: [up(client, "c0", "1 1 0x10"), up(client, "c1", "1 1 0x10")] }),
+      [silent("SynapseWorkerGroupDown", "2m"), fires("SynapseWorkerGroupDown", "10m", { job: client })],
+    ),
+    group("a worker group has no target at all", allUp({ [lastGroup]: [] }), [
+      fires("SynapseWorkerGroupDown", "5m", { job: lastGroup }),
+    ]),
+    group("every worker answers", allUp(), [
+      silent("SynapseWorkerGroupDown", "10m"),
+      silent("SynapseWorkerDown", "10m"),
+      silent("SynapseStreamWriterDown", "10m"),
+    ]),
+    group(
+      "one sync worker of two is down",
+      allUp({ [sync]: [up(sync, "s0", "1x15"), up(sync, "s1", "1 1 0x10")] }),
+      [
+        silent("SynapseWorkerGroupDown", "10m"),
+        silent("SynapseWorkerDown", "3m"),
+        fires("SynapseWorkerDown", "10m", { job: sync, instance: "s1" }),
+      ],
+    ),
+    group(
+      "one event persister is down",
+      allUp({
+        [writers.job]: Array.from({ length: writers.count }, (_, i) =>
+          up(writers.job, `w${i}`, i === 0 ? "1 1 0x10" : "1x15"),
+        ),
+      }),
+      [
+        silent("SynapseStreamWriterDown", "1m"),
+        fires("SynapseStreamWriterDown", "10m", { job: writers.job }),
+        silent("SynapseWorkerGroupDown", "10m"),
+      ],
+    ),
+    group("no event persister has a target", allUp({ [writers.job]: [] }), [
+      fires("SynapseStreamWriterDown", "5m", {}),
+    ]),
+    group(
+      "Redis stops: every process loses its connection",
+      [m.synapseJob, sync, writers.job].map((job) => connections(job, "1 1 0x10")),
+      [
+        silent("SynapseRedisDown", "2m"),
+        fires("SynapseRedisDown", "10m", {}),
+        silent("SynapseReplicationBroken", "10m"),
+      ],
+    ),
+    group(
+      "one process loses Redis, the others keep it",
+      [connections(m.synapseJob, "1x15"), connections(sync, "1 1 0x10"), connections(writers.job, "1x15")],
+      [
+        fires("SynapseReplicationBroken", "10m", {
+          job: sync,
+          instance: `${sync}-0`,
+          server_name: "chat.nova.com",
+        }),
+        silent("SynapseRedisDown", "10m"),
+      ],
+    ),
+    group(
+      "replication connected everywhere",
+      [m.synapseJob, sync, writers.job].map((job) => connections(job, "1x15")),
+      [silent("SynapseRedisDown", "10m"), silent("SynapseReplicationBroken", "10m")],
+    ),
+    group(
+      "the sync worker stops receiving events while the persister stores them (Redis connected)",
+      [
+        ...[m.synapseJob, sync, writers.job].map((job) => connections(job, "1x25")),
+        rdata(m.synapseJob, "0+60x25"),
+        rdata(sync, "0+60x5 300x20"),
+        persisted("0+60x25"),
+      ],
+      [
+        silent("SynapseReplicationStalled", "8m"),
+        fires("SynapseReplicationStalled", "22m", { job: sync, instance: `${sync}-0` }),
+      ],
+    ),
+    group(
+      "nothing is sent: no process receives events, none is behind",
+      [rdata(m.synapseJob, "0x25"), rdata(sync, "0x25"), persisted("0x25")],
+      [silent("SynapseReplicationStalled", "22m")],
+    ),
+    group(
+      "Redis stops: the events stream stops everywhere, the Redis alert says it once",
+      [
+        ...[m.synapseJob, sync, writers.job].map((job) => connections(job, "1 0x25")),
+        rdata(m.synapseJob, "0+60x2 120x23"),
+        rdata(sync, "0+60x2 120x23"),
+        persisted("0+60x25"),
+      ],
+      [silent("SynapseReplicationStalled", "22m"), fires("SynapseRedisDown", "22m", {})],
+    ),
+    group(
+      "both proxy pods stop answering",
+      [up(proxy, "p0", "1 1 0x10"), up(proxy, "p1", "1 1 0x10")],
+      [silent("SynapseProxyDown", "2m"), fires("SynapseProxyDown", "10m", { job: proxy })],
+    ),
+    group(
+      "the proxy has no target",
+      [up(m.synapseJob, "main", "1x15")],
+      [fires("SynapseProxyDown", "5m", { job: proxy })],
+    ),
+    group("the proxy runs", proxyUp, [silent("SynapseProxyDown", "10m")]),
+    group(
+      "the proxy's health checks fail on every client worker",
+      [...proxyUp, servers("client", "2 2 0x10"), servers("sync", "2x15")],
+      [
+        silent("SynapseProxyNoServer", "2m"),
+        fires("SynapseProxyNoServer", "10m", { job: proxy, instance: `${proxy}-0`, proxy: "client" }),
+      ],
+    ),
+    group(
+      "the proxy sees a server on every route",
+      [servers("client", "1x15"), servers("sync", "2x15")],
+      [silent("SynapseProxyNoServer", "10m")],
+    ),
+    group(
+      "14% of the client workers' responses are 502 (the request rules read every process)",
+      [
+        {
+          series: `synapse_http_server_responses_total{job="${client}",code="200",method="PUT"}`,
+          values: "0+60x20",
+        },
+        {
+          series: `synapse_http_server_responses_total{job="${client}",code="502",method="PUT"}`,
+          values: "0+10x20",
+        },
+      ],
+      [fires("SynapseHigh5xxRate", "12m", { job: client })],
     ),
   ];
 }
@@ -285,9 +439,14 @@ describe.each(["staging", "prod"])("the alert rules stack %s renders", (name) =>
 
   it("cover every alert the runbook documents, the cluster-scoped series in the ClusterRules", () => {
     const m = stack(name);
+    // Worker mode's alerts exist where worker mode is on (prod), and only there.
+    const workerAlerts = workerRules(inputOf(m), WORKER_JOBS).rules.map((rule) => rule.alert);
     expect(m.groups.flatMap((group) => group.rules.map((rule) => rule.alert)).sort()).toEqual(
-      Object.keys(RUNBOOK_SECTIONS).sort(),
+      Object.keys(RUNBOOK_SECTIONS)
+        .filter((alert) => m.workers !== undefined || !workerAlerts.includes(alert))
+        .sort(),
     );
+    expect(m.workers !== undefined).toBe(name === "prod");
     // What GMP can only evaluate cluster-wide is exactly what reads kube-state-metrics and kubelet series.
     const input = { ...inputOf(m), runbookBaseUrl: "https://example.invalid/runbooks.md" };
     const clusterAlerts = ruleGroupsByScope(input).cluster.flatMap((g) => g.rules.map((r) => r.alert));
@@ -334,7 +493,9 @@ describe.each(["staging", "prod"])("the alert rules stack %s renders", (name) =>
 
   it("scrape the workloads the stack runs: selectors match the pod labels, ports are named on the containers", () => {
     const m = stack(name);
-    const deployments = m.run.objects.filter((o) => o.kind === "Deployment") as unknown as {
+    const workloads = m.run.objects.filter(
+      (o) => o.kind === "Deployment" || o.kind === "StatefulSet",
+    ) as unknown as {
       spec: {
         template: {
           metadata: { labels: Record<string, string> };
@@ -346,9 +507,12 @@ describe.each(["staging", "prod"])("the alert rules stack %s renders", (name) =>
       metadata: { name: string };
       spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string }[] };
     }[];
-    expect(monitorings.map((p) => p.metadata.name).sort()).toEqual([m.bridgeJob, m.synapseJob].sort());
+    // A job per workload: Synapse (its main process in worker mode), the bridge, and each worker group and the proxy.
+    expect(monitorings.map((p) => p.metadata.name).sort()).toEqual(
+      [m.bridgeJob, m.synapseJob, ...(m.workers ? [...m.workers.groupJobs, m.workers.proxyJob] : [])].sort(),
+    );
     for (const monitoring of monitorings) {
-      const selected = deployments.filter((d) =>
+      const selected = workloads.filter((d) =>
         Object.entries(monitoring.spec.selector.matchLabels).every(
           ([key, value]) => d.spec.template.metadata.labels[key] === value,
         ),
@@ -370,7 +534,16 @@ const inputOf = (m: RenderedMonitoring): AlertRuleInput => ({
   synapseDeployment: SYNAPSE_NAME,
   mediaClaim: DATA_PVC_NAME,
   runbookBaseUrl: String(byName(m, "SynapseDown").annotations.runbook_url.split("#")[0]),
+  workers: m.workers,
 });
+
+/** Worker mode's jobs, for the builders on their own. */
+const WORKER_JOBS: WorkerRuleInput = {
+  groupJobs: ["matrix-synapse-sync", "matrix-synapse-client", "matrix-synapse-event-persister"],
+  replicatedJobs: ["matrix-synapse-sync", "matrix-synapse-client"],
+  streamWriters: { job: "matrix-synapse-event-persister", count: 2 },
+  proxyJob: "matrix-synapse-proxy",
+};
 
 describe("the rendered rules are the builders' rules", () => {
   it.each(["staging", "prod"])("stack %s: Rules + ClusterRules = alertRuleGroups of its names", (name) => {
@@ -418,6 +591,10 @@ describe("monitoring objects", () => {
     serviceMonitorSchema.parse(object);
     expect(object.metadata?.name).toBe(podMonitoring(target).metadata.name);
     expect(object.spec.endpoints?.[0]).toMatchObject({ port: "metrics", path: "/_synapse/metrics" });
+    // The job is the target's name whichever Service the selector finds (worker mode's matrix-synapse-main).
+    expect(object.spec.endpoints?.[0]?.relabelings).toEqual([
+      { action: "replace", targetLabel: "job", replacement: "matrix-synapse" },
+    ]);
   });
 
   it("PodMonitoring: the GMP shape, no unknown field", () => {

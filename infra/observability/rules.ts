@@ -2,6 +2,8 @@
 // Every metric a rule uses is declared in metrics.ts; the tests check the Synapse ones against a real
 // Synapse's /_synapse/metrics and evaluate every rule with promtool on sample series.
 
+import { anyOf, type Matcher, selector, synapseJobs } from "./promql.ts";
+
 /** One alerting rule, in the Prometheus rule-file shape that PrometheusRule and GMP Rules both embed. */
 export interface AlertRule {
   readonly alert: string;
@@ -35,6 +37,20 @@ export interface AlertRuleInput {
   readonly mediaClaim: string;
   /** Absolute URL of docs/runbooks.md; each rule links to `<this>#<its section>`. */
   readonly runbookBaseUrl: string;
+  /** Synapse in worker mode: the workers' and the proxy's scrape jobs (absent: the monolith). */
+  readonly workers?: WorkerRuleInput | undefined;
+}
+
+/** Worker mode's scrape jobs, as infra/observability/wiring.ts names them from the worker settings. */
+export interface WorkerRuleInput {
+  /** One job per worker group (the group's StatefulSet = PodMonitoring = headless Service name). */
+  readonly groupJobs: readonly string[];
+  /** The groups with several interchangeable instances (sync, client): losing one is degraded service, not an outage. */
+  readonly replicatedJobs: readonly string[];
+  /** The event persisters: each writes the events of its share of the rooms, so every one of them must run. */
+  readonly streamWriters: { readonly job: string; readonly count: number };
+  /** The proxy (HAProxy's Prometheus exporter). */
+  readonly proxyJob: string;
 }
 
 /** Each alert's section in docs/runbooks.md (GitHub's heading anchors; a test checks each heading exists). */
@@ -47,6 +63,14 @@ export const RUNBOOK_SECTIONS = {
   SynapseSlowEventPersistence: "synapsesloweventpersistence",
   SynapseMediaVolumeFillingUp: "synapsemediavolumefillingup",
   SynapseMediaVolumeAlmostFull: "synapsemediavolumealmostfull",
+  SynapseWorkerGroupDown: "synapseworkergroupdown",
+  SynapseWorkerDown: "synapseworkerdown",
+  SynapseStreamWriterDown: "synapsestreamwriterdown",
+  SynapseRedisDown: "synapseredisdown",
+  SynapseReplicationBroken: "synapsereplicationbroken",
+  SynapseReplicationStalled: "synapsereplicationstalled",
+  SynapseProxyDown: "synapseproxydown",
+  SynapseProxyNoServer: "synapseproxynoserver",
   BridgeSyncLagging: "bridgesynclagging",
   BridgeSendErrors: "bridgesenderrors",
 } as const;
@@ -76,18 +100,6 @@ export const THRESHOLDS = {
   bridgeSendErrorsPerSecond: 0.05,
 } as const;
 
-/** A label value to match exactly, or `{ regex }` for `=~`. */
-type Matcher = string | { readonly regex: string };
-
-const selector = (labels: Record<string, Matcher>) =>
-  `{${Object.entries(labels)
-    .map(([name, value]) =>
-      typeof value === "string"
-        ? `${name}=${JSON.stringify(value)}`
-        : `${name}=~${JSON.stringify(value.regex)}`,
-    )
-    .join(",")}}`;
-
 function rule(
   input: AlertRuleInput,
   alert: AlertName,
@@ -108,8 +120,12 @@ function rule(
 
 /** Rules on Synapse's own metrics (series of its scrape job, in the workload's namespace). */
 export function synapseRules(input: AlertRuleInput): RuleGroup {
-  const job = selector({ job: input.synapseJob });
-  const jobWith = (labels: Record<string, Matcher>) => selector({ job: input.synapseJob, ...labels });
+  // SynapseDown reads the main process; the request and database rules read every Synapse process (in worker mode
+  // the sends, syncs and most queries run in the workers), `by (job)` giving one alert per group.
+  const main = selector({ job: input.synapseJob });
+  const processes = synapseJobs(input);
+  const job = selector({ job: processes });
+  const jobWith = (labels: Record<string, Matcher>) => selector({ job: processes, ...labels });
   const t = THRESHOLDS;
   return {
     name: "nova-matrix.synapse",
@@ -117,11 +133,12 @@ export function synapseRules(input: AlertRuleInput): RuleGroup {
     rules: [
       rule(input, "SynapseDown", {
         // `absent` also covers a target the scraper no longer finds (Deployment deleted, selector broken).
-        expr: `up${job} == 0 or absent(up${job})`,
+        expr: `up${main} == 0 or absent(up${main})`,
         for: "2m",
         severity: "critical",
-        summary: "Synapse is down: its metrics endpoint has not been scraped for 2 minutes.",
-        description: "No Synapse target answers the scrape. Chat is unavailable to every user.",
+        summary: "Synapse is down: its (main) process has not answered the metrics scrape for 2 minutes.",
+        description:
+          "No Synapse target answers the scrape. Chat is unavailable to every user (worker mode: push rules, account data and replication between the workers too).",
       }),
       rule(input, "SynapseDatabaseErrors", {
         // Synapse exports no database-error counter: with PostgreSQL unreachable it keeps answering /health
@@ -162,6 +179,111 @@ export function synapseRules(input: AlertRuleInput): RuleGroup {
         summary: `Sending a message takes over ${t.sendP95Seconds}s at p95: event persistence is slow.`,
         description:
           "The send path waits on event persistence in PostgreSQL; users see messages arrive late.",
+      }),
+    ],
+  };
+}
+
+/**
+ * Worker mode: the workers, the event persisters (stream writers), Redis (seen from Synapse's processes, which is what
+ * matters, and works for Memorystore, which no in-cluster scraper reaches) and the proxy. Read only series of this
+ * stack's own scrape jobs, so GMP evaluates them in the namespace's Rules.
+ */
+export function workerRules(input: AlertRuleInput, workers: WorkerRuleInput): RuleGroup {
+  const up = (job: string) => `up${selector({ job })}`;
+  const groupsDown = [
+    `sum by (job) (up${selector({ job: anyOf(workers.groupJobs) })}) == 0`,
+    ...workers.groupJobs.map((job) => `absent(${up(job)})`),
+  ].join(" or ");
+  // Synapse's replication handler counts its connections (synapse/replication/tcp/handler.py): one per process in
+  // Redis mode, none while Redis is unreachable. Not yet measured on the harness's processes (see docs/operations.md).
+  const connections = `synapse_replication_tcp_resource_total_connections${selector({ job: synapseJobs(input) })}`;
+  const writers = workers.streamWriters;
+  // The events stream as each process receives it over Redis (rows of other writers' events; a writer does not count
+  // its own, so the persisters are left out), against the events the persisters store.
+  const readers = anyOf([input.synapseJob, ...workers.groupJobs.filter((job) => job !== writers.job)]);
+  const received = `synapse_replication_tcp_protocol_inbound_rdata_count_total${selector({ job: readers, stream_name: "events" })}`;
+  const persisted = `synapse_storage_events_persisted_events_total${selector({ job: writers.job })}`;
+  const proxy = selector({ job: workers.proxyJob });
+  return {
+    name: "nova-matrix.synapse-workers",
+    interval: EVALUATION_INTERVAL,
+    rules: [
+      rule(input, "SynapseWorkerGroupDown", {
+        // `absent` also covers a group with no target at all (StatefulSet scaled to 0, pods Pending).
+        expr: groupsDown,
+        for: "2m",
+        severity: "critical",
+        summary: "A Synapse worker group has no process answering: what it serves fails for every user.",
+        description:
+          "No instance of this group answers the metrics scrape. Sync workers: clients stop receiving; client workers: sends and room calls fail; media: uploads and downloads; background: tasks stop.",
+      }),
+      rule(input, "SynapseWorkerDown", {
+        expr: `up${selector({ job: anyOf(workers.replicatedJobs) })} == 0`,
+        for: "5m",
+        severity: "warning",
+        summary: "One Synapse worker is down; the others of its group carry its users or rooms.",
+        description:
+          "The proxy moves the down worker's share to the rest of the group: the service is degraded, not out.",
+      }),
+      rule(input, "SynapseStreamWriterDown", {
+        expr:
+          `count by (job) (${up(writers.job)} == 1) < ${writers.count}` +
+          ` or absent(${up(writers.job)} == 1)`,
+        for: "2m",
+        severity: "critical",
+        summary: `Fewer than ${writers.count} event persisters run: messages to the rooms of a missing one cannot be stored.`,
+        description:
+          "Rooms are sharded over the event persisters (stream_writers.events); no other process can write a missing writer's rooms, so sends there fail until it is back.",
+      }),
+      rule(input, "SynapseRedisDown", {
+        expr: `max(${connections}) == 0`,
+        for: "2m",
+        severity: "critical",
+        summary: "No Synapse process is connected to Redis: replication between the processes has stopped.",
+        description:
+          "Workers no longer learn of new events: syncs stall, caches go stale, sends through the workers may hang. Redis itself, its address or its password is the problem.",
+      }),
+      rule(input, "SynapseReplicationBroken", {
+        // Only some processes: when none is connected, SynapseRedisDown says it once.
+        expr: `${connections} == 0 unless on () (max(${connections}) == 0)`,
+        for: "2m",
+        severity: "critical",
+        summary: "A Synapse process has lost its connection to Redis while the others have theirs.",
+        description:
+          "That process no longer sends or receives replication: its users see stale data or hanging requests.",
+      }),
+      rule(input, "SynapseReplicationStalled", {
+        // Synapse exports no replication delay in this setup (its lag gauges belong to the appservice and federation
+        // senders, which do not run, and synapse_event_persisted_position is never set): a process that receives no
+        // event at all for 10 minutes while the persisters store some has fallen behind without bound.
+        expr:
+          `sum by (job, instance) (rate(${received}[10m])) == 0` +
+          ` and on () sum(rate(${persisted}[10m])) > 0` +
+          // Without a Redis connection SynapseRedisDown or SynapseReplicationBroken already says it.
+          ` unless on (job, instance) ${connections} == 0`,
+        for: "5m",
+        severity: "critical",
+        summary: "A Synapse process receives no new events over replication while messages are being stored.",
+        description:
+          "Its connection to Redis looks open, yet the events stream does not reach it: its users (sync, sends) see nothing new.",
+      }),
+      rule(input, "SynapseProxyDown", {
+        expr: `sum by (job) (up${proxy}) == 0 or absent(up${proxy})`,
+        for: "2m",
+        severity: "critical",
+        summary: "The proxy in front of Synapse's processes is down: Synapse is unreachable.",
+        description:
+          "Every request (the Ingress, the bridge, realtime-chat-service) goes through matrix-synapse-proxy.",
+      }),
+      rule(input, "SynapseProxyNoServer", {
+        expr: `haproxy_backend_active_servers${proxy} == 0`,
+        for: "2m",
+        severity: "critical",
+        summary:
+          "The proxy has no healthy Synapse process for one of its routes: those requests fail with 503.",
+        description:
+          "Its health checks (GET /health) fail on every server of the backend named in the `proxy` label.",
       }),
     ],
   };
@@ -237,7 +359,14 @@ export function bridgeRules(input: AlertRuleInput): RuleGroup {
  * `Rules` in the namespace); `cluster` read series the cluster writes from elsewhere (GMP `ClusterRules`).
  */
 export function ruleGroupsByScope(input: AlertRuleInput): { namespaced: RuleGroup[]; cluster: RuleGroup[] } {
-  return { namespaced: [synapseRules(input), bridgeRules(input)], cluster: [kubernetesRules(input)] };
+  return {
+    namespaced: [
+      synapseRules(input),
+      ...(input.workers ? [workerRules(input, input.workers)] : []),
+      bridgeRules(input),
+    ],
+    cluster: [kubernetesRules(input)],
+  };
 }
 
 /** Every group (a Prometheus that sees the whole cluster, such as the Operator's, evaluates them all together). */

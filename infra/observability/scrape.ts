@@ -53,7 +53,17 @@ export function serviceMonitor(target: ScrapeTarget): IServiceMonitor {
     spec: {
       selector: { matchLabels: { ...target.selector } },
       namespaceSelector: { matchNames: [target.namespace] },
-      endpoints: [{ port: target.port, path: target.path, interval: target.interval, scheme: "http" }],
+      endpoints: [
+        {
+          port: target.port,
+          path: target.path,
+          interval: target.interval,
+          scheme: "http",
+          // The job is the Service's name by default; several Services may carry the selected labels (worker mode's
+          // matrix-synapse-main for `matrix-synapse`), so it is set to the target's name, as a PodMonitoring's is.
+          relabelings: [{ action: "replace", targetLabel: "job", replacement: target.name }],
+        },
+      ],
     },
   };
 }

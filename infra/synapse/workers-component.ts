@@ -224,6 +224,26 @@ export class SynapseWorkers extends pulumi.ComponentResource {
       },
       parent,
     );
+    // The exporter and stats page (a ServiceMonitor scrapes through a Service; `kubectl port-forward` reads /stats).
+    new k8s.core.v1.Service(
+      `${name}-proxy-service`,
+      {
+        metadata: meta(PROXY_NAME, PROXY_LABELS),
+        spec: {
+          type: "ClusterIP",
+          selector: PROXY_LABELS,
+          ports: [
+            {
+              name: PROXY_STATS_PORT_NAME,
+              port: PROXY_POD_PORTS.stats,
+              targetPort: PROXY_STATS_PORT_NAME,
+              protocol: "TCP",
+            },
+          ],
+        },
+      },
+      parent,
+    );
     new k8s.core.v1.Service(
       `${name}-public-service`,
       {

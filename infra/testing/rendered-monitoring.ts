@@ -1,7 +1,12 @@
 // What a stack renders for monitoring, read back from its objects: the alert rule groups GMP evaluates (the namespace's
 // Rules and the ClusterRules), the scrape jobs, and the dashboard's queries. The promtool and metric-name tests run
 // on these, so they check what the stacks ship, not a hand-made input.
-import type { RuleGroup } from "../observability/rules.ts";
+import { rawProjectConfig } from "../config/load.ts";
+import { parseStackConfig } from "../config/schema.ts";
+import type { RuleGroup, WorkerRuleInput } from "../observability/rules.ts";
+import { synapseWorkersScrape } from "../observability/wiring.ts";
+import { PROJECT_DIR } from "../render/run.ts";
+import { readStackConfig } from "../render/stack-file.ts";
 import { SYNAPSE_LABELS } from "../synapse/deployment-spec.ts";
 import type { KubeObject } from "./stack-invariants.ts";
 import { type ChildStackRun, runStackInChild } from "./stack-process.ts";
@@ -14,6 +19,10 @@ export interface RenderedMonitoring {
   /** `job` label of each scrape (the PodMonitoring names). */
   readonly synapseJob: string;
   readonly bridgeJob: string;
+  /** Every PodMonitoring's name and pod selector. */
+  readonly scrapes: readonly { name: string; selector: Record<string, string>; port: string }[];
+  /** Worker mode's jobs, as the stack file's worker settings give them (absent: the monolith). */
+  readonly workers: WorkerRuleInput | undefined;
   /** Every rule group GMP evaluates for the stack: the namespaced Rules first, then the ClusterRules. */
   readonly groups: RuleGroup[];
   /** The PromQL of every panel of the dashboard ConfigMap. */
@@ -29,19 +38,35 @@ function only(objects: KubeObject[], kind: string): KubeObject {
 }
 
 /** Reads the monitoring objects of a rendered stack (throws, naming what is missing). */
-export function monitoringOf(stack: string, run: ChildStackRun): RenderedMonitoring {
+export function monitoringOf(
+  stack: string,
+  run: ChildStackRun,
+  bridgeSelector: Record<string, string>,
+  workers: WorkerRuleInput | undefined,
+): RenderedMonitoring {
   const { objects } = run;
   const rules = only(objects, "Rules") as Spec<{ groups: RuleGroup[] }>;
   const clusterRules = only(objects, "ClusterRules") as Spec<{ groups: RuleGroup[] }>;
-  const monitorings = objects.filter((o) => o.kind === "PodMonitoring") as Spec<{
-    selector: { matchLabels: Record<string, string> };
-  }>[];
-  const selects = (labels: Record<string, string>) => (m: (typeof monitorings)[number]) =>
-    Object.entries(m.spec.selector.matchLabels).every(([key, value]) => labels[key] === value);
-  const synapse = monitorings.find(selects(SYNAPSE_LABELS));
-  const bridge = monitorings.find((m) => m !== synapse);
-  if (!synapse?.metadata.name || !bridge?.metadata.name)
-    throw new Error(`expected PodMonitorings for Synapse and the bridge, found ${monitorings.length}`);
+  const scrapes = (
+    objects.filter((o) => o.kind === "PodMonitoring") as Spec<{
+      selector: { matchLabels: Record<string, string> };
+      endpoints: { port: string }[];
+    }>[]
+  ).map((m) => ({
+    name: String(m.metadata.name),
+    selector: m.spec.selector.matchLabels,
+    port: String(m.spec.endpoints[0]?.port),
+  }));
+  const selecting = (labels: Record<string, string>) =>
+    scrapes.find(
+      (m) =>
+        Object.keys(m.selector).length === Object.keys(labels).length &&
+        Object.entries(labels).every(([key, value]) => m.selector[key] === value),
+    );
+  const synapse = selecting(SYNAPSE_LABELS);
+  const bridge = selecting(bridgeSelector);
+  if (!synapse || !bridge)
+    throw new Error(`expected PodMonitorings for Synapse and the bridge, found ${scrapes.length}`);
   const dashboard = objects.find(
     (o) => o.kind === "ConfigMap" && o.metadata.labels?.grafana_dashboard === "1",
   ) as (KubeObject & { data: Record<string, string> }) | undefined;
@@ -56,14 +81,25 @@ export function monitoringOf(stack: string, run: ChildStackRun): RenderedMonitor
     stack,
     run,
     namespace: String(rules.metadata.namespace),
-    synapseJob: synapse.metadata.name,
-    bridgeJob: bridge.metadata.name,
+    synapseJob: synapse.name,
+    bridgeJob: bridge.name,
+    scrapes,
+    workers,
     groups: [...rules.spec.groups, ...clusterRules.spec.groups],
     dashboardQueries: queries,
   };
 }
 
 /** Renders the stack (in a child process) and reads its monitoring objects. */
-export async function renderedMonitoring(stack: string): Promise<RenderedMonitoring> {
-  return monitoringOf(stack, await runStackInChild(stack));
+export async function renderedMonitoring(stack: string, run?: ChildStackRun): Promise<RenderedMonitoring> {
+  const config = parseStackConfig(rawProjectConfig(await readStackConfig(PROJECT_DIR, stack)));
+  const workers = config.synapse.workers?.enabled ? config.synapse.workers : undefined;
+  const bridge = config.observability?.bridge;
+  if (!bridge) throw new Error(`stack ${stack} has no nova-matrix:observability`);
+  return monitoringOf(
+    stack,
+    run ?? (await runStackInChild(stack)),
+    bridge.selector,
+    workers ? synapseWorkersScrape(workers).jobs : undefined,
+  );
 }

@@ -15,6 +15,7 @@ import {
   SYNAPSE_UID,
 } from "../synapse/deployment-spec.ts";
 import { synapseListeners } from "../synapse/listeners.ts";
+import { WORKER_GROUPS } from "../synapse/workers.ts";
 import { PROXY_LABELS } from "../synapse/workers-component.ts";
 import { kubernetesProblems } from "./kubernetes-schema.ts";
 
@@ -59,13 +60,17 @@ export function expectValidKubernetesObjects(run: StackRun, namespace: string): 
 }
 
 /**
- * Operations ship on: the stack scrapes Synapse and the bridge and evaluates its alert rules (GMP), and isolates its
- * workloads with NetworkPolicies that select only its own pods (infra/network/stacks.test.ts states who reaches whom).
+/**
+ * Operations ship on: the stack scrapes Synapse and the bridge (in worker mode also each worker group and the proxy)
+ * and evaluates its alert rules (GMP), and isolates its workloads with NetworkPolicies that select only its own pods
+ * (infra/network/stacks.test.ts states who reaches whom).
  */
-export function expectOperationsOn(run: StackRun): void {
+export function expectOperationsOn(run: StackRun, options: { workers: boolean }): void {
   const objects = kubernetesObjects(run);
   const kinds = objects.map((o) => o.kind);
-  expect(kinds.filter((kind) => kind === "PodMonitoring")).toHaveLength(2);
+  expect(kinds.filter((kind) => kind === "PodMonitoring")).toHaveLength(
+    2 + (options.workers ? WORKER_GROUPS.length + 1 : 0),
+  );
   expect(kinds).toContain("Rules");
   expect(kinds).toContain("ClusterRules");
   const policies = objects.filter((o) => o.kind === "NetworkPolicy") as unknown as {
