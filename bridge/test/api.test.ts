@@ -157,6 +157,8 @@ describeWithHarness("bridge API against the real Synapse", () => {
         { headers: { authorization: `Bearer ${stack.secrets.asToken}` } },
       );
       expect(await name.json()).toEqual({ name: "Launch" });
+      // Read (and so shared for a few seconds) before each change: the bridge's own changes are seen at once.
+      expect(await bridge.conversations.members(id)).toEqual(["ann", "ben"]);
       await bridge.conversations.addMembers(id, ["cat", "ann"]);
       expect(await bridge.conversations.members(id)).toEqual(["ann", "ben", "cat"]);
       await bridge.conversations.removeMembers(id, ["ben"], "left the team");
@@ -171,6 +173,24 @@ describeWithHarness("bridge API against the real Synapse", () => {
       expect(await ids("cat")).toContain(id);
       expect(await ids("ben")).not.toContain(id);
       expect(await ids(`never-seen-${unique()}`)).toEqual([]);
+    });
+
+    it("shares one read of a conversation's members among many concurrent checks (a crowd of sockets)", async () => {
+      const id = `crowd-${unique()}`;
+      await bridge.conversations.ensureGroup(id, { name: "Crowd", members: ["ann", "ben"] });
+      // Synapse's own count of member-list requests (its metrics listener), not the bridge's word for it.
+      const reads = async () => {
+        const text = await (await fetch(`${stack.synapse.metricsUrl}/_synapse/metrics`)).text();
+        return [
+          ...text.matchAll(
+            /^synapse_http_server_requests_received_total\{[^}]*servlet="JoinedRoomMemberListRestServlet"[^}]*\} (\S+)$/gm,
+          ),
+        ].reduce((sum, m) => sum + Number(m[1]), 0);
+      };
+      const before = await reads();
+      const answers = await Promise.all(Array.from({ length: 200 }, () => bridge.conversations.members(id)));
+      expect(new Set(answers.map((members) => members.join(",")))).toEqual(new Set(["ann,ben"]));
+      expect((await reads()) - before).toBe(1);
     });
 
     it("rejects malformed input with the field named, and unknown conversations", async () => {

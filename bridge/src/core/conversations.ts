@@ -44,6 +44,8 @@ interface ConversationState {
 
 /** Conversations (and rooms) whose mapping is cached per process. */
 const REMEMBERED_CONVERSATIONS = 50_000;
+/** How old a shared read of a conversation's members may be (membership changed outside the bridge). */
+export const MEMBERS_TTL_MS = 5_000;
 
 export interface ConversationsDeps {
   client: MatrixClient;
@@ -66,6 +68,13 @@ export class Conversations {
   readonly #byId = new LRUCache<string, Conversation>({ max: REMEMBERED_CONVERSATIONS });
   readonly #byRoom = new LRUCache<string, Conversation | false>({ max: REMEMBERED_CONVERSATIONS });
   readonly #creating = new Map<string, Promise<Conversation>>();
+  // Every user socket checks membership on delivery: a thousand sockets in one conversation share one read of
+  // Synapse's member list (in flight or at most MEMBERS_TTL_MS old) instead of a thousand. The bridge's own
+  // membership changes forget the entry at once; a change made in Matrix directly shows within the TTL.
+  readonly #members = new LRUCache<string, Promise<string[]>>({
+    max: REMEMBERED_CONVERSATIONS,
+    ttl: MEMBERS_TTL_MS,
+  });
 
   constructor(deps: ConversationsDeps) {
     this.#deps = deps;
@@ -125,12 +134,16 @@ export class Conversations {
         "is a direct conversation; its members cannot change",
       );
     const joined = new Set(await joinedMembers(this.#deps.client, conversation.roomId));
-    await Promise.all(
-      userIds
-        .map((id, i) => check(`userIds[${i}]`, inputSchemas.userId, id))
-        .filter((id) => !joined.has(ghostUserId(id, this.#deps.serverName)))
-        .map((id) => this.#addGhost(conversation.roomId, id)),
-    );
+    try {
+      await Promise.all(
+        userIds
+          .map((id, i) => check(`userIds[${i}]`, inputSchemas.userId, id))
+          .filter((id) => !joined.has(ghostUserId(id, this.#deps.serverName)))
+          .map((id) => this.#addGhost(conversation.roomId, id)),
+      );
+    } finally {
+      this.#members.delete(conversationId);
+    }
   }
 
   /** Removes Nova users from a group conversation. */
@@ -141,14 +154,31 @@ export class Conversations {
         conversationId,
         "is a direct conversation; its members cannot change",
       );
-    for (const [i, id] of userIds.entries()) {
-      check(`userIds[${i}]`, inputSchemas.userId, id);
-      await kick(this.#deps.client, conversation.roomId, ghostUserId(id, this.#deps.serverName), reason);
+    try {
+      for (const [i, id] of userIds.entries()) {
+        check(`userIds[${i}]`, inputSchemas.userId, id);
+        await kick(this.#deps.client, conversation.roomId, ghostUserId(id, this.#deps.serverName), reason);
+      }
+    } finally {
+      // A removed user's sockets stop receiving the conversation at the next delivery, not after the TTL.
+      this.#members.delete(conversationId);
     }
   }
 
-  /** The Nova user ids of the conversation's joined members. */
-  async members(conversationId: string): Promise<string[]> {
+  /** The Nova user ids of the conversation's joined members (shared, at most MEMBERS_TTL_MS old). */
+  members(conversationId: string): Promise<string[]> {
+    const cached = this.#members.get(conversationId);
+    if (cached) return cached;
+    const read = this.#readMembers(conversationId);
+    this.#members.set(conversationId, read);
+    // A failed read is not remembered (the next caller asks again); a forgotten entry is not put back.
+    read.catch(() => {
+      if (this.#members.get(conversationId) === read) this.#members.delete(conversationId);
+    });
+    return read;
+  }
+
+  async #readMembers(conversationId: string): Promise<string[]> {
     const { roomId } = await this.get(conversationId);
     return (await joinedMembers(this.#deps.client, roomId))
       .map((userId) => novaUserIdOf(userId, this.#deps.serverName))
@@ -288,6 +318,7 @@ export class Conversations {
     }
     await Promise.all(members.map((id) => join(client, roomId, ghostUserId(id, serverName))));
     logger.info({ conversationId, roomId, kind }, "created the conversation's room");
+    this.#members.delete(conversationId);
     const conversation = { conversationId, roomId, kind };
     this.#byId.set(conversationId, conversation);
     this.#byRoom.set(roomId, conversation);
