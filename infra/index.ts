@@ -49,7 +49,7 @@ const config = loadConfig();
 
 // Kubernetes objects go to the stack's own cluster only (the program stops when the kube context points elsewhere).
 // Every component gets this provider: pass `onCluster` to each new one (infra/cluster/provider.test.ts checks).
-const onCluster = { providers: [clusterProvider("cluster", config.cluster)] };
+const onCluster = { providers: [clusterProvider("cluster", config.cluster, config.adoptExisting)] };
 
 const workerSettings = config.synapse.workers?.enabled ? config.synapse.workers : undefined;
 

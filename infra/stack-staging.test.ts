@@ -15,6 +15,7 @@ import {
   whoamiAsServiceUser,
 } from "./testing/rendered-synapse.ts";
 import {
+  expectAdoptionSafe,
   expectDatabaseJob,
   expectHardenedSynapse,
   expectNoSecretLeaks,
@@ -38,6 +39,10 @@ describe("staging stack under mocks", () => {
 
   it("ships with monitoring on: scrape objects and alert rules", () => {
     expectOperationsOn(run, { workers: false });
+  });
+
+  it("keeps what existed before: the media volume protected, realtime-chat-service's objects patched, not owned", () => {
+    expectAdoptionSafe(run);
   });
 
   it("leaks no secret into a ConfigMap, an annotation or a plain output", () => {

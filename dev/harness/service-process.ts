@@ -20,12 +20,15 @@ export interface ServiceProcessOptions {
   signingKey: string;
   /** Restart after an exit nobody asked for. */
   supervise?: boolean;
+  /** The entry point to run (default: the repository's; the image test runs the image's copy). */
+  entry?: string;
   env?: Record<string, string>;
 }
 
 export class ServiceProcess {
   readonly #env: NodeJS.ProcessEnv;
   readonly #supervise: boolean;
+  readonly #entry: string;
   #child: ChildProcess | undefined;
   #wanted = false;
   #port = 0;
@@ -39,6 +42,7 @@ export class ServiceProcess {
   constructor(options: ServiceProcessOptions) {
     const { config } = options;
     this.#supervise = options.supervise ?? false;
+    this.#entry = options.entry ?? MAIN;
     this.#env = {
       PATH: process.env.PATH,
       ...matrixEnv(config),
@@ -90,7 +94,7 @@ export class ServiceProcess {
   }
 
   #spawn(): void {
-    const child = spawn(process.execPath, [MAIN], {
+    const child = spawn(process.execPath, [this.#entry], {
       env: { ...this.#env, BRIDGE_PORT: String(this.#port) },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -15,8 +15,12 @@ export function kubeconfigFiles(env: NodeJS.ProcessEnv = process.env): Kubeconfi
   return paths.filter((path) => existsSync(path)).map((path) => ({ path, text: readFileSync(path, "utf8") }));
 }
 
-/** Refuses to go on unless the current kube context is the stack's cluster; then a provider pinned to it. */
-export function clusterProvider(name: string, cluster: ClusterRef): k8s.Provider {
+/**
+ * Refuses to go on unless the current kube context is the stack's cluster; then a provider pinned to it.
+ * `adoptExisting`: objects that already exist are taken over (upsert, server-side apply forced over other field
+ * managers) instead of failing with AlreadyExists, the provider's default since pulumi-kubernetes 4.29.
+ */
+export function clusterProvider(name: string, cluster: ClusterRef, adoptExisting = false): k8s.Provider {
   let context: string;
   try {
     context = checkKubeContext(pulumi.getStack(), cluster, kubeconfigFiles());
@@ -27,5 +31,9 @@ export function clusterProvider(name: string, cluster: ClusterRef): k8s.Provider
   // The provider reads the same kubeconfig ($KUBECONFIG) at deploy time, pinned to this context: switching
   // contexts mid-run changes nothing. The identifier is what makes it another cluster: a new kubeconfig path or
   // token (each CI run has both) is an update of the provider, never a replacement of every object on it.
-  return new k8s.Provider(name, { context, clusterIdentifier: context });
+  return new k8s.Provider(name, {
+    context,
+    clusterIdentifier: context,
+    ...(adoptExisting ? { upsertExistingObjects: true, enablePatchForce: true } : {}),
+  });
 }

@@ -86,6 +86,10 @@ describe.each(["staging", "prod"])("stack %s", (stack) => {
     expect(providers.map((p) => [p.name, p.inputs.context])).toEqual([
       ["cluster", gkeContextName(stack === "prod" ? prod : staging)],
     ]);
+    // Staging adopts the hand-made objects; prod's namespace is new and adopts nothing by accident.
+    const adopting = stack === "staging" ? "true" : undefined;
+    expect(providers[0]?.inputs.upsertExistingObjects).toBe(adopting);
+    expect(providers[0]?.inputs.enablePatchForce).toBe(adopting);
     const objects = resources.filter((r) => r.type.startsWith("kubernetes:"));
     expect(objects.length).toBeGreaterThan(10);
     const strays = objects

@@ -124,8 +124,13 @@ const synapse = z.strictObject({
     /** Absent: the cluster's default StorageClass. */
     storageClass: dnsName.optional(),
   }),
-  /** Keep the media volume (and its data) when the stack or the PVC is deleted. */
-  retainVolumeOnDelete: z.boolean().default(false),
+  /** The media volume is always kept (protect + retainOnDelete); the key stays accepted for older stack files. */
+  retainVolumeOnDelete: z
+    .literal(true, {
+      error:
+        "the media volume is always kept (protect and retainOnDelete, both stacks); remove retainVolumeOnDelete from the stack file",
+    })
+    .optional(),
   maxUploadSize: z
     .string()
     .regex(/^[0-9]+[KMG]$/, "expected a Synapse size such as 50M")
@@ -298,6 +303,12 @@ export const stackConfigSchema = z
     namespace: dnsLabel,
     /** false: the namespace exists already (staging's holds Postgres and the backend). */
     createNamespace: z.boolean().default(false),
+    /**
+     * true: objects of this stack that already exist in the cluster (staging's hand-made Synapse) are adopted on the
+     * first `up` (the provider's upsert, forcing server-side apply over the fields `kubectl` owned) instead of
+     * failing with AlreadyExists. README, "Taking over the hand-made staging".
+     */
+    adoptExisting: z.boolean().default(false),
     matrixEnabled: z.boolean().default(false),
     synapse,
     database: z.discriminatedUnion("kind", [inClusterDatabase, cloudSqlDatabase], {

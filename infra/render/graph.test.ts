@@ -23,6 +23,8 @@ const node = (
   custom,
   ...(parent ? { parent } : {}),
   dependencies: deps,
+  protect: false,
+  retainOnDelete: false,
 });
 
 describe("stackDot", () => {

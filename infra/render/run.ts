@@ -40,6 +40,9 @@ export interface Registration {
   parent?: string;
   /** URNs this one waits for: explicit dependsOn and the resources its inputs come from. */
   dependencies: string[];
+  /** The options that keep live objects (the mocks' newResource never sees resource options). */
+  protect: boolean;
+  retainOnDelete: boolean;
 }
 
 // The mock runtime hands `newResource` no parent or dependencies; the register request it answers has them.
@@ -49,6 +52,8 @@ interface RegisterRequest {
   getCustom(): boolean;
   getParent(): string;
   getDependenciesList(): string[];
+  getProtect(): boolean | undefined;
+  getRetainondelete(): boolean | undefined;
 }
 type RegisterCallback = (error: unknown, response?: { getUrn(): string }) => void;
 interface Monitor {
@@ -68,6 +73,8 @@ function recordRegistrations(into: Registration[]): void {
           custom: request.getCustom(),
           ...(request.getParent() ? { parent: request.getParent() } : {}),
           dependencies: [...request.getDependenciesList()].sort(),
+          protect: request.getProtect() ?? false,
+          retainOnDelete: request.getRetainondelete() ?? false,
         });
       callback(error, response);
     });

@@ -237,7 +237,9 @@ export class Synapse extends pulumi.ComponentResource {
             : { storageClassName: settings.storage.storageClass }),
         },
       },
-      { parent: this, retainOnDelete: settings.retainVolumeOnDelete },
+      // The media volume is the only copy of every upload since the last backup, and staging's is adopted from the
+      // hand-made deployment: neither `pulumi destroy` nor a rename may delete it.
+      { parent: this, protect: true, retainOnDelete: true },
     );
 
     // A digest of every file (public and secret) rolls the pod on any config or secret change.

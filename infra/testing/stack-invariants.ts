@@ -2,6 +2,7 @@
 
 import { SECRET_OUTPUTS, stackOutputsSchema } from "@nova-matrix/contracts";
 import { expect } from "vitest";
+import { CHAT_SERVICE_CONFIG_MAP, CHAT_SERVICE_TOKEN_SECRET, PATCH_FORCE } from "../chat-service/index.ts";
 import { DATABASE_SETUP_SQL, PASSWORD_ENV, VERIFIER_ENV } from "../database/sql.ts";
 import type { RecordedResource } from "../render/mocks.ts";
 import type { StackRun } from "../render/run.ts";
@@ -86,6 +87,52 @@ export function expectOperationsOn(run: StackRun, options: { workers: boolean })
     expect(policy.spec.policyTypes).toEqual(["Ingress", "Egress"]);
   }
 }
+
+/**
+ * What existed before the program survives it: the media volume is protected and kept on delete, and
+ * realtime-chat-service's ConfigMap and Secret are patched (its MATRIX_* keys only, forced over kubectl's field
+ * manager once), never owned, and kept on delete.
+ */
+export function expectAdoptionSafe(run: StackRun): void {
+  const registered = (type: string, name: string) => {
+    const found = run.registrations.filter((r) => r.type === type && r.urn.endsWith(`::${name}`));
+    expect(found, `${type} ${name}`).toHaveLength(1);
+    return found[0] as StackRun["registrations"][number];
+  };
+  const pvc = run.resources.find(
+    (r) => r.type === "kubernetes:core/v1:PersistentVolumeClaim" && objectName(r) === DATA_PVC_NAME,
+  );
+  expect(pvc, "the media PVC").toBeDefined();
+  expect(registered("kubernetes:core/v1:PersistentVolumeClaim", pvc?.name ?? "")).toMatchObject({
+    protect: true,
+    retainOnDelete: true,
+  });
+  for (const [type, name] of [
+    ["kubernetes:core/v1:ConfigMapPatch", CHAT_SERVICE_CONFIG_MAP],
+    ["kubernetes:core/v1:SecretPatch", CHAT_SERVICE_TOKEN_SECRET],
+  ] as const) {
+    const patch = run.resources.filter((r) => r.type === type && objectName(r) === name);
+    expect(patch, `${type} ${name}`).toHaveLength(1);
+    const { inputs, name: resourceName } = patch[0] as RecordedResource;
+    expect((inputs.metadata as { annotations?: object }).annotations).toMatchObject(PATCH_FORCE);
+    const keys = Object.keys((inputs.data ?? inputs.stringData) as object);
+    expect(keys.length).toBeGreaterThan(0);
+    for (const key of keys) expect(key).toMatch(/^MATRIX_/);
+    expect(registered(type, resourceName).retainOnDelete).toBe(true);
+  }
+  // Nothing owns them whole.
+  for (const [kind, name] of [
+    ["ConfigMap", CHAT_SERVICE_CONFIG_MAP],
+    ["Secret", CHAT_SERVICE_TOKEN_SECRET],
+  ] as const) {
+    expect(
+      run.resources.filter((r) => r.type === `kubernetes:core/v1:${kind}` && objectName(r) === name),
+    ).toEqual([]);
+  }
+}
+
+const objectName = (resource: RecordedResource) =>
+  (resource.inputs.metadata as { name?: string } | undefined)?.name;
 
 /** No generated secret in a ConfigMap, in a non-secret output, or anywhere outside a Secret's data. */
 export function expectNoSecretLeaks(run: StackRun): void {
