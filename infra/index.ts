@@ -76,6 +76,7 @@ const database = new SynapseDatabase(
     config: config.database,
     password: secrets.databasePassword,
     ...(secrets.databaseAdminPassword ? { adminPassword: secrets.databaseAdminPassword } : {}),
+    takeover: config.takeover,
   },
   onCluster,
 );
@@ -171,6 +172,7 @@ const synapse = new Synapse(
     loadBalancerRanges,
     ...(config.ingress ? { serviceAnnotations: serviceAnnotationsForIngress() } : {}),
     priorityClassName: SYNAPSE_PRIORITY_CLASS,
+    takeover: config.takeover,
     workers: workerSettings && redis ? workersOf(workerSettings, redis) : undefined,
   },
   { ...onCluster, dependsOn: [database.setupJob, isolation] },

@@ -114,7 +114,7 @@ describe("staging stack under mocks", () => {
   });
 
   it("sets up the database with the namespace Postgres's admin Secret", () => {
-    expectDatabaseJob(run);
+    expectDatabaseJob(run, { takeover: true });
     const job = kubernetesObjects(run).find((o) => o.kind === "Job") as unknown as {
       spec: {
         template: {

@@ -310,6 +310,11 @@ export const stackConfigSchema = z
      */
     adoptExisting: z.boolean().default(false),
     matrixEnabled: z.boolean().default(false),
+    /**
+     * Take over a hand-made Synapse (staging's): the database setup Job revokes, once, every credential the hand-made
+     * deployment created in the adopted database (infra/synapse/takeover.ts). Idempotent, safe to leave on.
+     */
+    takeover: z.boolean().default(false),
     synapse,
     database: z.discriminatedUnion("kind", [inClusterDatabase, cloudSqlDatabase], {
       error: 'expected kind "in-cluster" or "cloudsql"',
@@ -336,6 +341,13 @@ export const stackConfigSchema = z
         path: ["network", "postgresSelector"],
         message:
           "is required with an in-cluster database: the labels of its Postgres pods (Synapse's and the bridge's only database peer)",
+      });
+    if (config.takeover && config.synapse.workers?.enabled)
+      ctx.addIssue({
+        code: "custom",
+        path: ["takeover"],
+        message:
+          "only with Synapse as one process: each worker caches access tokens, and only the main process restarts after the revocation; take over first, then turn workers on",
       });
     if (config.database.kind === "cloudsql" && config.ingress === undefined)
       ctx.addIssue({

@@ -4,6 +4,7 @@ import * as gcp from "@pulumi/gcp";
 import type * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { CloudSqlDatabaseConfig, InClusterDatabaseConfig } from "../config/schema.ts";
+import { TAKEOVER_FILE, TAKEOVER_SQL } from "../synapse/takeover.ts";
 import { DatabaseSetup } from "./setup.ts";
 import { CLOUD_SQL_ADMIN_USER, type DatabaseAdmin, SETUP_SECRET } from "./setup-spec.ts";
 import { PASSWORD_ENV } from "./sql.ts";
@@ -15,6 +16,11 @@ export interface SynapseDatabaseArgs {
   password: pulumi.Output<string>;
   /** Cloud SQL only: the generated password of the admin user the program creates. */
   adminPassword?: pulumi.Output<string>;
+  /**
+   * Take over a hand-made Synapse in this database: the setup Job also revokes every credential the hand-made
+   * deployment created (infra/synapse/takeover.ts), once.
+   */
+  takeover?: boolean;
 }
 
 /** Where Synapse connects, once the setup Job has run. */
@@ -111,6 +117,7 @@ export class SynapseDatabase extends pulumi.ComponentResource {
         password: args.password,
         admin,
         moreSecretData,
+        moreScripts: args.takeover ? { [TAKEOVER_FILE]: TAKEOVER_SQL } : undefined,
       },
       { parent: this },
     ).job;

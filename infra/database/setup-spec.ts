@@ -62,6 +62,8 @@ export function databaseSetupPodSpec(input: {
   admin: DatabaseAdmin;
   scriptConfigMap: string;
   setupSecret: string;
+  /** More scripts of the ConfigMap, run after setup.sql in the same session (connected to the database, as the admin). */
+  moreScripts?: readonly string[] | undefined;
 }): PodSpec {
   const tls = input.admin.kind === "cloudsql";
   const admin =
@@ -101,7 +103,11 @@ export function databaseSetupPodSpec(input: {
       {
         name: "psql",
         image: PSQL_IMAGE,
-        command: ["psql", ...psqlArgs("/setup/setup.sql", input.database)],
+        command: [
+          "psql",
+          ...psqlArgs("/setup/setup.sql", input.database),
+          ...(input.moreScripts ?? []).flatMap((file) => ["-f", `/setup/${file}`]),
+        ],
         env: [
           { name: "PGHOST", value: input.host },
           { name: "PGPORT", value: String(input.port) },

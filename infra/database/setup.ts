@@ -20,6 +20,8 @@ export interface DatabaseSetupArgs {
   /** The role's generated password: only its verifier reaches the Secret the Job reads. */
   password: pulumi.Output<string>;
   admin: DatabaseAdmin;
+  /** More psql scripts, by file name, run after the setup in the same session (Synapse's takeover step). */
+  moreScripts?: Record<string, string> | undefined;
   /** More keys for the setup Secret, for other readers (the Job mounts none of them but `ca.pem`). */
   moreSecretData?: Record<string, pulumi.Input<string>>;
 }
@@ -38,7 +40,7 @@ export class DatabaseSetup extends pulumi.ComponentResource {
       `${name}-script`,
       {
         metadata: { name: args.objectName, namespace: args.namespace },
-        data: { "setup.sql": DATABASE_SETUP_SQL },
+        data: { "setup.sql": DATABASE_SETUP_SQL, ...args.moreScripts },
       },
       child(),
     );
@@ -54,10 +56,12 @@ export class DatabaseSetup extends pulumi.ComponentResource {
       },
       child(),
     );
+    const moreScripts = args.moreScripts ?? {};
+    const scripts = [DATABASE_SETUP_SQL, ...Object.values(moreScripts)].join("\0");
     const revision = pulumi
       .all([args.password, args.host])
       .apply(([password, host]) =>
-        createHash("sha256").update(`${DATABASE_SETUP_SQL}\0${password}\0${host}`).digest("hex").slice(0, 10),
+        createHash("sha256").update(`${scripts}\0${password}\0${host}`).digest("hex").slice(0, 10),
       );
     this.job = new k8s.batch.v1.Job(
       name,
@@ -80,6 +84,7 @@ export class DatabaseSetup extends pulumi.ComponentResource {
                 admin: args.admin,
                 scriptConfigMap: args.objectName,
                 setupSecret: args.objectName,
+                moreScripts: Object.keys(moreScripts),
               }),
             ),
           },

@@ -51,6 +51,7 @@ export interface SynapseWorkerArgs {
 }
 
 import { checkAppserviceIsolation, type SynapseListener, synapseOwn } from "./listeners.ts";
+import { TAKEOVER_ANNOTATION } from "./takeover.ts";
 
 export interface SynapseDatabaseConnection {
   host: pulumi.Input<string>;
@@ -83,6 +84,8 @@ export interface SynapseArgs {
   priorityClassName?: string | undefined;
   /** Worker mode (absent: one process). */
   workers?: SynapseWorkerArgs | undefined;
+  /** The setup Job takes over a hand-made Synapse (takeover.ts): the pod restarts after it, dropping cached tokens. */
+  takeover?: boolean;
 }
 
 /** GKE's cluster DNS domain (the worker plan names pods by it). */
@@ -258,7 +261,10 @@ export class Synapse extends pulumi.ComponentResource {
           template: {
             metadata: {
               labels: { ...SYNAPSE_LABELS, ...(plan ? { [SYNAPSE_PROCESS_LABEL]: "main" } : {}) },
-              annotations: { "nova.chat/config-checksum": checksum },
+              annotations: {
+                "nova.chat/config-checksum": checksum,
+                ...(args.takeover ? { [TAKEOVER_ANNOTATION]: "on" } : {}),
+              },
             },
             spec: synapsePodSpec({
               resources: settings.resources,

@@ -97,6 +97,8 @@ export async function startRenderedSynapse(
   options: {
     /** Listeners a test adds to the rendered ones (harness ports), for a control case. */
     extraListeners?: (ports: { free: () => Promise<number> }) => Promise<Record<string, unknown>[]>;
+    /** The role and database exist already (a takeover test made them, and the setup Job set the password). */
+    existingDatabase?: boolean;
   } = {},
 ): Promise<RenderedSynapse> {
   const publicFiles = objectData(resources, "ConfigMap", CONFIG_MAP_NAME);
@@ -107,8 +109,10 @@ export async function startRenderedSynapse(
   const stackDatabaseArgs = { ...databaseFile.database.args };
   const user = String(stackDatabaseArgs.user);
   const name = String(stackDatabaseArgs.dbname);
-  await postgres.createRole(user, String(stackDatabaseArgs.password));
-  await postgres.createDatabase(name, user);
+  if (!options.existingDatabase) {
+    await postgres.createRole(user, String(stackDatabaseArgs.password));
+    await postgres.createDatabase(name, user);
+  }
 
   const { stackAppserviceIpRanges, harnessRegistration } = registrationOnHarness(secretFiles);
 

@@ -16,6 +16,7 @@ import {
   SYNAPSE_UID,
 } from "../synapse/deployment-spec.ts";
 import { synapseListeners } from "../synapse/listeners.ts";
+import { TAKEOVER_FILE, TAKEOVER_SQL } from "../synapse/takeover.ts";
 import { WORKER_GROUPS } from "../synapse/workers.ts";
 import { PROXY_LABELS } from "../synapse/workers-component.ts";
 import { kubernetesProblems } from "./kubernetes-schema.ts";
@@ -257,9 +258,11 @@ export function expectHardenedSynapse(run: StackRun, mode: { workers: boolean } 
 }
 
 /** The setup Job runs the tested script, with the passwords from Secrets. */
-export function expectDatabaseJob(run: StackRun): void {
+export function expectDatabaseJob(run: StackRun, options: { takeover?: boolean } = {}): void {
   expect(findObject(run, "ConfigMap", "matrix-synapse-db-setup").data).toEqual({
     "setup.sql": DATABASE_SETUP_SQL,
+    // Staging takes the hand-made Synapse over (infra/synapse/takeover.ts), after the setup.
+    ...(options.takeover ? { [TAKEOVER_FILE]: TAKEOVER_SQL } : {}),
   });
   // Synapse's setup Job (the bridge's database has its own, checked in infra/bridge-deploy).
   const jobs = kubernetesObjects(run).filter(
