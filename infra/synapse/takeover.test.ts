@@ -21,6 +21,7 @@ import {
 } from "@nova-matrix/dev/harness";
 import { describeWithHarness, harnessChroot } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
 import { SETUP_SECRET } from "../database/setup-spec.ts";
 import { VERIFIER_ENV } from "../database/sql.ts";
 import type { RecordedResource } from "../render/mocks.ts";
@@ -139,8 +140,8 @@ describeWithHarness("taking over the hand-made staging Synapse (real Synapse and
     handMade = await startSynapse({
       chroot: harnessChroot(),
       configFiles: ["homeserver.yaml", "database.yaml"],
-      files: (paths) =>
-        localSynapseFiles({
+      files: (paths) => {
+        const { files } = localSynapseFiles({
           paths,
           serverName: SERVER,
           database: {
@@ -151,7 +152,12 @@ describeWithHarness("taking over the hand-made staging Synapse (real Synapse and
             password: oldDatabasePassword,
           },
           secrets: handMadeSecrets,
-        }).files,
+        });
+        // The hand-made deployment had no appservice: @nova-service was an ordinary, password-registered user.
+        const homeserver = parse(files[FILE_NAMES.homeserver] ?? "") as Record<string, unknown>;
+        delete homeserver.app_service_config_files;
+        return { ...files, [FILE_NAMES.homeserver]: stringify(homeserver) };
+      },
     });
     for (const account of [service, operator]) {
       await registerWithSharedSecret(handMade.baseUrl, handMadeSecrets.registrationSharedSecret, {
