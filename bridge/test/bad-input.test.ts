@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { waitFor } from "@nova-matrix/dev/harness";
 import { startTestStack, type TestStack, testLogger } from "@nova-matrix/dev/harness/test-stack";
 import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Secret } from "../src/config/secret.ts";
 import { type RunningService, runService } from "../src/service/run.ts";
@@ -440,6 +441,57 @@ describeWithHarness("bad input over the HTTP API: documented 4xx, nothing change
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(await snapshot()).toEqual(before);
   });
+
+  it("fuzzed: random methods, paths, headers and bodies never answer 5xx, and a 4xx changes nothing", async () => {
+    const prefixes = [
+      "",
+      "/v1",
+      "/v1/conversations",
+      MESSAGES,
+      `${MESSAGES}/$x`,
+      "/v1/user-tokens",
+      "/v1/media",
+    ];
+    const request = fc.record({
+      method: fc.constantFrom("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"),
+      path: fc
+        .tuple(fc.constantFrom(...prefixes), fc.webPath(), fc.webQueryParameters())
+        // An origin-form target starts with "/" (anything else is refused by Node's HTTP parser, not the bridge).
+        .map(
+          ([prefix, path, query]) => `/${`${prefix}${path}`.replace(/^\//, "")}${query ? `?${query}` : ""}`,
+        ),
+      auth: fc.constantFrom<"none" | "service" | "garbage">("none", "service", "garbage"),
+      contentType: fc.option(
+        fc.constantFrom(
+          "application/json",
+          "text/plain",
+          "application/octet-stream",
+          "multipart/form-data",
+          "x/y",
+        ),
+      ),
+      body: fc.option(
+        fc.oneof(
+          fc.json(),
+          fc.string({ maxLength: 200 }),
+          fc.uint8Array({ maxLength: 2048 }).map((bytes) => Buffer.from(bytes)),
+        ),
+      ),
+    });
+    await fc.assert(
+      fc.asyncProperty(request, async (r) => {
+        const headers: Record<string, string> = {};
+        if (r.auth === "service") headers.authorization = `Bearer ${API_TOKEN}`;
+        if (r.auth === "garbage") headers.authorization = "Bearer x.y.z";
+        if (r.contentType !== null) headers["content-type"] = r.contentType;
+        const before = await snapshot();
+        const answer = await send(service.url, r.method, r.path, headers, r.body ?? undefined);
+        expect(answer.status, `${r.method} ${r.path}`).toBeLessThan(500);
+        if (answer.status >= 400) expect(await snapshot()).toEqual(before);
+      }),
+      { numRuns: 150, timeout: 5_000 },
+    );
+  }, 180_000);
 
   it("refuses forged and expired tokens on the WebSocket before the upgrade (401)", async () => {
     for (const token of [
