@@ -466,7 +466,7 @@ describeWithHarnessInEachMode("bridge service (HTTP + WebSocket) against the rea
       await waitForProbe(
         async () =>
           /^nova_bridge_websocket_clients\{role="service"\} 0$/m.test(
-            (await call(url, "GET", "/metrics")).body,
+            String((await call(url, "GET", "/metrics")).body),
           ),
         { timeoutMs: 15_000, describe: () => "the server did not drop the silent peer" },
       );
