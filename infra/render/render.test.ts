@@ -146,7 +146,9 @@ describe("monitoring and backups, every scrape style", () => {
     );
     for (const object of objects) {
       expect(kubernetesProblems(object), `${object.kind} ${object.metadata.name}`).toEqual([]);
-      if (object.kind !== "ClusterRules") expect(object.metadata.namespace).toBe("nova-staging");
+      // Cluster-scoped kinds have no namespace: the cluster-wide alert rules and the pods' PriorityClass.
+      if (!["ClusterRules", "PriorityClass"].includes(object.kind))
+        expect(object.metadata.namespace, `${object.kind} ${object.metadata.name}`).toBe("nova-staging");
     }
     const kinds = objects.map((o) => `${o.kind}/${o.metadata.name}`);
     expect(kinds).toEqual(
