@@ -4,6 +4,7 @@ import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import type { BridgeDeployConfig } from "../config/bridge.ts";
 import { quantityBytes, synapseSizeBytes } from "../config/quantity.ts";
+import { containerResources } from "../config/schema.ts";
 import { DATABASE_CA_MOUNT, databaseCa } from "../database/setup-spec.ts";
 
 type PodSpec = k8s.types.input.core.v1.PodSpec;
@@ -102,10 +103,6 @@ export function bridgePodSpec(input: BridgePodInput): PodSpec {
     httpGet: { path, port: BRIDGE_PORT_NAME },
     ...extra,
   });
-  const limits = {
-    memory: input.resources.limits.memory,
-    ...(input.resources.limits.cpu === undefined ? {} : { cpu: input.resources.limits.cpu }),
-  };
   return {
     automountServiceAccountToken: false,
     enableServiceLinks: false,
@@ -141,7 +138,7 @@ export function bridgePodSpec(input: BridgePodInput): PodSpec {
         startupProbe: probe("/healthz", { periodSeconds: 5, failureThreshold: 24, timeoutSeconds: 3 }),
         livenessProbe: probe("/healthz", { periodSeconds: 20, failureThreshold: 3, timeoutSeconds: 5 }),
         readinessProbe: probe("/readyz", { periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 5 }),
-        resources: { requests: input.resources.requests, limits },
+        resources: containerResources(input.resources),
         securityContext: {
           runAsNonRoot: true,
           allowPrivilegeEscalation: false,

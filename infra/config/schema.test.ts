@@ -5,7 +5,7 @@ import { parse } from "yaml";
 import { PROJECT_DIR } from "../render/run.ts";
 import { flattenStackConfig } from "../render/stack-file.ts";
 import { rawProjectConfig } from "./load.ts";
-import { parseStackConfig } from "./schema.ts";
+import { containerResources, parseStackConfig } from "./schema.ts";
 
 const stackFile = async (stack: string) => {
   const path = join(PROJECT_DIR, `Pulumi.${stack}.yaml`);
@@ -80,6 +80,24 @@ describe("parseStackConfig", () => {
     expect(
       errorOf({ ...raw, synapse: { ...(raw.synapse as object), databasePool: { min: 9, max: 2 } } }),
     ).toContain("nova-matrix:synapse.databasePool: expected min <= max");
+  });
+});
+
+describe("containerResources", () => {
+  it("passes the requests and the memory limit through, and sets a CPU limit only where the stack sets one", () => {
+    const requests = { cpu: "100m", memory: "256Mi" };
+    expect(containerResources({ requests, limits: { memory: "1Gi" } })).toStrictEqual({
+      requests,
+      limits: { memory: "1Gi" },
+    });
+    expect(containerResources({ requests, limits: { memory: "1Gi", cpu: undefined } })).toStrictEqual({
+      requests,
+      limits: { memory: "1Gi" },
+    });
+    expect(containerResources({ requests, limits: { cpu: "2", memory: "1Gi" } })).toStrictEqual({
+      requests,
+      limits: { memory: "1Gi", cpu: "2" },
+    });
   });
 });
 

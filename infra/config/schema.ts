@@ -38,6 +38,14 @@ const resources = z.strictObject({
   requests: z.strictObject({ cpu: quantity, memory: quantity }),
   limits: z.strictObject({ cpu: quantity.optional(), memory: quantity }),
 });
+/** A container's requests and limits as a stack sets them (Synapse's, its workers', the proxy's, Redis's, the bridge's). */
+export type ResourceSettings = z.infer<typeof resources>;
+
+/** A container's `resources` block: the requests as set, the memory limit, and a CPU limit only where one is set. */
+export function containerResources(settings: ResourceSettings) {
+  const { cpu, memory } = settings.limits;
+  return { requests: settings.requests, limits: { memory, ...(cpu === undefined ? {} : { cpu }) } };
+}
 
 const sized = (requests: { cpu: string; memory: string }, memoryLimit: string) => ({
   requests,

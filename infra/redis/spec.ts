@@ -1,5 +1,6 @@
 // The in-cluster Redis's pure parts (staging's worker mode): names, its config file, its pod.
 import type { types } from "@pulumi/kubernetes";
+import { containerResources, type ResourceSettings } from "../config/schema.ts";
 
 export const REDIS_NAME = "matrix-synapse-redis";
 export const REDIS_LABELS = { app: REDIS_NAME } as const;
@@ -24,10 +25,7 @@ export function redisConf(password: string): string {
   ].join("\n");
 }
 
-export function inClusterRedisPodSpec(resources: {
-  requests: { cpu: string; memory: string };
-  limits: { cpu?: string | undefined; memory: string };
-}): types.input.core.v1.PodSpec {
+export function inClusterRedisPodSpec(resources: ResourceSettings): types.input.core.v1.PodSpec {
   const security = {
     runAsNonRoot: true,
     runAsUser: REDIS_UID,
@@ -56,13 +54,7 @@ export function inClusterRedisPodSpec(resources: {
         ports: [{ name: "redis", containerPort: REDIS_PORT, protocol: "TCP" }],
         readinessProbe: probe({ periodSeconds: 5, failureThreshold: 3 }),
         livenessProbe: probe({ periodSeconds: 20, failureThreshold: 3 }),
-        resources: {
-          requests: resources.requests,
-          limits: {
-            memory: resources.limits.memory,
-            ...(resources.limits.cpu === undefined ? {} : { cpu: resources.limits.cpu }),
-          },
-        },
+        resources: containerResources(resources),
         securityContext: security,
         volumeMounts: [
           { name: "config", mountPath: "/config", readOnly: true },

@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 // Type-only: the spec is a plain object at run time (the tests validate it with kubernetes-models).
 import type { types } from "@pulumi/kubernetes";
+import { containerResources, type ResourceSettings } from "../config/schema.ts";
 import type { HomeserverInput } from "./homeserver.ts";
 import { FILE_NAMES } from "./homeserver.ts";
 import { CLIENT_PORT, CLIENT_PORT_NAME, METRICS_PORT, METRICS_PORT_NAME } from "./listeners.ts";
@@ -63,10 +64,7 @@ export interface PodSpecInput {
   priorityClassName?: string | undefined;
   /** The monolith's container ports, one per listener (listeners.ts); a worker's come from its process. */
   ports?: readonly { name: string; port: number }[];
-  resources: {
-    requests: { cpu: string; memory: string };
-    limits: { cpu?: string | undefined; memory: string };
-  };
+  resources: ResourceSettings;
   /** Worker mode: which Synapse process the pod runs (absent: the monolith). */
   process?: SynapseProcessSpec | undefined;
 }
@@ -131,10 +129,6 @@ export function synapsePodSpec(input: PodSpecInput): types.input.core.v1.PodSpec
   const listenerPorts = process ? process.ports : input.ports;
   if (!listenerPorts) throw new Error("synapsePodSpec: the monolith's ports (its listeners) are required");
   const ports = listenerPorts.map(({ name, port }) => ({ name, containerPort: port, protocol: "TCP" }));
-  const limits = {
-    memory: input.resources.limits.memory,
-    ...(input.resources.limits.cpu === undefined ? {} : { cpu: input.resources.limits.cpu }),
-  };
   const health = (extra: Record<string, number>) => ({
     httpGet: { path: "/health", port: process?.healthPort ?? CLIENT_PORT_NAME },
     ...extra,
@@ -175,7 +169,7 @@ export function synapsePodSpec(input: PodSpecInput): types.input.core.v1.PodSpec
         startupProbe: health({ periodSeconds: 10, failureThreshold: 60, timeoutSeconds: 5 }),
         readinessProbe: health({ periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 5 }),
         livenessProbe: health({ periodSeconds: 20, failureThreshold: 6, timeoutSeconds: 10 }),
-        resources: { requests: input.resources.requests, limits },
+        resources: containerResources(input.resources),
         securityContext: containerSecurity,
         volumeMounts: mounts,
       },

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { WorkerSettings } from "../config/schema.ts";
+import { containerResources, type ResourceSettings, type WorkerSettings } from "../config/schema.ts";
 import {
   CLIENT_PORT,
   CLIENT_PORT_NAME,
@@ -43,8 +43,6 @@ export const PROXY_STATS_PORT_NAME = "stats";
 export const groupLabels = (group: WorkerGroup) => ({ app: groupName(group) });
 /** Every Synapse process (the main one included) in worker mode. */
 export const SYNAPSE_PROCESS_SELECTOR = (group: WorkerGroup | "main") => ({ [SYNAPSE_PROCESS_LABEL]: group });
-
-type Resources = WorkerSettings["sync"]["resources"];
 
 export interface SynapseWorkersArgs {
   namespace: pulumi.Input<string>;
@@ -103,7 +101,7 @@ export class SynapseWorkers extends pulumi.ComponentResource {
       parent,
     );
 
-    const groups: Record<WorkerGroup, { replicas: number; resources: Resources }> = {
+    const groups: Record<WorkerGroup, { replicas: number; resources: ResourceSettings }> = {
       sync: settings.sync,
       client: settings.client,
       "event-persister": {
@@ -278,7 +276,7 @@ function digest(files: Record<string, string>): string {
 
 /** HAProxy's pod: the official image as its own non-root user, its config from the ConfigMap. */
 export function proxyPodSpec(
-  resources: Resources,
+  resources: ResourceSettings,
   priorityClassName: string | undefined,
 ): k8s.types.input.core.v1.PodSpec {
   const security = {
@@ -315,13 +313,7 @@ export function proxyPodSpec(
         ],
         readinessProbe: healthz({ periodSeconds: 5, failureThreshold: 3 }),
         livenessProbe: healthz({ periodSeconds: 10, failureThreshold: 6 }),
-        resources: {
-          requests: resources.requests,
-          limits: {
-            memory: resources.limits.memory,
-            ...(resources.limits.cpu === undefined ? {} : { cpu: resources.limits.cpu }),
-          },
-        },
+        resources: containerResources(resources),
         securityContext: security,
         volumeMounts: [{ name: "config", mountPath: HAPROXY_CONFIG_DIR, readOnly: true }],
       },
