@@ -1,6 +1,7 @@
 // The in-cluster Redis's pure parts (staging's worker mode): names, its config file, its pod.
 import type { types } from "@pulumi/kubernetes";
 import { containerResources, type ResourceSettings } from "../config/schema.ts";
+import { nonRootContainerSecurity } from "../network/policies.ts";
 
 export const REDIS_NAME = "matrix-synapse-redis";
 export const REDIS_LABELS = { app: REDIS_NAME } as const;
@@ -26,14 +27,6 @@ export function redisConf(password: string): string {
 }
 
 export function inClusterRedisPodSpec(resources: ResourceSettings): types.input.core.v1.PodSpec {
-  const security = {
-    runAsNonRoot: true,
-    runAsUser: REDIS_UID,
-    runAsGroup: REDIS_UID,
-    allowPrivilegeEscalation: false,
-    readOnlyRootFilesystem: true,
-    capabilities: { drop: ["ALL"] },
-  };
   const probe = (extra: Record<string, number>) => ({ tcpSocket: { port: "redis" }, ...extra });
   return {
     automountServiceAccountToken: false,
@@ -55,7 +48,7 @@ export function inClusterRedisPodSpec(resources: ResourceSettings): types.input.
         readinessProbe: probe({ periodSeconds: 5, failureThreshold: 3 }),
         livenessProbe: probe({ periodSeconds: 20, failureThreshold: 3 }),
         resources: containerResources(resources),
-        securityContext: security,
+        securityContext: nonRootContainerSecurity(REDIS_UID),
         volumeMounts: [
           { name: "config", mountPath: "/config", readOnly: true },
           { name: "data", mountPath: "/data" },

@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 // Type-only: the spec is a plain object at run time (the tests validate it with kubernetes-models).
 import type { types } from "@pulumi/kubernetes";
 import { containerResources, type ResourceSettings } from "../config/schema.ts";
+import { nonRootContainerSecurity } from "../network/policies.ts";
 import type { HomeserverInput } from "./homeserver.ts";
 import { FILE_NAMES } from "./homeserver.ts";
 import { CLIENT_PORT, CLIENT_PORT_NAME, METRICS_PORT, METRICS_PORT_NAME } from "./listeners.ts";
@@ -93,14 +94,7 @@ export const SYNAPSE_PROCESS_LABEL = "nova.chat/synapse-process";
 
 /** The pod template's spec (plain object, validated against the Kubernetes schema in tests). */
 export function synapsePodSpec(input: PodSpecInput): types.input.core.v1.PodSpec {
-  const containerSecurity = {
-    runAsNonRoot: true,
-    runAsUser: SYNAPSE_UID,
-    runAsGroup: SYNAPSE_UID,
-    allowPrivilegeEscalation: false,
-    readOnlyRootFilesystem: true,
-    capabilities: { drop: ["ALL"] },
-  };
+  const containerSecurity = nonRootContainerSecurity(SYNAPSE_UID);
   const process = input.process;
   // Worker mode: the `redis` block, then the worker's own file, named after the pod ($(POD_NAME) is expanded by
   // Kubernetes from the env below: a StatefulSet pod's name is the worker's name).

@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { containerResources, type ResourceSettings, type WorkerSettings } from "../config/schema.ts";
+import { nonRootContainerSecurity } from "../network/policies.ts";
 import {
   CLIENT_PORT,
   CLIENT_PORT_NAME,
@@ -279,14 +280,6 @@ export function proxyPodSpec(
   resources: ResourceSettings,
   priorityClassName: string | undefined,
 ): k8s.types.input.core.v1.PodSpec {
-  const security = {
-    runAsNonRoot: true,
-    runAsUser: HAPROXY_UID,
-    runAsGroup: HAPROXY_UID,
-    allowPrivilegeEscalation: false,
-    readOnlyRootFilesystem: true,
-    capabilities: { drop: ["ALL"] },
-  };
   const healthz = (extra: Record<string, number>) => ({
     httpGet: { path: "/healthz", port: PROXY_STATS_PORT_NAME },
     ...extra,
@@ -314,7 +307,7 @@ export function proxyPodSpec(
         readinessProbe: healthz({ periodSeconds: 5, failureThreshold: 3 }),
         livenessProbe: healthz({ periodSeconds: 10, failureThreshold: 6 }),
         resources: containerResources(resources),
-        securityContext: security,
+        securityContext: nonRootContainerSecurity(HAPROXY_UID),
         volumeMounts: [{ name: "config", mountPath: HAPROXY_CONFIG_DIR, readOnly: true }],
       },
     ],
