@@ -62,6 +62,9 @@ export class WsReceipts {
   }
 }
 
+/** The environment of a bridge service under the workload: warnings only, /sync long-polls of 30 s. */
+export const WORKLOAD_SERVICE_ENV = { LOG_LEVEL: "warn", BRIDGE_SYNC_POLL_MS: "30000" } as const;
+
 /** The bridge service every phase shares, with one reader of its stream kept across restarts. */
 export class BridgeUnderTest {
   readonly service: ServiceProcess;

@@ -59,8 +59,8 @@ export function postgresGroup(cmdline: string): CpuGroup {
   return "postgres";
 }
 
-/** Ticks per process at one moment, each with its group. */
-export type CpuSample = ReadonlyMap<number, { group: CpuGroup; ticks: number }>;
+/** Ticks per process at one moment, each with its group and, for the per-process breakdown, its name. */
+export type CpuSample = ReadonlyMap<number, { group: CpuGroup; ticks: number; name?: string | undefined }>;
 
 /**
  * CPU milliseconds per message, by group, between two samples. A process that started in between counts from zero;
@@ -82,6 +82,30 @@ export function cpuPerMessage(
   return Object.fromEntries(CPU_GROUPS.map((g) => [g, perMessage(ticks[g])])) as CpuPerMessage;
 }
 
+/**
+ * CPU milliseconds per message of each named process (worker mode: `main`, each worker, Redis, the proxy) between two
+ * samples; the same floor as `cpuPerMessage`. Processes without a name are left out.
+ */
+export function cpuPerMessageByName(
+  before: CpuSample,
+  after: CpuSample,
+  messages: number,
+  ticksPerSecond: number,
+): Record<string, number> {
+  const ticks = new Map<string, number>();
+  for (const [pid, now] of after) {
+    if (now.name === undefined) continue;
+    const then = before.get(pid);
+    ticks.set(now.name, (ticks.get(now.name) ?? 0) + now.ticks - (then?.name === now.name ? then.ticks : 0));
+  }
+  return Object.fromEntries(
+    [...ticks].map(([name, n]) => [
+      name,
+      messages > 0 ? Math.round(((n * 1000) / ticksPerSecond / messages) * 100) / 100 : 0,
+    ]),
+  );
+}
+
 /** What a side costs per message: its process and the database backends serving it. */
 export const sideCost = (cpu: CpuPerMessage, side: "synapse" | "bridge") =>
   Math.round((side === "synapse" ? cpu.synapse + cpu.synapseDb : cpu.bridge + cpu.bridgeDb) * 100) / 100;
@@ -94,6 +118,13 @@ export interface Measured {
   bridge?: number | undefined;
   /** PostgreSQL's postmaster; its children are found at each sample. */
   postmaster: number;
+  /**
+   * The rest of the homeserver side (worker mode's Redis and proxy): counted in the `synapse` group and pinned with
+   * it.
+   */
+  helpers?: readonly number[] | undefined;
+  /** Names for a per-process breakdown (worker mode: each Synapse instance, Redis, the proxy), by pid. */
+  names?: ReadonlyMap<number, string> | undefined;
 }
 
 async function readOr<T>(path: string, parse: (text: string) => T): Promise<T | undefined> {
@@ -113,13 +144,13 @@ async function childrenOf(parent: number): Promise<number[]> {
 
 /** The CPU ticks of every measured process now (the load generator is this process). */
 export async function sampleCpu(measured: Measured): Promise<CpuSample> {
-  const sample = new Map<number, { group: CpuGroup; ticks: number }>();
+  const sample = new Map<number, { group: CpuGroup; ticks: number; name?: string | undefined }>();
   const add = async (pid: number, group: CpuGroup) => {
     const ticks = await readOr(`/proc/${pid}/stat`, parseStatTicks);
-    if (ticks !== undefined) sample.set(pid, { group, ticks });
+    if (ticks !== undefined) sample.set(pid, { group, ticks, name: measured.names?.get(pid) });
   };
   await add(process.pid, "loadGenerator");
-  for (const pid of measured.synapse) await add(pid, "synapse");
+  for (const pid of [...measured.synapse, ...(measured.helpers ?? [])]) await add(pid, "synapse");
   if (measured.bridge !== undefined) await add(measured.bridge, "bridge");
   await add(measured.postmaster, "postgres");
   for (const pid of await childrenOf(measured.postmaster)) {
@@ -173,7 +204,12 @@ export async function pin(pids: readonly number[], core: number): Promise<void> 
  */
 export async function isolate(plan: CorePlan, measured: Measured): Promise<void> {
   await pin(
-    [...measured.synapse, measured.postmaster, ...(await childrenOf(measured.postmaster))],
+    [
+      ...measured.synapse,
+      ...(measured.helpers ?? []),
+      measured.postmaster,
+      ...(await childrenOf(measured.postmaster)),
+    ],
     plan.homeserver,
   );
   await pin([process.pid, ...(measured.bridge === undefined ? [] : [measured.bridge])], plan.bridge);

@@ -2,6 +2,7 @@
 import { chartSvg, type Panel } from "./chart.ts";
 import { sideCost } from "./proc.ts";
 import { type RunSummary, ratio } from "./stats.ts";
+import { compareModes, type ProcessCost, projectCeiling } from "./worker-mode.ts";
 
 export interface ScalePoint {
   conversations: number;
@@ -135,8 +136,23 @@ export interface Results {
   /** Idle WebSocket subscribers (phases/subscribers.ts). */
   subscribers?: IdleSubscribers;
   roomCreationPerSecond?: number;
+  /** Monolith vs worker mode through the bridge (phases/workers.ts): medians, and every run of every repeat. */
+  workers?: {
+    monolith: RunSummary[];
+    workers: RunSummary[];
+    repeats: { monolith: RunSummary[][]; workers: RunSummary[][] };
+  };
+  /** Each phase run: the load average (1/5/15 min) at its start and end, so a reader sees how quiet it was. */
+  phases?: PhaseLog[];
   notes: string[];
   totalSeconds?: number;
+}
+
+export interface PhaseLog {
+  name: string;
+  loadAverageAtStart: number[];
+  loadAverageAtEnd: number[];
+  seconds: number;
 }
 
 /** Issue 16's targets for the bridge beside raw Synapse, each sides on its own core. */
@@ -312,8 +328,100 @@ export function formatReport(results: Results): string {
         `One new message to all ${idle.subscribers}: ${idle.fanOut.map((r) => `${r.sendToLastMs} ms (first socket ${r.sendToFirstMs} ms, first to last ${r.firstToLastMs} ms)`).join("; ")}; median ${idle.fanOutMedianMs} ms from the send request.`,
     );
   }
+  if (results.workers) lines.push("", ...workerModeReport(results.workers));
+  if (results.phases?.length)
+    lines.push(
+      "",
+      "| phase | load average at start | at end | duration |",
+      "| --- | --- | --- | --- |",
+      ...results.phases.map(
+        (p) =>
+          `| ${p.name} | ${p.loadAverageAtStart.join(" / ")} | ${p.loadAverageAtEnd.join(" / ")} | ${p.seconds} s |`,
+      ),
+    );
   for (const note of results.notes) lines.push("", `Note: ${note}`);
   return lines.join("\n");
+}
+
+/** Cores of the projection's nodes (the homeserver side's share of a node). */
+export const PROJECTED_CORES = [4, 8, 16] as const;
+
+const COST_COLUMNS: readonly (readonly [keyof ProcessCost, string])[] = [
+  ["main", "main"],
+  ["workers", "workers"],
+  ["redisAndProxy", "Redis + HAProxy"],
+  ["postgres", "PostgreSQL"],
+  ["bridge", "bridge + its DB"],
+  ["homeserver", "homeserver side"],
+];
+
+/** The monolith vs worker mode tables: ratios, CPU per message by process, and the projection. */
+function workerModeReport(modes: NonNullable<Results["workers"]>): string[] {
+  const comparisons = compareModes(modes.monolith, modes.workers);
+  const lines = [
+    "Monolith vs worker mode, through the bridge (ratios: worker mode / monolith):",
+    "",
+    "| conv. | monolith msg/s | worker msg/s | ratio | monolith p50 | worker p50 | ratio | monolith p95 | worker p95 | ratio | homeserver CPU/msg ratio |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  for (const c of comparisons) {
+    const m = modes.monolith.find((r) => r.concurrency === c.concurrency);
+    const w = modes.workers.find((r) => r.concurrency === c.concurrency);
+    lines.push(
+      `| ${c.concurrency} | ${cell(m?.throughput)} | ${cell(w?.throughput)} | ${times(c.throughputRatio)} | ` +
+        `${ms(m?.p50Ms)} | ${ms(w?.p50Ms)} | ${times(c.p50Ratio)} | ${ms(m?.p95Ms)} | ${ms(w?.p95Ms)} | ${times(c.p95Ratio)} | ` +
+        `${times(c.homeserverCpuRatio)} |`,
+    );
+  }
+  lines.push(
+    "",
+    "CPU ms per message by process (medians over the repeats):",
+    "",
+    `| conv. | mode | ${COST_COLUMNS.map(([, title]) => title).join(" | ")} |`,
+    `| --- | --- | ${COST_COLUMNS.map(() => "---").join(" | ")} |`,
+  );
+  for (const c of comparisons)
+    for (const [mode, cost] of [
+      ["monolith", c.monolith],
+      ["worker mode", c.workers],
+    ] as const)
+      if (cost)
+        lines.push(`| ${c.concurrency} | ${mode} | ${COST_COLUMNS.map(([key]) => cost[key]).join(" | ")} |`);
+  const busiest = modes.workers.at(-1);
+  if (busiest?.cpuMsPerProcess)
+    lines.push(
+      "",
+      `Worker mode at ${busiest.concurrency} conversations, CPU ms per message of each process: ${Object.entries(
+        busiest.cpuMsPerProcess,
+      )
+        .map(([name, value]) => `${name} ${value}`)
+        .join(", ")}.`,
+    );
+  const projections = PROJECTED_CORES.flatMap((cores) =>
+    [
+      ["monolith", modes.monolith.at(-1)],
+      ["worker mode", busiest],
+    ].flatMap(([mode, run]) => {
+      const projection = run ? projectCeiling(run as RunSummary, cores) : undefined;
+      return projection
+        ? [
+            `| ${cores} | ${mode} | ${projection.ceiling.messagesPerSecond} msg/s | ${projection.ceiling.name} | ${projection.limits
+              .map((l) => `${l.name} ${l.messagesPerSecond}`)
+              .join(", ")} |`,
+          ]
+        : [];
+    }),
+  );
+  if (projections.length > 0)
+    lines.push(
+      "",
+      "Projection, not a measurement (bench/worker-mode.ts projectCeiling): the message rate at which the first process or the node saturates, from the CPU per message above at the highest concurrency; one core at most per Synapse process and for Redis.",
+      "",
+      "| homeserver cores | mode | ceiling | set by | limits (msg/s) |",
+      "| --- | --- | --- | --- | --- |",
+      ...projections,
+    );
+  return lines;
 }
 
 /** The lowest and highest of one measure over the repeats at one concurrency; undefined below two values. */
@@ -387,6 +495,48 @@ export function resultsChart(results: Results): string {
         spreads: cpuSeries.map((s) => spreadOf(s.repeats, c, cost(s.side))),
       })),
     });
+  }
+  const modes = results.workers;
+  if (modes) {
+    const both = [
+      { name: "monolith", runs: modes.monolith, repeats: modes.repeats.monolith },
+      { name: "worker mode", runs: modes.workers, repeats: modes.repeats.workers },
+    ];
+    const byMode = (pick: (r: RunSummary) => number | undefined) =>
+      concurrency.map((c) => ({
+        label: `${c} conv.`,
+        values: both.map((mode) => {
+          const run = at(mode.runs, c);
+          return run ? pick(run) : undefined;
+        }),
+        spreads: both.map((mode) => spreadOf(mode.repeats, c, pick)),
+      }));
+    const modeNames = both.map((mode) => mode.name);
+    const busiest = compareModes(modes.monolith, modes.workers).at(-1);
+    panels.push(
+      {
+        title: "Monolith vs worker mode: throughput",
+        unit: "messages/s",
+        series: modeNames,
+        groups: byMode((r) => r.throughput),
+      },
+      {
+        title: "Monolith vs worker mode: p50",
+        unit: "ms",
+        series: modeNames,
+        groups: byMode((r) => r.p50Ms),
+      },
+    );
+    if (busiest)
+      panels.push({
+        title: `CPU per message by process, ${busiest.concurrency} conv.`,
+        unit: "ms",
+        series: modeNames,
+        groups: COST_COLUMNS.map(([key, title]) => ({
+          label: title,
+          values: [busiest.monolith?.[key], busiest.workers?.[key]],
+        })),
+      });
   }
   const catchup = results.catchup;
   if (catchup)

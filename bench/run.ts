@@ -4,20 +4,20 @@
 // bench/results/<name>.json and .svg and prints a table with ratios. Not part of `npm test`.
 import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
-import { cpus, loadavg } from "node:os";
+import { cpus } from "node:os";
 import { join } from "node:path";
 import { startBridge } from "@nova-matrix/bridge";
 import { ensureSynapseChroot } from "@nova-matrix/dev/harness";
 import { ServiceProcess } from "@nova-matrix/dev/harness/service-process";
 import { startTestStack } from "@nova-matrix/dev/harness/test-stack";
 import pino from "pino";
-import { BridgeUnderTest } from "./bridge-under-test.ts";
+import { BridgeUnderTest, WORKLOAD_SERVICE_ENV } from "./bridge-under-test.ts";
 import { parseOptions } from "./options.ts";
 import type { Bench, Stoppable } from "./phase.ts";
 import { PHASES } from "./phases/index.ts";
 import { clockTicksPerSecond, corePlan } from "./proc.ts";
 import { formatReport, type Results, resultsChart } from "./report.ts";
-import { runPhases, skippableNames } from "./runner.ts";
+import { loadAverage, runPhases, skippableNames } from "./runner.ts";
 import { createConversations } from "./runs.ts";
 
 const options = parseOptions(process.argv, skippableNames(PHASES));
@@ -52,7 +52,7 @@ const results: Results = {
     node: process.version,
     synapse: "", // the harness's, once its chroot is found below
     postgres: "15",
-    loadAverageAtStart: loadavg().map((l) => Math.round(l * 100) / 100),
+    loadAverageAtStart: loadAverage(),
     loadAverageAtEnd: [],
     isolation:
       typeof cpu.plan === "string"
@@ -87,7 +87,7 @@ const service = new ServiceProcess({
   config: stack.config,
   databaseUrl: await stack.newBridgeDatabase(),
   ...credentials,
-  env: { LOG_LEVEL: "warn", BRIDGE_SYNC_POLL_MS: "30000" },
+  env: WORKLOAD_SERVICE_ENV,
 });
 const bridge = new BridgeUnderTest(service, credentials.apiToken);
 track(bridge);
@@ -122,7 +122,7 @@ try {
   await stack.stop().catch(() => {});
 }
 
-results.machine.loadAverageAtEnd = loadavg().map((l) => Math.round(l * 100) / 100);
+results.machine.loadAverageAtEnd = loadAverage();
 results.totalSeconds = Math.round((Date.now() - started) / 1000);
 const name = options.name ?? results.date.slice(0, 10);
 await mkdir(options.out, { recursive: true });

@@ -1,6 +1,10 @@
 // Runs the phases in order on what they share; one phase's failure is noted in the results and does not stop the
 // others (the run exits non-zero after writing them).
+import { loadavg } from "node:os";
 import type { Bench, Phase } from "./phase.ts";
+
+/** The load average now (1, 5, 15 min), two decimals. */
+export const loadAverage = () => loadavg().map((l) => Math.round(l * 100) / 100);
 
 /** The names `--skip` accepts: each phase's name and its parts. */
 export function skippableNames(phases: readonly Phase[]): string[] {
@@ -21,6 +25,7 @@ export async function runPhases(phases: readonly Phase[], bench: Bench): Promise
       continue;
     }
     const started = performance.now();
+    const loadAverageAtStart = loadAverage();
     try {
       await phase.run(bench);
       bench.log(`${phase.name}: done in ${Math.round((performance.now() - started) / 1000)} s`);
@@ -31,6 +36,15 @@ export async function runPhases(phases: readonly Phase[], bench: Bench): Promise
       bench.log(`${phase.name}: failed: ${error instanceof Error ? (error.stack ?? error.message) : reason}`);
     } finally {
       await bench.bridge.stop();
+      bench.results.phases = [
+        ...(bench.results.phases ?? []),
+        {
+          name: phase.name,
+          loadAverageAtStart,
+          loadAverageAtEnd: loadAverage(),
+          seconds: Math.round((performance.now() - started) / 1000),
+        },
+      ];
     }
   }
   return failed;

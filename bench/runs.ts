@@ -2,12 +2,26 @@
 // bridge or on Synapse directly.
 import type { Bridge, EnabledConfig } from "@nova-matrix/bridge";
 import { ghostUserId } from "@nova-matrix/contracts";
-import { type RunningSynapse, sleep } from "@nova-matrix/dev/harness";
+import {
+  type PostgresServer,
+  type RunningSynapse,
+  type RunningSynapseCluster,
+  sleep,
+} from "@nova-matrix/dev/harness";
 import type { ServiceProcess } from "@nova-matrix/dev/harness/service-process";
+import type { BridgeUnderTest } from "./bridge-under-test.ts";
 import type { Bench } from "./phase.ts";
-import { cpuPerMessage, isolate, type Measured, postmasterPid, sampleCpu } from "./proc.ts";
+import {
+  cpuPerMessage,
+  cpuPerMessageByName,
+  isolate,
+  type Measured,
+  postmasterPid,
+  sampleCpu,
+} from "./proc.ts";
 import { RawClient, RawSyncReader } from "./raw-client.ts";
 import type { RunSummary } from "./stats.ts";
+import { HELPER_PROCESSES } from "./worker-mode.ts";
 import { runWorkload } from "./workload.ts";
 
 /** The Nova user every workload message is sent as (on Synapse: its ghost, `ghostUserId`). */
@@ -71,6 +85,25 @@ export async function createConversations(
 export interface LoadedProcesses {
   synapse: RunningSynapse;
   bridge?: ServiceProcess;
+  /** The homeserver's PostgreSQL; default: the shared stack's. */
+  postgres?: PostgresServer;
+  /** Worker mode: each Synapse process, Redis and the proxy, measured one by one (cpuMsPerProcess). */
+  cluster?: RunningSynapseCluster;
+}
+
+/** Worker mode's processes by name (each Synapse instance, `redis`, `haproxy`), those running now. */
+function clusterPids(cluster: RunningSynapseCluster): Map<string, number> {
+  const [redis, haproxy] = HELPER_PROCESSES;
+  const named = [
+    ...cluster.processes,
+    [redis, cluster.redis.process],
+    [haproxy, cluster.proxy.process],
+  ] as const;
+  return new Map(
+    named.flatMap(([name, process]) =>
+      process.alive() && process.pid !== undefined ? [[name, process.pid] as const] : [],
+    ),
+  );
 }
 
 /**
@@ -78,10 +111,13 @@ export interface LoadedProcesses {
  * Called before every measurement: a process a phase restarted (Synapse after tuning) inherited the bench's core.
  */
 export async function isolateSides(bench: Bench, loaded: LoadedProcesses): Promise<Measured> {
+  const named = loaded.cluster ? clusterPids(loaded.cluster) : undefined;
   const measured: Measured = {
     synapse: loaded.synapse.pids(),
     bridge: loaded.bridge?.pid,
-    postmaster: await postmasterPid(bench.stack.postgres.dataDir),
+    postmaster: await postmasterPid((loaded.postgres ?? bench.stack.postgres).dataDir),
+    helpers: named ? HELPER_PROCESSES.flatMap((name) => named.get(name) ?? []) : undefined,
+    names: named ? new Map([...named].map(([name, pid]) => [pid, name])) : undefined,
   };
   if (typeof bench.cpu.plan !== "string") await isolate(bench.cpu.plan, measured);
   return measured;
@@ -111,18 +147,19 @@ export async function runAtEachConcurrency(
       tag: `${label}-c${concurrency}-${Date.now()}`,
       send,
     });
-    const run = {
+    const after = await sampleCpu(measured);
+    const run: RunSummary = {
       ...summary,
-      cpuMsPerMessage: cpuPerMessage(
-        before,
-        await sampleCpu(measured),
-        summary.received,
-        bench.cpu.ticksPerSecond,
-      ),
+      cpuMsPerMessage: cpuPerMessage(before, after, summary.received, bench.cpu.ticksPerSecond),
+      ...(measured.names
+        ? {
+            cpuMsPerProcess: cpuPerMessageByName(before, after, summary.received, bench.cpu.ticksPerSecond),
+          }
+        : {}),
     };
     bench.log(
       `${label} c=${concurrency}: ${run.throughput} msg/s, p50 ${run.p50Ms} ms (accepted ${run.acceptedP50Ms} ms), p99 ${run.p99Ms} ms; ` +
-        `CPU ms/msg ${JSON.stringify(run.cpuMsPerMessage)}`,
+        `CPU ms/msg ${JSON.stringify(run.cpuMsPerMessage)}${run.cpuMsPerProcess ? `, by process ${JSON.stringify(run.cpuMsPerProcess)}` : ""}`,
     );
     runs.push(run);
   }
@@ -154,4 +191,37 @@ export async function rawRuns(
   );
   await reader.stop();
   return runs;
+}
+
+/**
+ * The workload through a bridge service: sent to its HTTP API (POST /v1/conversations/{id}/messages), received on
+ * its WebSocket. `loaded` names the homeserver behind it (default: the shared stack's).
+ */
+export function bridgeRuns(
+  bench: Bench,
+  label: string,
+  bridge: BridgeUnderTest,
+  conversationIds: readonly string[],
+  loaded: Omit<LoadedProcesses, "bridge"> = { synapse: bench.stack.synapse },
+) {
+  const { service, events } = bridge;
+  return runAtEachConcurrency(
+    bench,
+    label,
+    conversationIds,
+    events.receipts,
+    async (id, text, key) => {
+      const response = await fetch(`${service.url}/v1/conversations/${id}/messages`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${bench.credentials.apiToken}`,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({ sender_id: SENDER, text, client_message_id: key }),
+      });
+      if (!response.ok) throw new Error(`send: HTTP ${response.status}`);
+      await response.arrayBuffer();
+    },
+    { ...loaded, bridge: service },
+  );
 }

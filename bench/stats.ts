@@ -27,6 +27,8 @@ export interface RunSummary {
   errors?: number;
   /** CPU milliseconds each process group spent per message received during the run (cpu.ts). */
   cpuMsPerMessage?: CpuPerMessage;
+  /** Worker mode: CPU milliseconds per message of each named process (`main`, each worker, Redis, the proxy). */
+  cpuMsPerProcess?: Record<string, number>;
 }
 
 /** One run: send-start and receive times (ms, same clock) per message. */
@@ -99,6 +101,16 @@ export function medianRuns(repeats: readonly (readonly RunSummary[])[]): RunSumm
           cpuMsPerMessage: Object.fromEntries(
             CPU_GROUPS.map((group) => [group, of(runs, (run) => run.cpuMsPerMessage?.[group]) ?? 0]),
           ) as CpuPerMessage,
+        }
+      : {}),
+    ...(runs.some((run) => run.cpuMsPerProcess)
+      ? {
+          cpuMsPerProcess: Object.fromEntries(
+            [...new Set(runs.flatMap((run) => Object.keys(run.cpuMsPerProcess ?? {})))].map((name) => [
+              name,
+              of(runs, (run) => run.cpuMsPerProcess?.[name]) ?? 0,
+            ]),
+          ),
         }
       : {}),
   }));

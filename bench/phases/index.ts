@@ -6,5 +6,6 @@ import { scale } from "./scale.ts";
 import { subscribers } from "./subscribers.ts";
 import { throughput } from "./throughput.ts";
 import { tuning } from "./tuning.ts";
+import { workers } from "./workers.ts";
 
-export const PHASES: readonly Phase[] = [throughput, catchup, tuning, subscribers, scale];
+export const PHASES: readonly Phase[] = [throughput, workers, catchup, tuning, subscribers, scale];

@@ -10,7 +10,10 @@ export const SYNAPSE_METRICS = [
   "synapse_storage_schedule_time_bucket",
 ] as const;
 
-/** Read by worker mode's rules and panels (names from Synapse 1.160's source; not yet checked on real scrapes). */
+/**
+ * Read by worker mode's rules and panels; checked against every process of the harness's real worker-mode Synapse
+ * by worker-metrics.test.ts.
+ */
 export const SYNAPSE_WORKER_METRICS = [
   "synapse_replication_tcp_resource_total_connections",
   "synapse_replication_tcp_protocol_inbound_rdata_count_total",
@@ -20,7 +23,7 @@ export const SYNAPSE_WORKER_METRICS = [
   "synapse_http_server_response_ru_stime_seconds_total",
 ] as const;
 
-/** HAProxy's own Prometheus exporter (the proxy's `/metrics` on its stats frontend; not yet checked on real scrapes). */
+/** HAProxy's own Prometheus exporter (the proxy's `/metrics` on its stats frontend; checked by worker-metrics.test.ts). */
 export const HAPROXY_METRICS = ["haproxy_backend_active_servers"] as const;
 
 /**
