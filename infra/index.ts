@@ -1,14 +1,14 @@
 // The Pulumi program: Nova's Synapse for one stack (staging or prod), read top to bottom like the architecture.
 //   config -> the stack's cluster -> generated secrets -> namespace -> database (+ setup Job) -> network isolation
 //   -> Synapse -> (prod) public Ingress -> realtime-chat-service's ConfigMap and Secret -> monitoring,
-//   (when configured) backups, the bridge -> stack outputs
+//   backups, the bridge -> stack outputs
 
 import type { StackOutputs } from "@nova-matrix/contracts";
 import { DEVICE_NAME, serviceUserId } from "@nova-matrix/contracts";
 import * as pulumi from "@pulumi/pulumi";
 import { Backup } from "./backup/index.ts";
 import { BACKUP_JOB_PODS } from "./backup/plan.ts";
-import { SYNAPSE_MEDIA, synapseDatabaseToDump } from "./backup/wiring.ts";
+import { bridgeDatabaseToDump, synapseDatabaseToDump, synapseMedia } from "./backup/wiring.ts";
 import { BridgeDeploy } from "./bridge-deploy/index.ts";
 import {
   BRIDGE_DB_SETUP_LABELS,
@@ -252,8 +252,11 @@ if (config.observability) {
   );
 }
 
-if (config.backup && config.database.kind === "in-cluster") {
+// Backups to the stack's GCS bucket: the media archive in both stacks; dumps of Synapse's and the bridge's databases
+// on an in-cluster server (on Cloud SQL the instance's automated backups and point-in-time recovery hold both).
+if (config.backup) {
   const { backup } = config;
+  const db = config.database;
   new Backup(
     "backup",
     {
@@ -261,16 +264,14 @@ if (config.backup && config.database.kind === "in-cluster") {
       namespace: appNamespace.name,
       labels: { "app.kubernetes.io/part-of": "nova-matrix" },
       bucket: backup.bucket,
-      databases: [
-        synapseDatabaseToDump({
-          host: config.database.host,
-          port: config.database.port,
-          name: config.database.name,
-          user: config.database.user,
-          tls: false,
-        }),
-      ],
-      media: SYNAPSE_MEDIA,
+      databases:
+        db.kind === "in-cluster"
+          ? [
+              synapseDatabaseToDump({ host: db.host, port: db.port, name: db.name, user: db.user, tls: false }),
+              ...(config.bridge ? [bridgeDatabaseToDump({ host: db.host, port: db.port, ...config.bridge.database })] : []),
+            ]
+          : [],
+      media: synapseMedia(workerSettings !== undefined),
       ...(backup.databaseSchedule ? { databaseSchedule: backup.databaseSchedule } : {}),
       ...(backup.mediaSchedule ? { mediaSchedule: backup.mediaSchedule } : {}),
     },

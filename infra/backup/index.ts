@@ -1,5 +1,6 @@
 // Backups of the stack: the GCS bucket, the Workload Identity chain (GSA with object-create rights on that bucket
-// only, KSA bound to it) and the two CronJobs (database dumps, media archive). Specs come from plan.ts / cloud.ts.
+// only, KSA bound to it) and the CronJobs (database dumps when there are databases to dump, the media archive).
+// Specs come from plan.ts / cloud.ts.
 import * as gcp from "@pulumi/gcp";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -28,7 +29,10 @@ export interface BackupArgs {
     readonly retentionDays: number;
     readonly noncurrentRetentionDays: number;
   };
-  /** Databases to dump (today Synapse's only: the program does not pass the bridge's yet). */
+  /**
+   * Databases to dump: Synapse's and the bridge's on an in-cluster server; none on Cloud SQL (its automated backups
+   * and point-in-time recovery hold them), and then no dump CronJob at all.
+   */
   readonly databases: readonly DatabaseToDump[];
   readonly media: {
     readonly claimName: string;
@@ -128,7 +132,10 @@ export class Backup extends pulumi.ComponentResource {
         { ...parent, dependsOn: [ksa] },
       );
     };
-    const created = [cronJob(`${name}-database`, "database"), cronJob(`${name}-media`, "media")];
+    const created = [
+      ...(args.databases.length > 0 ? [cronJob(`${name}-database`, "database")] : []),
+      cronJob(`${name}-media`, "media"),
+    ];
 
     this.bucketName = bucket.name;
     this.googleServiceAccountEmail = gsa.email;

@@ -6,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { type BridgeDeployConfig, parseImage } from "../config/bridge.ts";
 import { DatabaseSetup } from "../database/setup.ts";
 import type { DatabaseAdmin } from "../database/setup-spec.ts";
+import { PASSWORD_ENV } from "../database/sql.ts";
 import { generatedToken } from "../secrets/token.ts";
 import {
   BRIDGE_DB_SETUP_NAME,
@@ -78,6 +79,8 @@ export class BridgeDeploy extends pulumi.ComponentResource {
         database: config.database,
         password,
         admin: args.database.admin,
+        // The password itself beside the verifier, for the in-cluster database's backup job (it dumps as this role).
+        moreSecretData: { [PASSWORD_ENV]: password },
       },
       { parent: this },
     );

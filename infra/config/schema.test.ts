@@ -155,21 +155,39 @@ describe("network config", () => {
 });
 
 describe("backup config", () => {
-  it("names a bad bucket and refuses backups with Cloud SQL for now", async () => {
+  it("is on in both stack files: dumps and media in staging, media only beside Cloud SQL in prod", async () => {
+    const staging = parseStackConfig(await stackFile("staging"));
+    expect(staging.backup).toMatchObject({
+      project: staging.cluster.project,
+      bucket: { retentionDays: 30, noncurrentRetentionDays: 7 },
+    });
+    const prod = parseStackConfig(await stackFile("prod"));
+    expect(prod.backup).toMatchObject({ project: prod.cluster.project, bucket: { retentionDays: 14 } });
+    expect(prod.backup?.databaseSchedule).toBeUndefined();
+  });
+
+  it("names a bad bucket, a project other than the cluster's, and a dump schedule beside Cloud SQL", async () => {
     const staging = await stackFile("staging");
+    const stagingBackup = staging.backup as Record<string, unknown>;
     expect(
-      errorOf({
-        ...staging,
-        backup: { project: "nova-staging-123", bucket: { name: "Bad Bucket", location: "EU" } },
-      }),
+      errorOf({ ...staging, backup: { ...stagingBackup, bucket: { name: "Bad Bucket", location: "EU" } } }),
     ).toContain("nova-matrix:backup.bucket.name: expected a GCS bucket name");
-    const prod = await stackFile("prod");
+    expect(errorOf({ ...staging, backup: { ...stagingBackup, project: "nova-other-123" } })).toContain(
+      "nova-matrix:backup.project: expected the cluster's project (cluster.project: nova-chat-staging)",
+    );
+    // A dump schedule is fine in-cluster...
     expect(
-      errorOf({
-        ...prod,
-        backup: { project: "nova-chat-prod", bucket: { name: "nova-prod-backups", location: "EU" } },
-      }),
-    ).toContain("nova-matrix:backup: not available with a cloudsql database yet");
+      parseStackConfig({ ...staging, backup: { ...stagingBackup, databaseSchedule: "15 2 * * *" } }).backup
+        ?.databaseSchedule,
+    ).toBe("15 2 * * *");
+    // ...and refused beside Cloud SQL, which keeps both databases itself, with what to set instead.
+    const prod = await stackFile("prod");
+    const message = errorOf({
+      ...prod,
+      backup: { ...(prod.backup as object), databaseSchedule: "0 3 * * *" },
+    });
+    expect(message).toContain("nova-matrix:backup.databaseSchedule: not with a cloudsql database");
+    expect(message).toContain("database.backupStartTime");
   });
 });
 

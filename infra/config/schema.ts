@@ -241,7 +241,11 @@ const observability = z.strictObject({
     }),
 });
 
-/** Backups of the in-cluster database and the media volume to GCS (infra/backup): absent = none. */
+/**
+ * Backups to a GCS bucket the stack declares (infra/backup): absent = none. In-cluster database: dumps of Synapse's
+ * and the bridge's databases and the media archive. Cloud SQL: the media archive only (the instance's automated
+ * backups and point-in-time recovery hold both databases).
+ */
 const backup = z.strictObject({
   /** The GCP project of the cluster and the bucket (Workload Identity pool `<project>.svc.id.goog`). */
   project: gcpProjectId,
@@ -253,6 +257,7 @@ const backup = z.strictObject({
     retentionDays: z.number().int().min(1).default(30),
     noncurrentRetentionDays: z.number().int().min(1).default(7),
   }),
+  /** Cron schedules (UTC) of the dump and the media archive jobs; defaults 03:00 and 03:30. */
   databaseSchedule: z.string().min(9).optional(),
   mediaSchedule: z.string().min(9).optional(),
 });
@@ -363,13 +368,21 @@ export const stackConfigSchema = z
         path: ["ingress"],
         message: "a cloudsql (prod) stack needs an ingress",
       });
-    // infra/backup takes the database host as a plain string; Cloud SQL's private IP is only known after creation.
-    if (config.database.kind === "cloudsql" && config.backup !== undefined)
+    // On Cloud SQL the instance's automated backups and PITR hold Synapse's and the bridge's databases: no dump job.
+    if (config.database.kind === "cloudsql" && config.backup?.databaseSchedule !== undefined)
       ctx.addIssue({
         code: "custom",
-        path: ["backup"],
+        path: ["backup", "databaseSchedule"],
         message:
-          "not available with a cloudsql database yet (Cloud SQL's automated backups with PITR cover it)",
+          "not with a cloudsql database: Cloud SQL's automated backups and point-in-time recovery hold Synapse's and " +
+          "the bridge's databases (set database.backupStartTime and database.retainedBackups instead); remove it",
+      });
+    // The Workload Identity binding names the cluster's pool: another project's bucket identity never gets a token.
+    if (config.backup && config.backup.project !== config.cluster.project)
+      ctx.addIssue({
+        code: "custom",
+        path: ["backup", "project"],
+        message: `expected the cluster's project (cluster.project: ${config.cluster.project}): the backup jobs get Google credentials through that project's Workload Identity pool`,
       });
   });
 

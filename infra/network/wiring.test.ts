@@ -1,6 +1,7 @@
 // The ops builders wired with the Synapse component's own names select what that component creates.
 import { describe, expect, it } from "vitest";
-import { SYNAPSE_MEDIA, synapseDatabaseToDump } from "../backup/wiring.ts";
+import { bridgeDatabaseToDump, synapseDatabaseToDump, synapseMedia } from "../backup/wiring.ts";
+import { BRIDGE_DB_SETUP_NAME } from "../bridge-deploy/spec.ts";
 import { SYNAPSE_SCRAPE } from "../observability/wiring.ts";
 import {
   DATA_PVC_NAME,
@@ -9,6 +10,7 @@ import {
   SYNAPSE_LABELS,
   SYNAPSE_NAME,
   SYNAPSE_UID,
+  processSpec,
 } from "../synapse/deployment-spec.ts";
 import { SYNAPSE_ENDPOINTS } from "./wiring.ts";
 
@@ -22,9 +24,29 @@ describe("ops wiring from the Synapse component's names", () => {
     });
   });
 
-  it("archives the media store directory inside the data PVC, as Synapse's uid", () => {
-    expect(POD_MEDIA_STORE.endsWith(`/${SYNAPSE_MEDIA.subPath}`)).toBe(true);
-    expect(SYNAPSE_MEDIA).toMatchObject({ claimName: DATA_PVC_NAME, runAsUser: SYNAPSE_UID });
+  it("archives the media store directory inside the data PVC, as Synapse's uid, beside the pod that mounts it", () => {
+    for (const workerMode of [false, true]) {
+      const media = synapseMedia(workerMode);
+      expect(POD_MEDIA_STORE.endsWith(`/${media.subPath}`)).toBe(true);
+      expect(media).toMatchObject({ claimName: DATA_PVC_NAME, runAsUser: SYNAPSE_UID });
+    }
+    expect(synapseMedia(false).synapsePodSelector).toEqual(SYNAPSE_LABELS);
+    // Worker mode: only the media worker mounts the volume (the stack tests check the rendered pods).
+    expect(processSpec("media").mountsMedia).toBe(true);
+    expect(processSpec("main").mountsMedia).toBe(false);
+    expect(synapseMedia(true).synapsePodSelector).toEqual({ app: "matrix-synapse-media" });
+  });
+
+  it("dumps the bridge's database as its role, with the password its setup Secret keeps", () => {
+    const bridge = bridgeDatabaseToDump({ host: "postgres", port: 5432, name: "nova_bridge", user: "nova_bridge" });
+    expect(bridge).toEqual({
+      database: "nova_bridge",
+      host: "postgres",
+      port: 5432,
+      user: "nova_bridge",
+      excludeTableData: [],
+      passwordSecret: { name: BRIDGE_DB_SETUP_NAME, key: "SYNAPSE_DB_PASSWORD" },
+    });
   });
 
   it("isolates the pods and ports the Synapse component exposes", () => {
