@@ -267,8 +267,16 @@ if (config.backup) {
       databases:
         db.kind === "in-cluster"
           ? [
-              synapseDatabaseToDump({ host: db.host, port: db.port, name: db.name, user: db.user, tls: false }),
-              ...(config.bridge ? [bridgeDatabaseToDump({ host: db.host, port: db.port, ...config.bridge.database })] : []),
+              synapseDatabaseToDump({
+                host: db.host,
+                port: db.port,
+                name: db.name,
+                user: db.user,
+                tls: false,
+              }),
+              ...(config.bridge
+                ? [bridgeDatabaseToDump({ host: db.host, port: db.port, ...config.bridge.database })]
+                : []),
             ]
           : [],
       media: synapseMedia(workerSettings !== undefined),

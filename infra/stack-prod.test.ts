@@ -6,6 +6,7 @@ import { type PostgresServer, startPostgres } from "@nova-matrix/dev/harness";
 import { describeWithHarness, harnessChroot } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { BRIDGE_DB_SETUP_NAME, BRIDGE_SECRET } from "./bridge-deploy/spec.ts";
 import { MOCK_CA_CERT, MOCK_DATABASE_IP, MOCK_REDIS_IP, MOCK_STATIC_IP } from "./render/mocks.ts";
 import { runStack, type StackRun } from "./render/run.ts";
 import { CLIENT_PORT, REPLICATION_PORT } from "./synapse/deployment-spec.ts";
@@ -18,6 +19,7 @@ import {
 } from "./testing/rendered-synapse.ts";
 import {
   expectAdoptionSafe,
+  expectBackupsOn,
   expectDatabaseJob,
   expectHardenedSynapse,
   expectNoSecretLeaks,
@@ -26,6 +28,7 @@ import {
   expectRestrictedPods,
   expectValidKubernetesObjects,
   findObject,
+  kubernetesObjects,
   resourcesOfType,
 } from "./testing/stack-invariants.ts";
 
@@ -180,6 +183,46 @@ describe("prod stack under mocks", () => {
       MOCK_CA_CERT,
     );
     expectDatabaseJob(run);
+  });
+
+  it("keeps the bridge's database on the Cloud SQL instance, so the instance's backups and PITR hold it too", () => {
+    const instance = onlyInputs("gcp:sql/databaseInstance:DatabaseInstance") as {
+      settings: { backupConfiguration: Record<string, unknown> };
+    };
+    expect(instance.settings.backupConfiguration).toMatchObject({
+      enabled: true,
+      pointInTimeRecoveryEnabled: true,
+      startTime: "03:00",
+      transactionLogRetentionDays: 7,
+      backupRetentionSettings: { retainedBackups: 14, retentionUnit: "COUNT" },
+    });
+    // The bridge's role and database are made by its setup Job on that instance's private address, and the bridge
+    // connects there: no other database server exists in this stack.
+    const setup = kubernetesObjects(run).find(
+      (o) => o.kind === "Job" && String(o.metadata.name).startsWith(`${BRIDGE_DB_SETUP_NAME}-`),
+    ) as unknown as {
+      spec: {
+        template: { spec: { containers: { command: string[]; env: { name: string; value?: string }[] }[] } };
+      };
+    };
+    const psql = setup.spec.template.spec.containers[0];
+    expect(psql?.env.find((e) => e.name === "PGHOST")?.value).toBe(MOCK_DATABASE_IP);
+    expect(psql?.command).toContain("db=nova_bridge");
+    const url = new URL(objectData(run.resources, "Secret", BRIDGE_SECRET).BRIDGE_DATABASE_URL ?? "");
+    expect([url.hostname, url.pathname]).toEqual([MOCK_DATABASE_IP, "/nova_bridge"]);
+    expect(run.resources.filter((r) => r.type === "gcp:sql/databaseInstance:DatabaseInstance")).toHaveLength(
+      1,
+    );
+  });
+
+  it("ships with the media archive to GCS, beside the media worker, and no dump job (Cloud SQL holds both databases)", () => {
+    expectBackupsOn(run, { namespace: "nova-prod", databases: [] });
+    const media = findObject<{
+      spec: { jobTemplate: { spec: { template: { spec: { affinity: unknown } } } } };
+    }>(run, "CronJob", "nova-matrix-media-backup");
+    expect(JSON.stringify(media.spec.jobTemplate.spec.template.spec.affinity)).toContain(
+      '"app":"matrix-synapse-media"',
+    );
   });
 
   it("serves the public base URL; Synapse trusts X-Forwarded-For only behind the proxy, and the token only from the pod ranges", () => {

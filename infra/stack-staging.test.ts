@@ -16,6 +16,7 @@ import {
 } from "./testing/rendered-synapse.ts";
 import {
   expectAdoptionSafe,
+  expectBackupsOn,
   expectDatabaseJob,
   expectHardenedSynapse,
   expectNoSecretLeaks,
@@ -95,11 +96,20 @@ describe("staging stack under mocks", () => {
     expect(database.database.args).not.toHaveProperty("sslmode");
   });
 
-  it("is cluster-internal: no Ingress, no cloud resources, the existing namespace", () => {
+  it("ships with backups on: dumps of Synapse's and the bridge's databases and the media archive, to GCS", () => {
+    expectBackupsOn(run, { namespace: "nova-staging", databases: ["synapse", "nova_bridge"] });
+  });
+
+  it("is cluster-internal: no Ingress, no cloud resources but the backups', the existing namespace", () => {
     const kinds = new Set(kubernetesObjects(run).map((o) => o.kind));
     expect(kinds.has("Ingress")).toBe(false);
     expect(kinds.has("Namespace")).toBe(false);
-    expect(run.resources.filter((r) => r.type.startsWith("gcp:"))).toEqual([]);
+    expect(
+      run.resources
+        .filter((r) => r.type.startsWith("gcp:"))
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(["backup-bucket", "backup-gsa", "backup-object-creator", "backup-workload-identity"]);
     const homeserver = parse(
       objectData(run.resources, "ConfigMap", "matrix-synapse-config")["homeserver.yaml"] ?? "",
     );

@@ -7,10 +7,10 @@ import {
   DATA_PVC_NAME,
   METRICS_PORT_NAME,
   POD_MEDIA_STORE,
+  processSpec,
   SYNAPSE_LABELS,
   SYNAPSE_NAME,
   SYNAPSE_UID,
-  processSpec,
 } from "../synapse/deployment-spec.ts";
 import { SYNAPSE_ENDPOINTS } from "./wiring.ts";
 
@@ -38,7 +38,12 @@ describe("ops wiring from the Synapse component's names", () => {
   });
 
   it("dumps the bridge's database as its role, with the password its setup Secret keeps", () => {
-    const bridge = bridgeDatabaseToDump({ host: "postgres", port: 5432, name: "nova_bridge", user: "nova_bridge" });
+    const bridge = bridgeDatabaseToDump({
+      host: "postgres",
+      port: 5432,
+      name: "nova_bridge",
+      user: "nova_bridge",
+    });
     expect(bridge).toEqual({
       database: "nova_bridge",
       host: "postgres",

@@ -177,6 +177,11 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
         };
       case "gcp:compute/globalAddress:GlobalAddress":
         return { address: MOCK_STATIC_IP };
+      case "gcp:serviceaccount/account:Account": {
+        // Google derives both from the account id and the project: what the real ones will be.
+        const email = `${String(inputs.accountId)}@${String(inputs.project)}.iam.gserviceaccount.com`;
+        return { email, name: `projects/${String(inputs.project)}/serviceAccounts/${email}` };
+      }
       default:
         return {};
     }

@@ -312,6 +312,8 @@ interface PodTemplateSpec {
 }
 interface ContainerSpec {
   name: string;
+  command?: string[];
+  env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
   securityContext?: {
     runAsNonRoot?: boolean;
     allowPrivilegeEscalation?: boolean;
@@ -322,15 +324,20 @@ interface ContainerSpec {
 
 /** Every pod template passes Pod Security Admission's `restricted` profile (the prod namespace enforces it). */
 export function expectRestrictedPods(run: StackRun): void {
-  const templates = kubernetesObjects(run)
-    .filter((o) => o.kind === "Deployment" || o.kind === "Job")
-    .map(
-      (o) =>
-        [
-          `${o.kind} ${o.metadata.name}`,
-          (o as unknown as { spec: { template: { spec: PodTemplateSpec } } }).spec.template.spec,
-        ] as const,
-    );
+  const templates = [
+    ...kubernetesObjects(run)
+      .filter((o) => o.kind === "Deployment" || o.kind === "Job")
+      .map(
+        (o) =>
+          [
+            `${o.kind} ${o.metadata.name}`,
+            (o as unknown as { spec: { template: { spec: PodTemplateSpec } } }).spec.template.spec,
+          ] as const,
+      ),
+    ...kubernetesObjects(run)
+      .filter((o) => o.kind === "CronJob")
+      .map((o) => [`CronJob ${o.metadata.name}`, cronJobPod(o)] as const),
+  ];
   expect(templates.length).toBeGreaterThanOrEqual(2);
   const allowedVolumes = [
     "configMap",
@@ -368,5 +375,97 @@ export function expectRestrictedPods(run: StackRun): void {
       expect(context.capabilities?.drop, where).toEqual(["ALL"]);
       expect(context.capabilities?.add ?? [], where).toEqual([]);
     }
+  }
+}
+
+type CronJobPod = PodTemplateSpec & {
+  serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
+  affinity?: {
+    podAffinity?: {
+      requiredDuringSchedulingIgnoredDuringExecution?: {
+        labelSelector: { matchLabels: Record<string, string> };
+        topologyKey: string;
+      }[];
+    };
+  };
+};
+
+const cronJobPod = (object: KubeObject) =>
+  (object as unknown as { spec: { jobTemplate: { spec: { template: { spec: CronJobPod } } } } }).spec
+    .jobTemplate.spec.template.spec;
+
+/**
+ * Backups ship on: the bucket (versioned, never force-destroyed, protected), an identity without key (a Kubernetes
+ * service account bound to a Google one that may only create objects), the media archive beside the one pod that
+ * mounts the ReadWriteOnce media volume, and a dump of exactly `databases`, each password read from a Secret this
+ * stack renders with that key (none on Cloud SQL: no dump job at all).
+ */
+export function expectBackupsOn(run: StackRun, expected: { namespace: string; databases: string[] }): void {
+  const bucket = resourcesOfType(run, "gcp:storage/bucket:Bucket");
+  expect(bucket).toHaveLength(1);
+  expect(bucket[0]?.inputs).toMatchObject({
+    versioning: { enabled: true },
+    forceDestroy: false,
+    publicAccessPrevention: "enforced",
+    uniformBucketLevelAccess: true,
+  });
+  expect(run.registrations.find((r) => r.urn.endsWith(`::${bucket[0]?.name}`))?.protect).toBe(true);
+  expect(resourcesOfType(run, "gcp:serviceaccount/key:Key")).toEqual([]);
+  const gsa = resourcesOfType(run, "gcp:serviceaccount/account:Account");
+  expect(gsa).toHaveLength(1);
+  const email = `${String(gsa[0]?.inputs.accountId)}@${String(gsa[0]?.inputs.project)}.iam.gserviceaccount.com`;
+  expect(resourcesOfType(run, "gcp:storage/bucketIAMMember:BucketIAMMember").map((r) => r.inputs)).toEqual([
+    {
+      bucket: bucket[0]?.inputs.name,
+      role: "roles/storage.objectCreator",
+      member: `serviceAccount:${email}`,
+    },
+  ]);
+  const ksa = findObject<KubeObject & { automountServiceAccountToken: boolean }>(
+    run,
+    "ServiceAccount",
+    "nova-matrix-backup",
+  );
+  expect(ksa.metadata.annotations).toEqual({ "iam.gke.io/gcp-service-account": email });
+  expect(ksa.automountServiceAccountToken).toBe(false);
+  expect(resourcesOfType(run, "gcp:serviceaccount/iAMMember:IAMMember").map((r) => r.inputs.member)).toEqual([
+    `serviceAccount:${String(gsa[0]?.inputs.project)}.svc.id.goog[${expected.namespace}/nova-matrix-backup]`,
+  ]);
+
+  const cronJobs = kubernetesObjects(run).filter((o) => o.kind === "CronJob");
+  for (const job of cronJobs) expect(cronJobPod(job).serviceAccountName).toBe("nova-matrix-backup");
+  // The media archive runs on the node of the only pod template that mounts the media volume.
+  const mounting = kubernetesObjects(run).filter(
+    (o) =>
+      (o.kind === "Deployment" || o.kind === "StatefulSet") &&
+      JSON.stringify(
+        (o as { spec?: { template?: { spec?: { volumes?: unknown } } } }).spec?.template?.spec?.volumes ?? [],
+      ).includes(`"claimName":"${DATA_PVC_NAME}"`),
+  ) as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } }[];
+  expect(mounting).toHaveLength(1);
+  const media = cronJobPod(findObject(run, "CronJob", "nova-matrix-media-backup"));
+  const [affinity] = media.affinity?.podAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
+  expect(affinity?.topologyKey).toBe("kubernetes.io/hostname");
+  expect(mounting[0]?.spec.template.metadata.labels).toMatchObject(
+    affinity?.labelSelector.matchLabels ?? { none: "" },
+  );
+  expect(JSON.stringify(media.volumes)).toContain(`"claimName":"${DATA_PVC_NAME}","readOnly":true`);
+
+  const dumps = cronJobs.filter((o) => o.metadata.name === "nova-matrix-db-backup");
+  if (expected.databases.length === 0) {
+    expect(dumps).toEqual([]);
+    return;
+  }
+  expect(dumps).toHaveLength(1);
+  const init = cronJobPod(dumps[0] as KubeObject).initContainers ?? [];
+  expect(
+    init.map((c) => c.command?.find((arg) => arg.startsWith("--dbname="))?.slice("--dbname=".length)),
+  ).toEqual(expected.databases);
+  for (const container of init) {
+    const ref = container.env?.find((e) => e.name === "PGPASSWORD")?.valueFrom?.secretKeyRef;
+    expect(ref, "PGPASSWORD from a Secret").toBeDefined();
+    const secret = findObject<{ stringData: Record<string, string> }>(run, "Secret", ref?.name ?? "");
+    expect(Object.keys(secret.stringData)).toContain(ref?.key);
   }
 }
