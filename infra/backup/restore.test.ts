@@ -1,13 +1,16 @@
 // The backup is only as good as the restore: a real Synapse on real PostgreSQL with messages, an uploaded image
-// and one-time keys -> the dump arguments and media script the CronJobs run -> a FRESH PostgreSQL cluster and a
-// fresh data dir -> a new Synapse on the restored data serves the same messages and the same media bytes.
-// Only `gcloud` is stood in for (by a script that keeps what it is given): there is no GCS here.
+// and one-time keys, and the bridge's real event store beside it on the same server (as in staging) -> the dump
+// arguments and media script the CronJobs run -> a FRESH PostgreSQL cluster and a fresh data dir -> a new Synapse on
+// the restored data serves the same messages and the same media bytes, and the bridge's store reads back the same
+// event log, sync token, send records and media index. Only `gcloud` is stood in for (by a script that keeps what
+// it is given): there is no GCS here.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { deflateSync } from "node:zlib";
+import { type BridgeEvent, PostgresEventStore } from "@nova-matrix/bridge";
 import {
   type PostgresServer,
   postgresBinDir,
@@ -21,15 +24,14 @@ import {
 import { describeWithHarness, harnessChroot } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import {
-  type DatabaseToDump,
   DEFAULT_IMAGES,
   databaseBackupCronJob,
   mediaBackupScript,
   mediaExtractArgs,
   pgDumpArgs,
   pgRestoreArgs,
-  SYNAPSE_EXCLUDED_TABLE_DATA,
 } from "./plan.ts";
+import { bridgeDatabaseToDump, synapseDatabaseToDump } from "./wiring.ts";
 
 const SERVER = "restore.test";
 
@@ -105,9 +107,31 @@ function png(): Buffer {
   ]);
 }
 
-describeWithHarness("backup and restore of Synapse (database dump + media archive)", () => {
+/** Every table of the bridge's schema with a digest of its rows: equal digests, equal content. */
+async function tableDigests(server: PostgresServer, database: string): Promise<Record<string, string>> {
+  const tables = await server.query<{ name: string }>(
+    "SELECT quote_ident(table_name) AS name FROM information_schema.tables " +
+      "WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name",
+    [],
+    database,
+  );
+  const digests: Record<string, string> = {};
+  for (const { name } of tables.rows) {
+    const result = await server.query<{ rows: string; digest: string | null }>(
+      `SELECT count(*)::text AS rows, md5(string_agg(t::text, '|' ORDER BY t::text)) AS digest FROM ${name} t`,
+      [],
+      database,
+    );
+    digests[name] = `${result.rows[0]?.rows}:${result.rows[0]?.digest ?? "empty"}`;
+  }
+  return digests;
+}
+
+describeWithHarness("backup and restore of Synapse and the bridge (database dumps + media archive)", () => {
   const sharedSecret = randomBytes(16).toString("hex");
   const synapsePassword = randomBytes(18).toString("base64url");
+  const bridgePassword = randomBytes(18).toString("base64url");
+  const bridgeDb = { name: "nova_bridge", user: "nova_bridge" };
   const image = png();
   const messages = ["first before the backup", "second, with ünïcödé", "third and last"];
   let work: string;
@@ -119,6 +143,10 @@ describeWithHarness("backup and restore of Synapse (database dump + media archiv
   let roomId = "";
   let mediaId = "";
   let dumpOutput = "";
+  const eventIds: string[] = [];
+  let bridgeBefore: Record<string, string> = {};
+  const bridgeUrl = (server: PostgresServer) =>
+    server.url(bridgeDb.name, { name: bridgeDb.user, password: bridgePassword });
 
   const client = (synapse: RunningSynapse, path: string, init: RequestInit = {}) =>
     fetch(`${synapse.baseUrl}${path}`, {
@@ -157,6 +185,7 @@ describeWithHarness("backup and restore of Synapse (database dump + media archiv
         { method: "PUT", body: JSON.stringify({ msgtype: "m.text", body }) },
       );
       expect(sent.status).toBe(200);
+      eventIds.push(((await sent.json()) as { event_id: string }).event_id);
     }
     const upload = await client(source, "/_matrix/media/v3/upload?filename=pattern.png", {
       method: "POST",
@@ -175,20 +204,72 @@ describeWithHarness("backup and restore of Synapse (database dump + media archiv
       describe: () => "Synapse made no thumbnail of the uploaded PNG",
     });
 
-    // --- backup, while Synapse runs (pg_dump takes a consistent snapshot) ---
+    // The bridge's database on the same server, as in staging, written by the bridge's own store: its event log
+    // (the room's messages and the image, which also fills the media index), its sync token and a send record.
+    await original.createRole(bridgeDb.user, bridgePassword);
+    await original.createDatabase(bridgeDb.name, bridgeDb.user);
+    const store = new PostgresEventStore(bridgeUrl(original));
+    try {
+      await store.migrate();
+      const at = Date.now();
+      const events: BridgeEvent[] = [
+        ...messages.map((body, index) => ({
+          type: "message.new" as const,
+          event_id: eventIds[index] ?? "",
+          conversation_id: roomId,
+          sender_id: "alice",
+          origin_server_ts: at + index,
+          message_id: eventIds[index] ?? "",
+          content: { kind: "text" as const, body },
+        })),
+        {
+          type: "message.new",
+          event_id: "$image",
+          conversation_id: roomId,
+          sender_id: "alice",
+          origin_server_ts: at + messages.length,
+          message_id: "$image",
+          content: {
+            kind: "image",
+            body: "pattern.png",
+            url: `mxc://${SERVER}/${mediaId}`,
+            mimetype: "image/png",
+            size: image.length,
+            width: 64,
+            height: 64,
+          },
+        },
+      ];
+      expect(await store.commitSync(events, "s42_restore_token")).toBe(events.length);
+      await store.recordAttempt("txn-1", {
+        conversationId: roomId,
+        kind: "text",
+        fingerprint: { body: "x" },
+      });
+      await store.recordSent("txn-1", eventIds[0] ?? "", { body: messages[0] });
+    } finally {
+      await store.close();
+    }
+    bridgeBefore = await tableDigests(original, bridgeDb.name);
+
+    // --- backup, while Synapse runs (pg_dump takes a consistent snapshot): the databases the staging job dumps,
+    // as the wiring describes them (Synapse's with its excluded table data, the bridge's whole) ---
     const bin = await postgresBinDir();
-    const target: DatabaseToDump = {
-      database: "synapse",
-      host: original.host,
-      port: original.port,
-      user: "synapse",
-      excludeTableData: SYNAPSE_EXCLUDED_TABLE_DATA,
-      passwordSecret: { name: "unused", key: "unused" },
-    };
-    const dumpFile = join(work, "synapse.dump");
-    dumpOutput = await exec(join(bin, "pg_dump"), pgDumpArgs(target, dumpFile), {
-      env: { PGPASSWORD: synapsePassword },
-    });
+    const server = { host: original.host, port: original.port };
+    const dumps = [
+      {
+        target: synapseDatabaseToDump({ ...server, name: "synapse", user: "synapse", tls: false }),
+        password: synapsePassword,
+      },
+      { target: bridgeDatabaseToDump({ ...server, ...bridgeDb }), password: bridgePassword },
+    ];
+    for (const { target, password } of dumps) {
+      dumpOutput += await exec(
+        join(bin, "pg_dump"),
+        pgDumpArgs(target, join(work, `${target.database}.dump`)),
+        { env: { PGPASSWORD: password } },
+      );
+    }
 
     // The media job's own script, with a stand-in `gcloud` that keeps the streamed archive.
     const fakeBin = join(work, "bin");
@@ -208,13 +289,18 @@ describeWithHarness("backup and restore of Synapse (database dump + media archiv
     const signingKey = await readFile(source.hostPath("signing.key"), "utf8");
     await source.dispose();
     fresh = await startPostgres();
-    await fresh.createRole("synapse", synapsePassword);
-    await fresh.createDatabase("synapse", "synapse");
-    await exec(
-      join(bin, "pg_restore"),
-      pgRestoreArgs({ database: "synapse", host: fresh.host, port: fresh.port, user: "synapse" }, dumpFile),
-      { env: { PGPASSWORD: synapsePassword } },
-    );
+    for (const { target, password } of dumps) {
+      await fresh.createRole(target.user, password);
+      await fresh.createDatabase(target.database, target.user);
+      await exec(
+        join(bin, "pg_restore"),
+        pgRestoreArgs(
+          { database: target.database, host: fresh.host, port: fresh.port, user: target.user },
+          join(work, `${target.database}.dump`),
+        ),
+        { env: { PGPASSWORD: password } },
+      );
+    }
     restored = await startSynapse({
       chroot: harnessChroot(),
       files: async (paths) => ({
@@ -242,7 +328,12 @@ describeWithHarness("backup and restore of Synapse (database dump + media archiv
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  it("dumps with the arguments the CronJob's init container runs", () => {
+  it("dumps with the arguments the CronJob's init containers run, one per database", () => {
+    const server = { host: "postgres", port: 5432 };
+    const databases = [
+      synapseDatabaseToDump({ ...server, name: "synapse", user: "synapse", tls: false }),
+      bridgeDatabaseToDump({ ...server, ...bridgeDb }),
+    ];
     const job = databaseBackupCronJob({
       namespace: "nova-staging",
       labels: {},
@@ -251,33 +342,15 @@ describeWithHarness("backup and restore of Synapse (database dump + media archiv
       images: DEFAULT_IMAGES,
       databaseSchedule: "0 3 * * *",
       mediaSchedule: "30 3 * * *",
-      databases: [
-        {
-          database: "synapse",
-          host: "postgres",
-          port: 5432,
-          user: "synapse",
-          excludeTableData: SYNAPSE_EXCLUDED_TABLE_DATA,
-          passwordSecret: { name: "s", key: "k" },
-        },
-      ],
+      databases,
       media: { claimName: "c", subPath: "media", runAsUser: 991, synapsePodSelector: {} },
     });
-    const command = job.spec?.jobTemplate.spec?.template.spec?.initContainers?.[0]?.command;
-    expect(command).toEqual([
-      "pg_dump",
-      ...pgDumpArgs(
-        {
-          database: "synapse",
-          host: "postgres",
-          port: 5432,
-          user: "synapse",
-          excludeTableData: SYNAPSE_EXCLUDED_TABLE_DATA,
-        },
-        "/backup/synapse.dump",
-      ),
-    ]);
-    expect(command).toContain("--exclude-table-data=e2e_one_time_keys_json");
+    const commands = job.spec?.jobTemplate.spec?.template.spec?.initContainers?.map((c) => c.command);
+    expect(commands).toEqual(
+      databases.map((db) => ["pg_dump", ...pgDumpArgs(db, `/backup/${db.database}.dump`)]),
+    );
+    expect(commands?.[0]).toContain("--exclude-table-data=e2e_one_time_keys_json");
+    expect(commands?.[1]?.some((arg) => arg.startsWith("--exclude-table-data"))).toBe(false);
     expect(dumpOutput).toBe(""); // pg_dump is silent when all is well
   });
 
@@ -310,6 +383,36 @@ describeWithHarness("backup and restore of Synapse (database dump + media archiv
   it("wrote the archive to a new, timestamped object under media/", async () => {
     const destination = (await readFile(join(work, "bucket", "destination"), "utf8")).trim();
     expect(destination).toMatch(/^gs:\/\/nova-test-backups\/media\/\d{8}T\d{6}Z\.tar$/);
+  });
+
+  it("restores the bridge's database whole: every table's rows, read back by the bridge's own store", async () => {
+    expect(Object.keys(bridgeBefore).length).toBeGreaterThan(3);
+    expect(await tableDigests(fresh, bridgeDb.name)).toEqual(bridgeBefore);
+    const store = new PostgresEventStore(bridgeUrl(fresh));
+    try {
+      await store.migrate(); // the restored schema is current: nothing to upgrade, nothing lost
+      expect(await store.syncToken()).toBe("s42_restore_token");
+      const log = await store.readAfter(undefined, 50);
+      expect(log.map((entry) => entry.event.event_id)).toEqual([...eventIds, "$image"]);
+      expect(
+        log.map((entry) => (entry.event.type === "message.new" ? entry.event.content : undefined)),
+      ).toEqual([
+        ...messages.map((body) => ({ kind: "text", body })),
+        expect.objectContaining({ kind: "image", url: `mxc://${SERVER}/${mediaId}` }),
+      ]);
+      // The media index still grants the room's members the restored media item.
+      expect(await store.mediaConversations(`mxc://${SERVER}/${mediaId}`)).toEqual([roomId]);
+      // A retried idempotency key answers the first send, as before the disaster.
+      const earlier = await store.recordAttempt("txn-1", {
+        conversationId: roomId,
+        kind: "text",
+        fingerprint: { body: "x" },
+      });
+      expect(earlier?.eventId).toBe(eventIds[0]);
+    } finally {
+      await store.close();
+    }
+    expect(await tableDigests(fresh, bridgeDb.name)).toEqual(bridgeBefore);
   });
 
   it("kept the one-time keys table but none of its rows (Synapse's backup guide)", async () => {

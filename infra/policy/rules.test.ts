@@ -25,15 +25,6 @@ const VARIANTS: Record<string, Record<string, (value: unknown) => unknown>> = {
     "nova-matrix:observability": (value) => ({ ...(value as object), scrapeStyle: "both" }),
   },
 };
-// Backups (CronJobs) are for the in-cluster database (staging) until the stack files configure them.
-const STAGING_BACKUPS = {
-  "nova-matrix:backup": (value: unknown) =>
-    value ?? {
-      project: "nova-policy-123",
-      bucket: { name: "nova-policy-matrix-backups", location: "EUROPE-WEST1" },
-    },
-};
-
 let workDir: string;
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), "nova-policy-"));
@@ -47,8 +38,8 @@ async function renderObjects(stack: string, variant: string) {
   const stackFile = parse(await readFile(join(PROJECT_DIR, `Pulumi.${stack}.yaml`), "utf8")) as {
     config: Record<string, unknown>;
   };
-  const changes = { ...VARIANTS[variant], ...(stack === "staging" ? STAGING_BACKUPS : {}) };
-  for (const [key, change] of Object.entries(changes)) stackFile.config[key] = change(stackFile.config[key]);
+  for (const [key, change] of Object.entries(VARIANTS[variant] ?? {}))
+    stackFile.config[key] = change(stackFile.config[key]);
   await writeFile(file, stringify(stackFile));
   const run = await runStackInChild(stack, file);
   return { objects: run.objects as PolicyObject[], secretValues: run.secretValues };
@@ -64,9 +55,8 @@ describe.each([
     const { objects, secretValues } = await renderObjects(stack, variant);
     expect(secretValues.size).toBeGreaterThan(5);
     const kinds = new Set(objects.filter(hasPodSpec).map((o) => o.kind));
-    expect([...kinds]).toEqual(
-      expect.arrayContaining(["Deployment", "Job", ...(stack === "staging" ? ["CronJob"] : [])]),
-    );
+    // Both stack files ship backups: their CronJobs are among the rendered objects.
+    expect([...kinds]).toEqual(expect.arrayContaining(["Deployment", "Job", "CronJob"]));
     const all = new Set(objects.map((o) => o.kind));
     for (const kind of ["PodMonitoring", "Rules", "ClusterRules"]) expect(all.has(kind), kind).toBe(true);
     if (variant === "every scrape style") expect(all.has("PrometheusRule")).toBe(true);

@@ -120,7 +120,7 @@ describe("rotation through keepers (docs/secrets.md)", () => {
 });
 
 describe("monitoring and backups, every scrape style", () => {
-  it("adds scrape objects, alert rules, the dashboard and backups, each valid against its schema, strictly", async () => {
+  it("adds scrape objects, alert rules, the dashboard and the stack file's backups, each valid against its schema, strictly", async () => {
     const file = join(workDir, "Pulumi.monitored.yaml");
     const staging = parse(await readFile(join(PROJECT_DIR, "Pulumi.staging.yaml"), "utf8")) as {
       config: Record<string, Record<string, unknown>>;
@@ -128,10 +128,6 @@ describe("monitoring and backups, every scrape style", () => {
     staging.config["nova-matrix:observability"] = {
       ...staging.config["nova-matrix:observability"],
       scrapeStyle: "both",
-    };
-    staging.config["nova-matrix:backup"] ??= {
-      project: "nova-staging-123",
-      bucket: { name: "nova-staging-matrix-backups", location: "EUROPE-WEST1" },
     };
     await writeFile(file, stringify(staging));
     const out = join(workDir, "monitored");
