@@ -5,23 +5,23 @@
 // request retried with the same client_message_id made one message).
 import { randomBytes } from "node:crypto";
 import { sleep, startTcpProxy, type TcpProxy, waitFor } from "@nova-matrix/dev/harness";
-import { ServiceProcess } from "@nova-matrix/dev/harness/service-process";
+import type { ServiceProcess } from "@nova-matrix/dev/harness/service-process";
 import { startTestStack, type TestStack } from "@nova-matrix/dev/harness/test-stack";
 import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { PostgresEventStore } from "../src/store/postgres.ts";
+import type { PostgresEventStore } from "../src/store/postgres.ts";
 import { readAll } from "./log.ts";
 import {
   bodyOf,
   createConversations,
-  type FaultTarget,
+  faultTarget,
   underFault as runUnderFault,
+  startFaultService,
   synapseMessages,
   type UnderFaultOptions,
 } from "./traffic.ts";
 
 const API_TOKEN = randomBytes(32).toString("base64url");
-const SIGNING_KEY = randomBytes(32).toString("base64url");
 /** Each fault recovers in seconds; the margin is for a machine shared with other test runs. */
 const FAULT_TIMEOUT_MS = 120_000;
 
@@ -40,35 +40,14 @@ describeWithHarness("faults under a steady stream of sends: nothing lost, nothin
       signal: AbortSignal.timeout(timeoutMs),
     });
 
-  const target = (): FaultTarget => ({
-    serviceUrl: () => service.url,
-    apiToken: API_TOKEN,
-    store,
-    synapse: {
-      baseUrl: stack.synapse.baseUrl,
-      asToken: stack.secrets.asToken,
-      serviceUser: stack.config.serviceUser,
-    },
-    rooms,
-    // What the service said is the first thing a failure here needs.
-    diagnostics: async (tag) => `${tag}: the service's log tail:\n${service.output.slice(-5000)}`,
-  });
+  const target = () => faultTarget({ stack, service, store, apiToken: API_TOKEN, rooms });
   const underFault = (tag: string, fault: () => Promise<void>, options: UnderFaultOptions = {}) =>
     runUnderFault(target(), tag, fault, options);
 
   beforeAll(async () => {
     stack = await startTestStack({ serverName: "faults.test" });
     proxy = await startTcpProxy({ host: "127.0.0.1", port: stack.synapse.paths.port });
-    const databaseUrl = await stack.newBridgeDatabase();
-    service = new ServiceProcess({
-      config: { ...stack.config, homeserverUrl: proxy.url },
-      databaseUrl,
-      apiToken: API_TOKEN,
-      signingKey: SIGNING_KEY,
-      supervise: true,
-    });
-    await service.start();
-    store = new PostgresEventStore(databaseUrl);
+    ({ service, store } = await startFaultService(stack, { apiToken: API_TOKEN, homeserverUrl: proxy.url }));
   });
 
   afterAll(async () => {

@@ -1,15 +1,15 @@
 // Attachments through the HTTP API and the media route, and what a user token may do, on the real Synapse.
 import { randomBytes } from "node:crypto";
 import { waitFor } from "@nova-matrix/dev/harness";
-import { startTestStack, type TestStack, testLogger } from "@nova-matrix/dev/harness/test-stack";
+import { startTestStack, type TestStack } from "@nova-matrix/dev/harness/test-stack";
 import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Secret } from "../src/config/secret.ts";
-import { type RunningService, runService } from "../src/service/run.ts";
+import type { RunningService } from "../src/service/run.ts";
 import type { WireContent, WireEvent } from "../src/service/schemas.ts";
 import { signUserToken } from "../src/service/tokens.ts";
 import { gradientPng, onePagePdf, videoMp4 } from "./samples.ts";
-import { call } from "./service-helpers.ts";
+import { call, runTestService } from "./service-helpers.ts";
 import { sineWav } from "./wav.ts";
 
 const unique = () => randomBytes(4).toString("hex");
@@ -65,15 +65,10 @@ describeWithHarness("attachments and the media route against the real Synapse", 
       serverName: "media.test",
       homeserverOverrides: { max_upload_size: "2M" },
     });
-    service = await runService({
-      config: stack.config,
+    service = await runTestService(stack, {
       databaseUrl: await stack.newBridgeDatabase(),
       apiToken: new Secret(API_TOKEN),
       signingKey: SIGNING_KEY,
-      host: "127.0.0.1",
-      port: 0,
-      logger: testLogger(),
-      syncPollMs: 1000,
       // The bridge's body limit is the homeserver's max_upload_size, as the Deployment sets it.
       limits: { uploadBodyBytes: 2 * 2 ** 20 },
     });

@@ -1,9 +1,30 @@
-// Helpers for the service's tests: a JSON HTTP client and a WebSocket client that collects frames.
+// Helpers for the service's tests: the service run in-process on a test stack, a JSON HTTP client and a WebSocket
+// client that collects frames.
 import { randomBytes } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { waitFor } from "@nova-matrix/dev/harness";
+import { type TestStack, testLogger } from "@nova-matrix/dev/harness/test-stack";
 import { WebSocket } from "ws";
+import { type RunningService, type RunOptions, runService } from "../src/service/run.ts";
 import type { WireEvent } from "../src/service/schemas.ts";
+
+/**
+ * Runs the bridge service in this process against a test stack's Synapse: on loopback, a free port, the test logger,
+ * a 1 s sync poll; `options` gives the database and the secrets, and adds or overrides the rest (limits, ...).
+ */
+export function runTestService(
+  stack: TestStack,
+  options: Pick<RunOptions, "databaseUrl" | "apiToken" | "signingKey"> & Partial<RunOptions>,
+): Promise<RunningService> {
+  return runService({
+    config: stack.config,
+    host: "127.0.0.1",
+    port: 0,
+    logger: testLogger(),
+    syncPollMs: 1000,
+    ...options,
+  });
+}
 
 export interface Answer {
   status: number;

@@ -1,15 +1,15 @@
 // The HTTP + WebSocket service against the real Synapse and PostgreSQL (infra's local profile on the harness).
 import { randomBytes } from "node:crypto";
 import { waitFor as waitForProbe } from "@nova-matrix/dev/harness";
-import { startTestStack, type TestStack, testLogger } from "@nova-matrix/dev/harness/test-stack";
+import { startTestStack, type TestStack } from "@nova-matrix/dev/harness/test-stack";
 import { describeWithHarnessInEachMode } from "@nova-matrix/dev/harness/vitest";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Secret } from "../src/config/secret.ts";
-import { type RunningService, runService } from "../src/service/run.ts";
+import type { RunningService } from "../src/service/run.ts";
 import type { WireEvent } from "../src/service/schemas.ts";
 import { signUserToken } from "../src/service/tokens.ts";
-import { call, openEvents, UpgradeRefused } from "./service-helpers.ts";
+import { call, openEvents, runTestService, UpgradeRefused } from "./service-helpers.ts";
 import { sineWav } from "./wav.ts";
 
 const unique = () => randomBytes(4).toString("hex");
@@ -47,15 +47,10 @@ describeWithHarnessInEachMode("bridge service (HTTP + WebSocket) against the rea
 
   beforeAll(async () => {
     stack = await startTestStack({ homeserverOverrides: { max_upload_size: "256K" }, workers });
-    service = await runService({
-      config: stack.config,
+    service = await runTestService(stack, {
       databaseUrl: await stack.newBridgeDatabase(),
       apiToken: new Secret(API_TOKEN),
       signingKey: SIGNING_KEY,
-      host: "127.0.0.1",
-      port: 0,
-      logger: testLogger(),
-      syncPollMs: 1000,
       limits: { uploadBodyBytes: 512 * 1024, wsMaxBufferedBytes: 64 * 1024, wsPingIntervalMs: 1000 },
     });
     await service.active;
@@ -478,15 +473,10 @@ describeWithHarnessInEachMode("bridge service (HTTP + WebSocket) against the rea
     it("keeps a second bridge on standby until the first stops, then it takes over", async () => {
       const databaseUrl = await stack.newBridgeDatabase();
       const start = () =>
-        runService({
-          config: stack.config,
+        runTestService(stack, {
           databaseUrl,
           apiToken: new Secret(API_TOKEN),
           signingKey: SIGNING_KEY,
-          host: "127.0.0.1",
-          port: 0,
-          logger: testLogger(),
-          syncPollMs: 1000,
           lockRetryMs: 200,
           metricsPort: 0,
         });

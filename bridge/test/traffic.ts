@@ -4,9 +4,12 @@
 
 import { randomBytes } from "node:crypto";
 import { sleep, waitFor } from "@nova-matrix/dev/harness";
+import { ServiceProcess } from "@nova-matrix/dev/harness/service-process";
+import type { TestStack } from "@nova-matrix/dev/harness/test-stack";
 import { expect } from "vitest";
 import { WebSocket } from "ws";
 import type { WireEvent } from "../src/service/schemas.ts";
+import { PostgresEventStore } from "../src/store/postgres.ts";
 import type { EventStore } from "../src/store/store.ts";
 import { readAll } from "./log.ts";
 
@@ -251,6 +254,60 @@ export interface FaultTarget {
   readonly rooms: Map<string, string>;
   /** What a stalled stream's error needs beside it (the service's log tail, Synapse's...). */
   readonly diagnostics: (tag: string) => Promise<string>;
+}
+
+/**
+ * The bridge service the fault tests break: a supervised process (restarted when it dies) on a fresh database of
+ * the stack, started, and its event log opened beside it. `homeserverUrl` puts something (a TCP proxy) between the
+ * bridge and Synapse.
+ */
+export async function startFaultService(
+  stack: TestStack,
+  options: { apiToken: string; homeserverUrl?: string; startTimeoutMs?: number },
+): Promise<{ service: ServiceProcess; store: PostgresEventStore }> {
+  const databaseUrl = await stack.newBridgeDatabase();
+  const service = new ServiceProcess({
+    config: options.homeserverUrl ? { ...stack.config, homeserverUrl: options.homeserverUrl } : stack.config,
+    databaseUrl,
+    apiToken: options.apiToken,
+    signingKey: randomBytes(32).toString("base64url"),
+    supervise: true,
+  });
+  try {
+    await service.start(options.startTimeoutMs);
+  } catch (error) {
+    // The caller never gets it to stop: stop it here.
+    await service.stop();
+    throw error;
+  }
+  return { service, store: new PostgresEventStore(databaseUrl) };
+}
+
+/** A {@link FaultTarget} over a fault service; a failure's diagnostics are its log tail, then `moreDiagnostics`'. */
+export function faultTarget(input: {
+  stack: TestStack;
+  service: ServiceProcess;
+  store: EventStore;
+  apiToken: string;
+  rooms: Map<string, string>;
+  moreDiagnostics?: (tag: string) => Promise<string>;
+}): FaultTarget {
+  const { stack, service, moreDiagnostics } = input;
+  return {
+    serviceUrl: () => service.url,
+    apiToken: input.apiToken,
+    store: input.store,
+    synapse: {
+      baseUrl: stack.synapse.baseUrl,
+      asToken: stack.secrets.asToken,
+      serviceUser: stack.config.serviceUser,
+    },
+    rooms: input.rooms,
+    // What the service said is the first thing a failure here needs.
+    diagnostics: async (tag) =>
+      `${tag}: the service's log tail:\n${service.output.slice(-5000)}` +
+      (moreDiagnostics ? `\n${await moreDiagnostics(tag)}` : ""),
+  };
 }
 
 /** `count` fresh group conversations with alice (ids `<tag>-<i>-<random>`), their rooms kept in `target.rooms`. */

@@ -7,16 +7,15 @@
 // X-Forwarded-For the client forges (the registration's ip_range_whitelist), and accepted from inside.
 import { randomBytes } from "node:crypto";
 import { type RunningSynapseCluster, sleep, waitFor } from "@nova-matrix/dev/harness";
-import { ServiceProcess } from "@nova-matrix/dev/harness/service-process";
+import type { ServiceProcess } from "@nova-matrix/dev/harness/service-process";
 import { startTestStack, type TestStack } from "@nova-matrix/dev/harness/test-stack";
 import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { instanceName } from "@nova-matrix/infra/synapse/workers";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { PostgresEventStore } from "../src/store/postgres.ts";
-import { type FaultTarget, underFault as runUnderFault } from "./traffic.ts";
+import type { PostgresEventStore } from "../src/store/postgres.ts";
+import { faultTarget, underFault as runUnderFault, startFaultService } from "./traffic.ts";
 
 const API_TOKEN = randomBytes(32).toString("base64url");
-const SIGNING_KEY = randomBytes(32).toString("base64url");
 /** The harness's start timeout for a worker-mode Synapse process, plus a margin. */
 const RESTART_MS = 300_000;
 const FAULT_TIMEOUT_MS = 2 * RESTART_MS;
@@ -30,20 +29,15 @@ describeWithHarness("Synapse worker mode under faults: nothing lost, nothing dou
   let store: PostgresEventStore;
   const rooms = new Map<string, string>();
 
-  const target = (): FaultTarget => ({
-    serviceUrl: () => service.url,
-    apiToken: API_TOKEN,
-    store,
-    synapse: {
-      baseUrl: stack.synapse.baseUrl,
-      asToken: stack.secrets.asToken,
-      serviceUser: stack.config.serviceUser,
-    },
-    rooms,
-    diagnostics: async (tag) =>
-      `${tag}: the service's log tail:\n${service.output.slice(-5000)}\n` +
-      `${tag}: Synapse's logs:\n${(await cluster.log()).slice(-8000)}`,
-  });
+  const target = () =>
+    faultTarget({
+      stack,
+      service,
+      store,
+      apiToken: API_TOKEN,
+      rooms,
+      moreDiagnostics: async (tag) => `${tag}: Synapse's logs:\n${(await cluster.log()).slice(-8000)}`,
+    });
   const underFault = (tag: string, fault: () => Promise<void>) =>
     runUnderFault(target(), tag, fault, {
       requestTimeoutMs: 15_000,
@@ -90,16 +84,7 @@ describeWithHarness("Synapse worker mode under faults: nothing lost, nothing dou
       registrationOverrides: { ip_range_whitelist: [IN_CLUSTER] },
     });
     cluster = stack.cluster as RunningSynapseCluster;
-    const databaseUrl = await stack.newBridgeDatabase();
-    service = new ServiceProcess({
-      config: stack.config,
-      databaseUrl,
-      apiToken: API_TOKEN,
-      signingKey: SIGNING_KEY,
-      supervise: true,
-    });
-    await service.start(120_000);
-    store = new PostgresEventStore(databaseUrl);
+    ({ service, store } = await startFaultService(stack, { apiToken: API_TOKEN, startTimeoutMs: 120_000 }));
   }, 600_000);
 
   afterAll(async () => {
