@@ -5,6 +5,7 @@ import { skipList } from "./options.ts";
 import type { Bench, Phase } from "./phase.ts";
 import { PHASES } from "./phases/index.ts";
 import { formatReport, type Results, resultsChart, spreadOf } from "./report.ts";
+import { resultsWith } from "./results-fixture.ts";
 import { phaseSkipped, runPhases, skippableNames } from "./runner.ts";
 import { extrapolate, linearFit, median, medianRuns, percentile, ratio, summarize } from "./stats.ts";
 
@@ -116,17 +117,9 @@ describe("bench report and chart", () => {
     p95Ms: p50Ms * 2,
     p99Ms: p50Ms * 3,
   });
-  const results: Results = {
+  const results = resultsWith({
     date: "2026-11-25T16:30:00.000Z",
-    machine: {
-      cpus: 2,
-      cpuModel: "test",
-      node: "v24",
-      synapse: "1.160.0",
-      postgres: "15",
-      loadAverageAtStart: [1.5, 2, 2.5],
-      loadAverageAtEnd: [1, 1, 1],
-    },
+    machine: { ...resultsWith({}).machine, loadAverageAtStart: [1.5, 2, 2.5] },
     options: { concurrency: [1, 8], duration: 8, catchup: 1000, scale: [100], skip: [] },
     raw: [run(1, 10, 100), run(8, 20, 400)],
     bridge: [run(1, 9, 110), run(8, 19, 420)],
@@ -139,7 +132,6 @@ describe("bench report and chart", () => {
       bridgeAllOnWebSocketSeconds: 4,
     },
     tuning: { shipped: [run(8, 20, 400)], default: [run(8, 16, 500)] },
-    repeats: { raw: [], bridge: [], default: [], shipped: [] },
     scale: [
       {
         conversations: 10_000,
@@ -155,7 +147,7 @@ describe("bench report and chart", () => {
       },
     ],
     notes: ["a note"],
-  };
+  });
 
   it("prints bridge/raw and shipped/default ratios, catch-up, scale (saying what is extrapolated) and notes", () => {
     const report = formatReport(results);

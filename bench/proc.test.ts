@@ -10,33 +10,12 @@ import {
   postgresGroup,
   sideCost,
 } from "./proc.ts";
-import { formatReport, idleSubscribers, type Results, resultsChart, targetChecks } from "./report.ts";
+import { formatReport, idleSubscribers, resultsChart, targetChecks } from "./report.ts";
+import { resultsWith } from "./results-fixture.ts";
 import { medianRuns, type RunSummary } from "./stats.ts";
 
 // A /proc/<pid>/stat line whose command name holds a space and a ")": utime 250, stime 75, parent 1.
 const STAT = "1234 (postgres: a) b) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 1 0 100 1000 50";
-
-/** A results file with nothing measured, and `fields` on top. */
-const resultsWith = (fields: Partial<Results>): Results => ({
-  date: "2026-11-29T01:00:00.000Z",
-  machine: {
-    cpus: 2,
-    cpuModel: "test",
-    node: "v24",
-    synapse: "1.160.0",
-    postgres: "15",
-    loadAverageAtStart: [1, 1, 1],
-    loadAverageAtEnd: [1, 1, 1],
-  },
-  options: { concurrency: [1], duration: 8, catchup: 1000, scale: [100], skip: [] },
-  raw: [],
-  bridge: [],
-  tuning: { shipped: [], default: [] },
-  repeats: { raw: [], bridge: [], default: [], shipped: [] },
-  scale: [],
-  notes: [],
-  ...fields,
-});
 
 const cpu = (values: Partial<CpuPerMessage>): CpuPerMessage => ({
   synapse: 0,
