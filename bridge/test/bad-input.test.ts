@@ -5,16 +5,16 @@
 // Valid unicode, on the other hand, must arrive byte for byte.
 import { randomBytes } from "node:crypto";
 import { waitFor } from "@nova-matrix/dev/harness";
-import { startTestStack, type TestStack, testLogger } from "@nova-matrix/dev/harness/test-stack";
+import { startTestStack, type TestStack } from "@nova-matrix/dev/harness/test-stack";
 import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Secret } from "../src/config/secret.ts";
-import { type RunningService, runService } from "../src/service/run.ts";
+import type { RunningService } from "../src/service/run.ts";
 import { signUserToken } from "../src/service/tokens.ts";
 import { PostgresEventStore } from "../src/store/postgres.ts";
 import { readAll } from "./log.ts";
-import { openEvents, rawCall as send, UpgradeRefused } from "./service-helpers.ts";
+import { openEvents, runTestService, rawCall as send, UpgradeRefused } from "./service-helpers.ts";
 import { databaseName, stateSnapshot } from "./state.ts";
 
 const API_TOKEN = randomBytes(32).toString("base64url");
@@ -374,14 +374,10 @@ describeWithHarness("bad input over the HTTP API: documented 4xx, nothing change
     stack = await startTestStack({ serverName: "bad-input.test" });
     const url = await stack.newBridgeDatabase();
     bridgeDatabase = databaseName(url);
-    service = await runService({
-      config: stack.config,
+    service = await runTestService(stack, {
       databaseUrl: url,
       apiToken: new Secret(API_TOKEN),
       signingKey: SIGNING_KEY,
-      host: "127.0.0.1",
-      port: 0,
-      logger: testLogger(),
       syncPollMs: 500,
     });
     await service.active;

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Secret } from "../src/config/secret.ts";
 import { type RunningService, runService } from "../src/service/run.ts";
 import { gradientPng } from "./samples.ts";
-import { call } from "./service-helpers.ts";
+import { call, runTestService } from "./service-helpers.ts";
 import { sineWav } from "./wav.ts";
 
 const API_TOKEN = randomBytes(32).toString("base64url");
@@ -37,15 +37,10 @@ suite("the console page in headless Chromium", () => {
 
   beforeAll(async () => {
     stack = await startTestStack({ serverName: "console.test" });
-    service = await runService({
-      config: stack.config,
+    service = await runTestService(stack, {
       databaseUrl: await stack.newBridgeDatabase(),
       apiToken: new Secret(API_TOKEN),
       signingKey: new Secret(randomBytes(32).toString("base64url")),
-      host: "127.0.0.1",
-      port: 0,
-      logger: testLogger(),
-      syncPollMs: 1000,
       devPages: true,
     });
     await service.active;

@@ -2,16 +2,16 @@
 // users: over the HTTP API and directly in Matrix, against the real Synapse and PostgreSQL.
 import { randomBytes } from "node:crypto";
 import { registerWithSharedSecret } from "@nova-matrix/dev/harness";
-import { startTestStack, type TestStack, testLogger } from "@nova-matrix/dev/harness/test-stack";
+import { startTestStack, type TestStack } from "@nova-matrix/dev/harness/test-stack";
 import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { createClient, type MatrixClient as SdkClient } from "matrix-js-sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Secret } from "../src/config/secret.ts";
 import type { BridgeEvent } from "../src/core/events.ts";
-import { type RunningService, runService } from "../src/service/run.ts";
+import type { RunningService } from "../src/service/run.ts";
 import { PostgresEventStore } from "../src/store/postgres.ts";
 import { readAll, waitForEvent } from "./log.ts";
-import { call, openEvents } from "./service-helpers.ts";
+import { call, openEvents, runTestService } from "./service-helpers.ts";
 import { sineWav } from "./wav.ts";
 
 const unique = () => randomBytes(4).toString("hex");
@@ -32,14 +32,10 @@ describeWithHarness("message rules: authors, idempotency, Matrix users (real Syn
   const api = (method: string, path: string, options: Parameters<typeof call>[3] = {}) =>
     call(service.url, method, path, { token: API_TOKEN, ...options });
   const start = async () => {
-    service = await runService({
-      config: stack.config,
+    service = await runTestService(stack, {
       databaseUrl,
       apiToken: new Secret(API_TOKEN),
       signingKey: SIGNING_KEY,
-      host: "127.0.0.1",
-      port: 0,
-      logger: testLogger(),
       syncPollMs: 500,
     });
     await service.active;
