@@ -11,21 +11,11 @@ import {
   sideCost,
 } from "./proc.ts";
 import { formatReport, idleSubscribers, resultsChart, targetChecks } from "./report.ts";
-import { resultsWith } from "./results-fixture.ts";
+import { cpu, resultsWith } from "./results-fixture.ts";
 import { medianRuns, type RunSummary } from "./stats.ts";
 
 // A /proc/<pid>/stat line whose command name holds a space and a ")": utime 250, stime 75, parent 1.
 const STAT = "1234 (postgres: a) b) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 1 0 100 1000 50";
-
-const cpu = (values: Partial<CpuPerMessage>): CpuPerMessage => ({
-  synapse: 0,
-  synapseDb: 0,
-  bridge: 0,
-  bridgeDb: 0,
-  postgres: 0,
-  loadGenerator: 0,
-  ...values,
-});
 
 describe("bench CPU accounting", () => {
   it("reads utime + stime and the parent from /proc/<pid>/stat, counting fields after the last parenthesis", () => {

@@ -1,5 +1,5 @@
 // The results' shape, the printed table (Markdown, so docs/performance.md can take it as is) and the chart. Pure.
-import { chartSvg, type Panel } from "./chart.ts";
+import { type BarGroup, chartSvg, type Panel } from "./chart.ts";
 import { sideCost } from "./proc.ts";
 import { type RunSummary, ratio } from "./stats.ts";
 import { compareModes, type ProcessCost, projectCeiling } from "./worker-mode.ts";
@@ -438,6 +438,22 @@ export function spreadOf(
   return values.length < 2 ? undefined : [Math.min(...values), Math.max(...values)];
 }
 
+/** Bar groups, one per concurrency: each series' median of `pick` and its spread over the repeats. */
+function byConcurrency(
+  concurrency: readonly number[],
+  series: readonly { runs: readonly RunSummary[]; repeats: readonly (readonly RunSummary[])[] }[],
+  pick: (r: RunSummary) => number | undefined,
+): BarGroup[] {
+  return concurrency.map((c) => ({
+    label: `${c} conv.`,
+    values: series.map((s) => {
+      const run = s.runs.find((r) => r.concurrency === c);
+      return run ? pick(run) : undefined;
+    }),
+    spreads: series.map((s) => spreadOf(s.repeats, c, pick)),
+  }));
+}
+
 /**
  * The chart beside the results file: every series the run measured. Throughput and p50 per concurrency (raw, bridge,
  * shipped and default config, shipped with WARNING logs) with the repeats' spread, CPU per message by side, catch-up,
@@ -453,15 +469,7 @@ export function resultsChart(results: Results): string {
     { name: "raw, default config", runs: results.tuning.default, repeats: results.repeats.default },
     { name: "raw, shipped + WARNING logs", runs: results.tuning.shippedWarningLogs ?? [], repeats: [] },
   ].filter((side) => side.runs.length > 0);
-  const workload = (pick: (r: RunSummary) => number | undefined) =>
-    concurrency.map((c) => ({
-      label: `${c} conv.`,
-      values: sides.map((side) => {
-        const run = at(side.runs, c);
-        return run ? pick(run) : undefined;
-      }),
-      spreads: sides.map((side) => spreadOf(side.repeats, c, pick)),
-    }));
+  const workload = (pick: (r: RunSummary) => number | undefined) => byConcurrency(concurrency, sides, pick);
   const series = sides.map((side) => side.name);
   const panels: Panel[] = [];
   if (sides.length > 0)
@@ -502,15 +510,7 @@ export function resultsChart(results: Results): string {
       { name: "monolith", runs: modes.monolith, repeats: modes.repeats.monolith },
       { name: "worker mode", runs: modes.workers, repeats: modes.repeats.workers },
     ];
-    const byMode = (pick: (r: RunSummary) => number | undefined) =>
-      concurrency.map((c) => ({
-        label: `${c} conv.`,
-        values: both.map((mode) => {
-          const run = at(mode.runs, c);
-          return run ? pick(run) : undefined;
-        }),
-        spreads: both.map((mode) => spreadOf(mode.repeats, c, pick)),
-      }));
+    const byMode = (pick: (r: RunSummary) => number | undefined) => byConcurrency(concurrency, both, pick);
     const modeNames = both.map((mode) => mode.name);
     const busiest = compareModes(modes.monolith, modes.workers).at(-1);
     panels.push(

@@ -1,4 +1,6 @@
-// A results file for the report's and the chart's tests (bench.test.ts, proc.test.ts).
+// A results file and CPU figures for the report's and the chart's tests (bench.test.ts, proc.test.ts,
+// worker-mode.test.ts).
+import type { CpuPerMessage } from "./proc.ts";
 import type { Results } from "./report.ts";
 
 /** A results file with nothing measured, and `fields` on top. */
@@ -21,4 +23,15 @@ export const resultsWith = (fields: Partial<Results>): Results => ({
   scale: [],
   notes: [],
   ...fields,
+});
+
+/** CPU ms per message: `values`, every other group 0. */
+export const cpu = (values: Partial<CpuPerMessage>): CpuPerMessage => ({
+  synapse: 0,
+  synapseDb: 0,
+  bridge: 0,
+  bridgeDb: 0,
+  postgres: 0,
+  loadGenerator: 0,
+  ...values,
 });

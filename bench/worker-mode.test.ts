@@ -1,13 +1,11 @@
 // Monolith vs worker mode's pure parts: CPU per message by kind of process, the ratios, the projection, and how the
 // report and the chart show them.
 import { describe, expect, it } from "vitest";
-import { CPU_GROUPS, type CpuPerMessage } from "./proc.ts";
-import { formatReport, type Results, resultsChart } from "./report.ts";
+import type { CpuPerMessage } from "./proc.ts";
+import { formatReport, resultsChart } from "./report.ts";
+import { cpu, resultsWith } from "./results-fixture.ts";
 import { medianRuns, type RunSummary } from "./stats.ts";
 import { compareModes, processCost, projectCeiling } from "./worker-mode.ts";
-
-const cpu = (values: Partial<CpuPerMessage>): CpuPerMessage =>
-  ({ ...Object.fromEntries(CPU_GROUPS.map((g) => [g, 0])), ...values }) as CpuPerMessage;
 
 const run = (
   concurrency: number,
@@ -110,23 +108,8 @@ describe("bench: monolith vs worker mode", () => {
   });
 
   it("reports the ratios, the CPU by process, the projection and each phase's load average, and charts them", () => {
-    const results: Results = {
-      date: "2026-11-29T04:00:00.000Z",
-      machine: {
-        cpus: 2,
-        cpuModel: "test",
-        node: "v24",
-        synapse: "1.160.0",
-        postgres: "15",
-        loadAverageAtStart: [1, 1, 1],
-        loadAverageAtEnd: [2, 2, 2],
-      },
+    const results = resultsWith({
       options: { concurrency: [8], duration: 15, catchup: 1, scale: [], skip: [] },
-      raw: [],
-      bridge: [],
-      tuning: { shipped: [], default: [] },
-      repeats: { raw: [], bridge: [], default: [], shipped: [] },
-      scale: [],
       workers: {
         monolith: [monolith],
         workers: [workers],
@@ -135,8 +118,7 @@ describe("bench: monolith vs worker mode", () => {
       phases: [
         { name: "workers", loadAverageAtStart: [1.2, 1, 0.9], loadAverageAtEnd: [2.5, 1.5, 1], seconds: 300 },
       ],
-      notes: [],
-    };
+    });
     const report = formatReport(results);
     expect(report).toContain(
       "| 8 | 20 | 16 | 0.8× | 400 ms | 500 ms | 1.25× | 800 ms | 1000 ms | 1.25× | 1.17× |",
