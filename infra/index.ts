@@ -94,6 +94,16 @@ const redis = workerSettings
     )
   : undefined;
 
+// What the backup job dumps: Synapse's and the bridge's databases on an in-cluster server; nothing on Cloud SQL, whose
+// automated backups and point-in-time recovery hold both (the backups' NetworkPolicy follows: no dump, no database).
+const databasesToDump =
+  config.database.kind === "in-cluster"
+    ? [
+        synapseDatabaseToDump({ ...config.database, tls: false }),
+        ...(config.bridge ? [bridgeDatabaseToDump({ ...config.database, ...config.bridge.database })] : []),
+      ]
+    : [];
+
 // Synapse's listeners: in-cluster callers on one path, the public Ingress on its own (the proxy's public listener in
 // worker mode, a listener of its own on one process), so the appservice token, accepted only from the pod ranges that
 // the NetworkPolicies below are written for, is useless from outside (synapse/listeners.ts).
@@ -145,7 +155,14 @@ const isolation = new Network(
         ? { pods: config.network.postgresSelector ?? {}, port: config.database.port }
         : { address: database.host, port: database.port },
     databaseJobs: { key: "app", values: [DATABASE_SETUP_LABELS.app, BRIDGE_DB_SETUP_LABELS.app] },
-    ...(config.backup ? { backupJobs: BACKUP_JOB_PODS } : {}),
+    ...(config.backup
+      ? {
+          backupJobs: {
+            ...(databasesToDump.length > 0 ? { dumps: BACKUP_JOB_PODS.dumps } : {}),
+            media: BACKUP_JOB_PODS.media,
+          },
+        }
+      : {}),
   },
   onCluster,
 );
@@ -256,7 +273,6 @@ if (config.observability) {
 // on an in-cluster server (on Cloud SQL the instance's automated backups and point-in-time recovery hold both).
 if (config.backup) {
   const { backup } = config;
-  const db = config.database;
   new Backup(
     "backup",
     {
@@ -264,21 +280,7 @@ if (config.backup) {
       namespace: appNamespace.name,
       labels: { "app.kubernetes.io/part-of": "nova-matrix" },
       bucket: backup.bucket,
-      databases:
-        db.kind === "in-cluster"
-          ? [
-              synapseDatabaseToDump({
-                host: db.host,
-                port: db.port,
-                name: db.name,
-                user: db.user,
-                tls: false,
-              }),
-              ...(config.bridge
-                ? [bridgeDatabaseToDump({ host: db.host, port: db.port, ...config.bridge.database })]
-                : []),
-            ]
-          : [],
+      databases: databasesToDump,
       media: synapseMedia(workerSettings !== undefined),
       ...(backup.databaseSchedule ? { databaseSchedule: backup.databaseSchedule } : {}),
       ...(backup.mediaSchedule ? { mediaSchedule: backup.mediaSchedule } : {}),

@@ -267,10 +267,10 @@ function cronJob(
 export const DATABASE_BACKUP_JOB = "nova-matrix-db-backup";
 /** The media archive CronJob, labelled the same way. */
 export const MEDIA_BACKUP_JOB = "nova-matrix-media-backup";
-/** Both jobs' pods, as the backup NetworkPolicy selects them. */
+/** Each job's pods, as its NetworkPolicy selects them. */
 export const BACKUP_JOB_PODS = {
-  key: "app.kubernetes.io/component",
-  values: [DATABASE_BACKUP_JOB, MEDIA_BACKUP_JOB],
+  dumps: { matchLabels: { "app.kubernetes.io/component": DATABASE_BACKUP_JOB } },
+  media: { matchLabels: { "app.kubernetes.io/component": MEDIA_BACKUP_JOB } },
 } as const;
 
 /** The nightly logical dump of every database: one pg_dump init container each, then one upload. */

@@ -35,8 +35,8 @@ const staging: NetworkInput = {
   database: { pods: postgres, port: 5432 },
   databaseJobs: { key: "app", values: ["matrix-synapse-db-setup", "nova-bridge-db-setup"] },
   backupJobs: {
-    key: "app.kubernetes.io/component",
-    values: ["nova-matrix-db-backup", "nova-matrix-media-backup"],
+    dumps: { matchLabels: { "app.kubernetes.io/component": "nova-matrix-db-backup" } },
+    media: { matchLabels: { "app.kubernetes.io/component": "nova-matrix-media-backup" } },
   },
 };
 const prod: NetworkInput = {
@@ -70,8 +70,25 @@ describe("NetworkPolicies", () => {
       "matrix-synapse",
       "nova-bridge",
       "nova-matrix-db-setup",
-      "nova-matrix-backup",
+      "nova-matrix-db-backup",
+      "nova-matrix-media-backup",
     ]);
+  });
+
+  it("let the dump job reach the database and Google, the media archive job only Google", () => {
+    const dumps = pod({ "app.kubernetes.io/component": "nova-matrix-db-backup" });
+    const media = pod({ "app.kubernetes.io/component": "nova-matrix-media-backup" });
+    const database = to(postgres, 5432);
+    const google = { ip: "142.250.74.36", port: 443 };
+    expect(connects(policies, dumps, database)).toBe(true);
+    expect(connects(policies, media, database)).toBe(false);
+    expect(connects(policies, dumps, google)).toBe(true);
+    expect(connects(policies, media, google)).toBe(true);
+    // Cloud SQL (no dump job): only the media archive's policy.
+    const { dumps: _dumps, ...mediaOnly } = staging.backupJobs ?? { media: { matchLabels: {} } };
+    expect(networkPolicies({ ...staging, backupJobs: mediaOnly }).map((p) => p.metadata?.name)).not.toContain(
+      "nova-matrix-db-backup",
+    );
   });
 
   it("let only the bridge and realtime-chat-service reach Synapse's client port", () => {
@@ -254,7 +271,8 @@ describe("Network component (Pulumi mocks)", () => {
       "NetworkPolicy/matrix-synapse",
       "NetworkPolicy/nova-bridge",
       "NetworkPolicy/nova-matrix-db-setup",
-      "NetworkPolicy/nova-matrix-backup",
+      "NetworkPolicy/nova-matrix-db-backup",
+      "NetworkPolicy/nova-matrix-media-backup",
     ]);
     expect(
       created.filter((c) => c.type.startsWith("kubernetes:")).every((c) => typeof c.name === "string"),

@@ -130,8 +130,11 @@ export interface NetworkInput {
   readonly workers?: WorkerTraffic;
   /** The database setup Jobs' pods (Synapse's and the bridge's). */
   readonly databaseJobs: PodSelector;
-  /** The backup CronJobs' pods, where the stack backs up to GCS. */
-  readonly backupJobs?: PodSelector;
+  /**
+   * The backup CronJobs' pods, where the stack backs up to GCS: the dump job's, which also reaches the database
+   * (absent on Cloud SQL, which backs itself up), and the media archive's, which never does.
+   */
+  readonly backupJobs?: { readonly dumps?: PodSelector; readonly media: PodSelector };
 }
 
 /** One group of Synapse's processes in worker mode (main included), as the policies see it. */
@@ -246,12 +249,21 @@ export function stackTraffic(input: NetworkInput): WorkloadTraffic[] {
     ingress: [],
     egress: [database, CLUSTER_DNS],
   });
+  // Both backup jobs reach Google (credentials from the metadata server, then Cloud Storage); only the dumps the database.
+  const toGoogle = [CLUSTER_DNS, GKE_METADATA_SERVER, GOOGLE_APIS];
+  if (input.backupJobs?.dumps)
+    workloads.push({
+      name: "nova-matrix-db-backup",
+      pods: input.backupJobs.dumps,
+      ingress: [],
+      egress: [database, ...toGoogle],
+    });
   if (input.backupJobs)
     workloads.push({
-      name: "nova-matrix-backup",
-      pods: input.backupJobs,
+      name: "nova-matrix-media-backup",
+      pods: input.backupJobs.media,
       ingress: [],
-      egress: [database, CLUSTER_DNS, GKE_METADATA_SERVER, GOOGLE_APIS],
+      egress: toGoogle,
     });
   return workloads;
 }

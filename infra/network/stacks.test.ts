@@ -65,7 +65,7 @@ function table(view: StackView, extra: Case[]): Case[] {
   const chat = pod(view.chat);
   const stranger = pod({ app: "nova-auth" });
   const collector = pod({ app: "collector" }, "gmp-system");
-  const dbBackup = pod({ "app.kubernetes.io/component": BACKUP_JOB_PODS.values[0] });
+  const mediaBackup = pod(BACKUP_JOB_PODS.media.matchLabels);
   const kubeDns: Destination = {
     namespace: "kube-system",
     labels: { "k8s-app": "kube-dns" },
@@ -100,9 +100,9 @@ function table(view: StackView, extra: Case[]): Case[] {
     ["Synapse -> the bridge", synapse, at(BRIDGE_LABELS, BRIDGE_PORT), false],
     ["Synapse -> realtime-chat-service", synapse, at(view.chat, 3000), false],
     ["the database setup Job -> Synapse", pod(DATABASE_SETUP_LABELS), at(SYNAPSE_LABELS, CLIENT_PORT), false],
-    ["a backup job -> the metadata server (Workload Identity)", dbBackup, metadata, true],
-    ["a backup job -> Google APIs", dbBackup, internet, true],
-    ["a backup job -> Synapse", dbBackup, at(SYNAPSE_LABELS, CLIENT_PORT), false],
+    ["the media backup job -> the metadata server (Workload Identity)", mediaBackup, metadata, true],
+    ["the media backup job -> Google APIs", mediaBackup, internet, true],
+    ["the media backup job -> Synapse", mediaBackup, at(SYNAPSE_LABELS, CLIENT_PORT), false],
     ...extra,
   ];
 }
@@ -119,12 +119,14 @@ describe("staging: who reaches whom", () => {
       ["the bridge -> the namespace's Postgres", pod(BRIDGE_LABELS), db, true],
       ["Synapse's setup Job -> Postgres", pod(DATABASE_SETUP_LABELS), db, true],
       ["the bridge's setup Job -> Postgres", pod(BRIDGE_DB_SETUP_LABELS), db, true],
+      ["the database backup job -> Postgres", pod(BACKUP_JOB_PODS.dumps.matchLabels), db, true],
       [
-        "a backup job -> Postgres",
-        pod({ "app.kubernetes.io/component": BACKUP_JOB_PODS.values[0] }),
-        db,
+        "the database backup job -> Google APIs",
+        pod(BACKUP_JOB_PODS.dumps.matchLabels),
+        { ip: "142.250.74.36", port: 443 },
         true,
       ],
+      ["the media backup job -> Postgres", pod(BACKUP_JOB_PODS.media.matchLabels), db, false],
       ["Synapse -> Postgres on another port", pod(SYNAPSE_LABELS), { ...db, port: 5433 }, false],
       // Untouched: the namespace's other workloads keep every connection they had.
       ["realtime-chat-service -> Postgres (untouched)", pod(view.chat), db, true],
@@ -185,6 +187,8 @@ describe("prod (worker mode): who reaches whom", () => {
       ["the proxy -> Cloud SQL", pod(PROXY_ENDPOINTS.podSelector), cloudSql, false],
       ["the bridge -> Cloud SQL", pod(BRIDGE_LABELS), cloudSql, true],
       ["the setup Jobs -> Cloud SQL", pod(BRIDGE_DB_SETUP_LABELS), cloudSql, true],
+      // No dump job beside Cloud SQL; the media archive job has no business with the database.
+      ["the media backup job -> Cloud SQL", pod(BACKUP_JOB_PODS.media.matchLabels), cloudSql, false],
       ["Synapse -> another address of the VPC", pod(SYNAPSE_LABELS), { ip: "10.20.0.4", port: 5432 }, false],
       ["the bridge -> Synapse's main process directly", pod(BRIDGE_LABELS), synapseAt(CLIENT_PORT), false],
       ["the proxy -> Synapse's main process", pod(PROXY_ENDPOINTS.podSelector), synapseAt(CLIENT_PORT), true],
