@@ -16,6 +16,7 @@ import {
   createConversations,
   faultTarget,
   underFault as runUnderFault,
+  type SendStream,
   startFaultService,
   synapseMessages,
   type UnderFaultOptions,
@@ -24,6 +25,15 @@ import {
 const API_TOKEN = randomBytes(32).toString("base64url");
 /** Each fault recovers in seconds; the margin is for a machine shared with other test runs. */
 const FAULT_TIMEOUT_MS = 120_000;
+
+/**
+ * Synapse 1.160 (the Debian package the harness pins) can wedge a room when PostgreSQL goes away while it persists an
+ * event there: the row it put in `state_groups_persisting` is never deleted, and every later send to that room fails
+ * with `state_groups_persisting_pkey` until Synapse restarts (it clears its own rows on start-up). Fixed upstream by
+ * element-hq/synapse#20148; docs/operations.md gives operators the same remedy. The bridge's part is already
+ * checked by then: it answers 503 and acknowledges nothing while Synapse refuses.
+ */
+const SYNAPSE_WEDGE = "state_groups_persisting_pkey";
 
 describeWithHarness("faults under a steady stream of sends: nothing lost, nothing doubled", () => {
   let stack: TestStack;
@@ -41,8 +51,42 @@ describeWithHarness("faults under a steady stream of sends: nothing lost, nothin
     });
 
   const target = () => faultTarget({ stack, service, store, apiToken: API_TOKEN, rooms });
-  const underFault = (tag: string, fault: () => Promise<void>, options: UnderFaultOptions = {}) =>
-    runUnderFault(target(), tag, fault, options);
+  const underFault = (
+    tag: string,
+    fault: (stream: SendStream) => Promise<void>,
+    options: UnderFaultOptions = {},
+  ) => runUnderFault(target(), tag, fault, options);
+
+  /**
+   * After a PostgreSQL restart: waits until every conversation accepted a message again, or, if Synapse wedged a
+   * room (see SYNAPSE_WEDGE), restarts Synapse as an operator would, and then waits for every conversation.
+   */
+  const unwedgeSynapse = async (stream: SendStream, logOffset: number) => {
+    const counts = new Map([...stream.accepted].map(([id, list]) => [id, list.length]));
+    const allMoved = () => [...stream.accepted].every(([id, list]) => list.length > (counts.get(id) ?? 0));
+    let wedged = false;
+    await waitFor(
+      async () => {
+        if (allMoved()) return true;
+        wedged = (await stack.synapse.log()).slice(logOffset).includes(SYNAPSE_WEDGE);
+        return wedged;
+      },
+      {
+        timeoutMs: 60_000,
+        intervalMs: 250,
+        describe: () => "no conversation recovered and Synapse did not wedge",
+      },
+    );
+    if (!wedged) return;
+    console.info(`Synapse wedged a room (${SYNAPSE_WEDGE}); restarting it, the documented remedy`);
+    await stack.synapse.stop();
+    await stack.synapse.start();
+    await waitFor(async () => allMoved(), {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+      describe: () => "a conversation did not recover after Synapse's restart",
+    });
+  };
 
   beforeAll(async () => {
     stack = await startTestStack({ serverName: "faults.test" });
@@ -89,16 +133,15 @@ describeWithHarness("faults under a steady stream of sends: nothing lost, nothin
     FAULT_TIMEOUT_MS,
   );
 
-  // Skipped, an open bug: since the sync lock's heartbeat and owner epoch landed (e23c070), the restarted service stays
-  // not ready (503) for over 90 s after PostgreSQL comes back (reproduced alone, twice, on 2026-11-29); before that
-  // change it recovered. Found at the end of the session, cause not yet known: see the closing note of issue 11.
-  it.skip(
+  it(
     "PostgreSQL restarted (Synapse's and the bridge's database): the service exits on the lost lock and is restarted",
     async () => {
       const exitsBefore = service.unexpectedExits;
-      await underFault("restart-postgres", async () => {
+      await underFault("restart-postgres", async (stream) => {
+        const logBefore = (await stack.synapse.log()).length;
         await stack.postgres.restart();
         await service.ready(60_000);
+        await unwedgeSynapse(stream, logBefore);
       });
       // By design the service stops when its sync lock's connection drops (it can no longer know it is alone).
       expect(service.unexpectedExits).toBeGreaterThan(exitsBefore);

@@ -351,7 +351,7 @@ export interface UnderFaultOptions {
 export async function underFault(
   target: FaultTarget,
   tag: string,
-  fault: () => Promise<void>,
+  fault: (stream: SendStream) => Promise<void>,
   options: UnderFaultOptions = {},
 ): Promise<SendStream> {
   const conversations = await createConversations(target, 3, tag);
@@ -367,7 +367,7 @@ export async function underFault(
   });
   try {
     await stream.waitForMore(6, options.startTimeoutMs ?? 30_000);
-    await fault();
+    await fault(stream);
     await stream.waitForMore(9, options.recoveryTimeoutMs ?? 60_000);
   } catch (error) {
     console.error(await target.diagnostics(tag));
