@@ -77,13 +77,19 @@ describe("the bridge in the staging stack", () => {
     });
     const job = JSON.stringify(jobs[0]);
     const setup = findObject<{ stringData: Record<string, string> }>(run, "Secret", BRIDGE_DB_SETUP_NAME);
-    expect(Object.keys(setup.stringData)).toEqual(["SYNAPSE_DB_PASSWORD_SCRAM"]);
+    // The verifier for the Job, and the password itself beside it for the backup job (it dumps as this role).
+    expect(Object.keys(setup.stringData).sort()).toEqual([
+      "SYNAPSE_DB_PASSWORD",
+      "SYNAPSE_DB_PASSWORD_SCRAM",
+    ]);
     expect(setup.stringData.SYNAPSE_DB_PASSWORD_SCRAM).toMatch(/^SCRAM-SHA-256\$4096:/);
     const password = new URL(
       findObject<{ stringData: Record<string, string> }>(run, "Secret", BRIDGE_SECRET).stringData
         .BRIDGE_DATABASE_URL ?? "",
     ).password;
+    expect(decodeURIComponent(password)).toBe(setup.stringData.SYNAPSE_DB_PASSWORD);
     expect(job).not.toContain(password);
+    expect(job).not.toContain('"SYNAPSE_DB_PASSWORD"');
   });
 });
 
