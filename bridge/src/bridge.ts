@@ -36,6 +36,8 @@ export interface BridgeOptions {
   >;
   /** Each request to Synapse is given up after this long (default 30 s; the sync long-poll has its own). */
   matrixTimeoutMs?: number;
+  /** How long a conversation's member list may be reused (default MEMBERS_TTL_MS; member events forget it sooner). */
+  membersTtlMs?: number;
   /** Hears of each Matrix event that did not become a bridge event, and why (the service counts them). */
   onDropped?: (reason: DropReason) => void;
   /** The sync loop stopped because another replica owns the event log (a fenced store): stop the process. */
@@ -124,7 +126,13 @@ export async function startBridge(options: BridgeOptions): Promise<Bridge> {
   await store.migrate();
 
   const ghosts = new GhostRegistry(client);
-  const conversations = new Conversations({ client, ghosts, serverName: config.serverName, logger });
+  const conversations = new Conversations({
+    client,
+    ghosts,
+    serverName: config.serverName,
+    logger,
+    ...(options.membersTtlMs ? { membersTtlMs: options.membersTtlMs } : {}),
+  });
   const sentLog = isSentLog(store) ? store : undefined;
   const mediaIndex = isMediaIndex(store) ? store : undefined;
   const authors = new Authors({ client, serverName: config.serverName });

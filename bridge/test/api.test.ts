@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { readdir } from "node:fs/promises";
+import { waitFor } from "@nova-matrix/dev/harness";
 import { startTestStack, type TestStack, testLogger } from "@nova-matrix/dev/harness/test-stack";
 import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -191,6 +192,46 @@ describeWithHarness("bridge API against the real Synapse", () => {
       const answers = await Promise.all(Array.from({ length: 200 }, () => bridge.conversations.members(id)));
       expect(new Set(answers.map((members) => members.join(",")))).toEqual(new Set(["ann,ben"]));
       expect((await reads()) - before).toBe(1);
+    });
+
+    it("forgets a cached member list when a member event arrives: a kick made in Matrix directly", async () => {
+      // Its own bridge with a member list that would be reused for 10 minutes: only the member event can refresh it.
+      const ownBridge = await startBridge({
+        config: stack.config,
+        store: await stack.newBridgeDatabase(),
+        logger: testLogger(),
+        syncTuning: { pollTimeoutMs: 1000 },
+        membersTtlMs: 600_000,
+      });
+      try {
+        const id = `kicked-${unique()}`;
+        const { roomId } = await ownBridge.conversations.ensureGroup(id, {
+          name: "Kick",
+          members: ["ann", "ben"],
+        });
+        await ownBridge.conversations.members(id);
+        const ben = `@nova_ben:${stack.config.serverName}`;
+        const kicked = await fetch(
+          `${stack.synapse.baseUrl}/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/kick?user_id=${encodeURIComponent(stack.config.serviceUser)}`,
+          {
+            method: "POST",
+            headers: {
+              authorization: `Bearer ${stack.secrets.asToken}`,
+              "content-type": "application/json",
+            },
+            body: JSON.stringify({ user_id: ben, reason: "removed by staff in Element" }),
+          },
+        );
+        expect(kicked.status).toBe(200);
+        // The sync loop brings the member event; without it the list would be reused for 10 minutes.
+        await waitFor(async () => !(await ownBridge.conversations.members(id)).includes("ben"), {
+          timeoutMs: 30_000,
+          describe: () => "the kick never reached the cached member list",
+        });
+        expect(await ownBridge.conversations.members(id)).toEqual(["ann"]);
+      } finally {
+        await ownBridge.stop();
+      }
     });
 
     it("rejects malformed input with the field named, and unknown conversations", async () => {

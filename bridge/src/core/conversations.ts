@@ -44,7 +44,10 @@ interface ConversationState {
 
 /** Conversations (and rooms) whose mapping is cached per process. */
 const REMEMBERED_CONVERSATIONS = 50_000;
-/** How old a shared read of a conversation's members may be (membership changed outside the bridge). */
+/**
+ * How old a shared read of a conversation's members may be. Member events seen by the sync loop forget it at once;
+ * the TTL bounds what a lagging sync loop could leave stale.
+ */
 export const MEMBERS_TTL_MS = 5_000;
 
 export interface ConversationsDeps {
@@ -52,6 +55,8 @@ export interface ConversationsDeps {
   ghosts: GhostRegistry;
   serverName: string;
   logger: Logger;
+  /** Overrides {@link MEMBERS_TTL_MS} (tests prove the member events do the forgetting with a long one). */
+  membersTtlMs?: number;
 }
 
 /**
@@ -69,15 +74,18 @@ export class Conversations {
   readonly #byRoom = new LRUCache<string, Conversation | false>({ max: REMEMBERED_CONVERSATIONS });
   readonly #creating = new Map<string, Promise<Conversation>>();
   // Every user socket checks membership on delivery: a thousand sockets in one conversation share one read of
-  // Synapse's member list (in flight or at most MEMBERS_TTL_MS old) instead of a thousand. The bridge's own
-  // membership changes forget the entry at once; a change made in Matrix directly shows within the TTL.
-  readonly #members = new LRUCache<string, Promise<string[]>>({
-    max: REMEMBERED_CONVERSATIONS,
-    ttl: MEMBERS_TTL_MS,
-  });
+  // Synapse's member list (in flight or at most the TTL old) instead of a thousand. The bridge's own membership
+  // changes, and every member event the sync loop sees (a kick made in Matrix directly), forget the entry at once.
+  readonly #members: LRUCache<string, Promise<string[]>>;
 
   constructor(deps: ConversationsDeps) {
     this.#deps = deps;
+    this.#members = new LRUCache({ max: REMEMBERED_CONVERSATIONS, ttl: deps.membersTtlMs ?? MEMBERS_TTL_MS });
+  }
+
+  /** A member event arrived in the conversation's room: the next check reads the member list again. */
+  membershipChanged(conversationId: string): void {
+    this.#members.delete(conversationId);
   }
 
   /** A direct conversation between exactly two Nova users; the same id again returns the same room. */
@@ -165,7 +173,7 @@ export class Conversations {
     }
   }
 
-  /** The Nova user ids of the conversation's joined members (shared, at most MEMBERS_TTL_MS old). */
+  /** The Nova user ids of the conversation's joined members (shared; forgotten on any membership change). */
   members(conversationId: string): Promise<string[]> {
     const cached = this.#members.get(conversationId);
     if (cached) return cached;

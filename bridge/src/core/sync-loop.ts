@@ -43,7 +43,10 @@ export interface SyncLoopOptions {
   retry?: Omit<RetryPolicy, "maxAttempts">;
 }
 
-/** The sync filter: only conversation messages and redactions, their fields the bridge reads, no members, presence or account data. */
+/**
+ * The sync filter: conversation messages, redactions and member events (these only forget the cached member list),
+ * the fields the bridge reads, no presence or account data.
+ */
 export function syncFilter(timelineLimit: number) {
   return {
     // Only what `convertEvent` and the conversation state read: `unsigned` and the rest would double the response.
@@ -51,7 +54,7 @@ export function syncFilter(timelineLimit: number) {
     presence: { not_types: ["*"] },
     account_data: { not_types: ["*"] },
     room: {
-      timeline: { limit: timelineLimit, types: ["m.room.message", "m.room.redaction"] },
+      timeline: { limit: timelineLimit, types: ["m.room.message", "m.room.redaction", MEMBER_EVENT_TYPE] },
       // A room joined after the start comes with its conversation state, which saves a request for it.
       state: { lazy_load_members: true, types: [CONVERSATION_STATE_TYPE] },
       ephemeral: { not_types: ["*"] },
@@ -59,6 +62,8 @@ export function syncFilter(timelineLimit: number) {
     },
   };
 }
+
+const MEMBER_EVENT_TYPE = "m.room.member";
 
 const DEFAULT_GRACE_MS = 30_000;
 const MAX_GRACE_MS = 600_000;
@@ -207,6 +212,9 @@ export class SyncLoop {
         }
         logger.info({ roomId, backfilled, pages }, "filled a limited timeline's gap");
       }
+      // Before the commit: a message after a kick in this batch is delivered by the new member list.
+      if (raw.some((event) => event.type === MEMBER_EVENT_TYPE))
+        this.#options.conversations.membershipChanged(conversation.conversationId);
       events.push(...(await this.#convert(roomId, conversation.conversationId, raw)));
     }
     inserted += await store.commitSync(events, response.next_batch);
