@@ -28,45 +28,40 @@ export function synapseMedia(workerMode: boolean): BackupArgs["media"] {
   };
 }
 
-/**
- * Synapse's database as the backup job dumps it: as the `synapse` role, with the password the database component
- * keeps in its setup Secret, and (Cloud SQL) verifying the server against the CA stored beside it.
- */
-export function synapseDatabaseToDump(database: {
+/** A database on the stack's server, as its role reaches it. */
+interface RoleOnServer {
   host: string;
   port: number;
   name: string;
   user: string;
-  tls: boolean;
-}): DatabaseToDump {
+}
+
+/** A database dumped as its own role, the password read from its setup Secret (kept beside the verifier). */
+const dumpedAsRole = (database: RoleOnServer, setupSecret: string, excludeTableData: readonly string[]) => ({
+  database: database.name,
+  host: database.host,
+  port: database.port,
+  user: database.user,
+  excludeTableData,
+  passwordSecret: { name: setupSecret, key: PASSWORD_ENV },
+});
+
+/**
+ * Synapse's database as the backup job dumps it: as the `synapse` role, with the password the database component
+ * keeps in its setup Secret, and (Cloud SQL) verifying the server against the CA stored beside it.
+ */
+export function synapseDatabaseToDump(database: RoleOnServer & { tls: boolean }): DatabaseToDump {
   return {
-    database: database.name,
-    host: database.host,
-    port: database.port,
-    user: database.user,
-    excludeTableData: SYNAPSE_EXCLUDED_TABLE_DATA,
-    passwordSecret: { name: SETUP_SECRET, key: PASSWORD_ENV },
+    ...dumpedAsRole(database, SETUP_SECRET, SYNAPSE_EXCLUDED_TABLE_DATA),
     // The database component writes Cloud SQL's server CA as `ca.pem` in the same Secret.
     ...(database.tls ? { serverCa: { name: SETUP_SECRET, key: "ca.pem" } } : {}),
   };
 }
 
 /**
- * The bridge's database (in-cluster only: on Cloud SQL the instance's backups hold it), dumped as the bridge's role
- * with the password its setup Secret keeps beside the verifier (infra/bridge-deploy). No TLS inside the cluster.
+ * The bridge's database (in-cluster only: on Cloud SQL the instance's backups hold it), dumped whole as the bridge's
+ * role with the password its setup Secret keeps (infra/bridge-deploy). No TLS inside the cluster.
  */
-export function bridgeDatabaseToDump(database: {
-  host: string;
-  port: number;
-  name: string;
-  user: string;
-}): DatabaseToDump {
-  return {
-    database: database.name,
-    host: database.host,
-    port: database.port,
-    user: database.user,
-    excludeTableData: [],
-    passwordSecret: { name: BRIDGE_DB_SETUP_NAME, key: PASSWORD_ENV },
-  };
+export function bridgeDatabaseToDump(database: RoleOnServer): DatabaseToDump {
+  return dumpedAsRole(database, BRIDGE_DB_SETUP_NAME, []);
 }
