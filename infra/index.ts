@@ -7,7 +7,7 @@ import type { StackOutputs } from "@nova-matrix/contracts";
 import { DEVICE_NAME, serviceUserId } from "@nova-matrix/contracts";
 import * as pulumi from "@pulumi/pulumi";
 import { Backup } from "./backup/index.ts";
-import { BACKUP_JOB_PODS } from "./backup/plan.ts";
+import { BACKUP_JOB_PODS, plannedCronJobs } from "./backup/plan.ts";
 import { bridgeDatabaseToDump, synapseDatabaseToDump, synapseMedia } from "./backup/wiring.ts";
 import { BridgeDeploy } from "./bridge-deploy/index.ts";
 import {
@@ -37,7 +37,7 @@ import {
   synapseWorkerEndpoints,
 } from "./network/wiring.ts";
 import { Observability } from "./observability/index.ts";
-import { SYNAPSE_SCRAPE, synapseWorkersScrape } from "./observability/wiring.ts";
+import { backupAlertJobs, SYNAPSE_SCRAPE, synapseWorkersScrape } from "./observability/wiring.ts";
 import { SynapseRedis } from "./redis/index.ts";
 import { GeneratedSecrets } from "./secrets/index.ts";
 import { Synapse, type SynapseWorkerArgs } from "./synapse/component.ts";
@@ -103,6 +103,12 @@ const databasesToDump =
         ...(config.bridge ? [bridgeDatabaseToDump({ ...config.database, ...config.bridge.database })] : []),
       ]
     : [];
+
+// The backup CronJobs (the dumps only when there are databases to dump): the Backup component runs them, the
+// backup alerts watch them.
+const backupCronJobs = config.backup
+  ? plannedCronJobs({ ...config.backup, dumps: databasesToDump.length > 0 })
+  : [];
 
 // Synapse's listeners: in-cluster callers on one path, the public Ingress on its own (the proxy's public listener in
 // worker mode, a listener of its own on one process), so the appservice token, accepted only from the pod ranges that
@@ -262,6 +268,7 @@ if (config.observability) {
       synapse: SYNAPSE_SCRAPE,
       ...(workerSettings ? { synapseWorkers: synapseWorkersScrape(workerSettings) } : {}),
       bridge: monitoring.bridge,
+      backups: backupAlertJobs(backupCronJobs),
       runbookBaseUrl: monitoring.runbookBaseUrl,
       grafanaDashboard: monitoring.grafanaDashboard,
     },

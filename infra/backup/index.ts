@@ -13,9 +13,11 @@ import {
 import {
   type DatabaseToDump,
   DEFAULT_IMAGES,
+  DEFAULT_SCHEDULES,
   databaseBackupCronJob,
   type JobImages,
   mediaBackupCronJob,
+  plannedCronJobs,
 } from "./plan.ts";
 
 export interface BackupArgs {
@@ -114,8 +116,8 @@ export class Backup extends pulumi.ComponentResource {
         serviceAccountName: accountName,
         bucket: bucketName,
         images: args.images ?? DEFAULT_IMAGES,
-        databaseSchedule: args.databaseSchedule ?? "0 3 * * *",
-        mediaSchedule: args.mediaSchedule ?? "30 3 * * *",
+        databaseSchedule: args.databaseSchedule ?? DEFAULT_SCHEDULES.database,
+        mediaSchedule: args.mediaSchedule ?? DEFAULT_SCHEDULES.media,
         databases: args.databases,
         media: args.media,
       };
@@ -132,10 +134,9 @@ export class Backup extends pulumi.ComponentResource {
         { ...parent, dependsOn: [ksa] },
       );
     };
-    const created = [
-      ...(args.databases.length > 0 ? [cronJob(`${name}-database`, "database")] : []),
-      cronJob(`${name}-media`, "media"),
-    ];
+    const created = plannedCronJobs({ ...args, dumps: args.databases.length > 0 }).map((job) =>
+      cronJob(`${name}-${job.which}`, job.which),
+    );
 
     this.bucketName = bucket.name;
     this.googleServiceAccountEmail = gsa.email;

@@ -11,11 +11,16 @@ import { backupBucketArgs, workloadIdentityMember } from "./cloud.ts";
 import type { BackupArgs } from "./index.ts";
 import {
   type BackupJobsInput,
+  DATABASE_BACKUP_JOB,
   DEFAULT_IMAGES,
+  DEFAULT_SCHEDULES,
   databaseBackupCronJob,
   dumpUploadScript,
+  longestScheduleGapSeconds,
+  MEDIA_BACKUP_JOB,
   mediaBackupCronJob,
   mediaBackupScript,
+  plannedCronJobs,
   SYNAPSE_EXCLUDED_TABLE_DATA,
   shellQuote,
 } from "./plan.ts";
@@ -332,5 +337,33 @@ describe("Backup component (Pulumi mocks)", () => {
       },
     });
     expect(created.some((c) => /key/i.test(c.type))).toBe(false);
+  });
+});
+
+describe("the backup CronJobs a stack runs, as the component creates them and the alerts watch them", () => {
+  it("dumps only when there are databases to dump; the media archive always; default or configured schedules", () => {
+    expect(plannedCronJobs({ dumps: true })).toEqual([
+      { which: "database", name: DATABASE_BACKUP_JOB, schedule: DEFAULT_SCHEDULES.database },
+      { which: "media", name: MEDIA_BACKUP_JOB, schedule: DEFAULT_SCHEDULES.media },
+    ]);
+    expect(plannedCronJobs({ dumps: false, mediaSchedule: "0 4 * * 0" })).toEqual([
+      { which: "media", name: MEDIA_BACKUP_JOB, schedule: "0 4 * * 0" },
+    ]);
+  });
+
+  it("the longest gap between two runs of a schedule", () => {
+    expect(longestScheduleGapSeconds("30 3 * * *")).toBe(24 * 3600);
+    expect(longestScheduleGapSeconds("0 4 * * 0")).toBe(7 * 24 * 3600);
+    expect(longestScheduleGapSeconds("*/15 * * * *")).toBe(15 * 60);
+    // Twice a day at uneven hours: the longer of the two gaps.
+    expect(longestScheduleGapSeconds("0 3,9 * * *")).toBe(18 * 3600);
+    // Monthly: the longest month.
+    expect(longestScheduleGapSeconds("0 3 1 * *")).toBe(31 * 24 * 3600);
+  });
+
+  it("refuses a schedule that is not cron, naming it", () => {
+    expect(() => longestScheduleGapSeconds("every night")).toThrow(
+      /backup schedule "every night" is not a cron/,
+    );
   });
 });

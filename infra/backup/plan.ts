@@ -1,5 +1,6 @@
 // What a backup is and how it is restored (pure): the pg_dump / pg_restore arguments, the media archive, and
 // the CronJob specs that run them. The restore test runs these very arguments against a real Synapse.
+import { CronExpressionParser } from "cron-parser";
 import type { ICronJob } from "kubernetes-models/batch/v1/CronJob";
 import type { IAffinity } from "kubernetes-models/v1/Affinity";
 import type { IContainer } from "kubernetes-models/v1/Container";
@@ -206,6 +207,10 @@ const gcloudEnv = [
   { name: "CLOUDSDK_STORAGE_PARALLEL_COMPOSITE_UPLOAD_ENABLED", value: "False" },
 ];
 
+/** A run not started within an hour of its time is skipped; one running past 4 hours is stopped (and fails). */
+const STARTING_DEADLINE_SECONDS = 3600;
+const RUN_DEADLINE_SECONDS = 4 * 3600;
+
 function cronJob(
   input: BackupJobsInput,
   name: string,
@@ -227,14 +232,14 @@ function cronJob(
       timeZone: "Etc/UTC",
       // A slow run is never doubled up (two dumps would compete for the database).
       concurrencyPolicy: "Forbid",
-      startingDeadlineSeconds: 3600,
+      startingDeadlineSeconds: STARTING_DEADLINE_SECONDS,
       successfulJobsHistoryLimit: 3,
       failedJobsHistoryLimit: 3,
       jobTemplate: {
         metadata: { labels: { ...input.labels, "app.kubernetes.io/component": name } },
         spec: {
           backoffLimit: 2,
-          activeDeadlineSeconds: 4 * 3600,
+          activeDeadlineSeconds: RUN_DEADLINE_SECONDS,
           ttlSecondsAfterFinished: 7 * 24 * 3600,
           template: {
             metadata: { labels: { ...input.labels, "app.kubernetes.io/component": name } },
@@ -272,6 +277,63 @@ export const BACKUP_JOB_PODS = {
   dumps: { matchLabels: { "app.kubernetes.io/component": DATABASE_BACKUP_JOB } },
   media: { matchLabels: { "app.kubernetes.io/component": MEDIA_BACKUP_JOB } },
 } as const;
+
+/** Default schedules (UTC): the dumps at 03:00, the media archive at 03:30. */
+export const DEFAULT_SCHEDULES = { database: "0 3 * * *", media: "30 3 * * *" } as const;
+
+export interface PlannedCronJob {
+  readonly which: "database" | "media";
+  readonly name: string;
+  readonly schedule: string;
+}
+
+/**
+ * The backup CronJobs a stack runs: the dumps only when there are databases to dump (none on Cloud SQL), the media
+ * archive always. The Backup component creates these and the backup alerts watch these.
+ */
+export function plannedCronJobs(input: {
+  readonly dumps: boolean;
+  readonly databaseSchedule?: string | undefined;
+  readonly mediaSchedule?: string | undefined;
+}): PlannedCronJob[] {
+  return [
+    ...(input.dumps
+      ? [
+          {
+            which: "database" as const,
+            name: DATABASE_BACKUP_JOB,
+            schedule: input.databaseSchedule ?? DEFAULT_SCHEDULES.database,
+          },
+        ]
+      : []),
+    { which: "media", name: MEDIA_BACKUP_JOB, schedule: input.mediaSchedule ?? DEFAULT_SCHEDULES.media },
+  ];
+}
+
+/**
+ * The longest time between two runs of a cron schedule (UTC), over its next 2000 runs or 400 days, whichever ends
+ * first: long enough for any monthly or yearly pattern. Throws, naming the schedule, if it is not valid cron.
+ */
+export function longestScheduleGapSeconds(schedule: string): number {
+  let runs: ReturnType<typeof CronExpressionParser.parse>;
+  try {
+    runs = CronExpressionParser.parse(schedule, {
+      currentDate: new Date(Date.UTC(2025, 0, 1)),
+      tz: "Etc/UTC",
+    });
+  } catch (error) {
+    throw new Error(`backup schedule "${schedule}" is not a cron expression: ${(error as Error).message}`);
+  }
+  const first = runs.next().getTime();
+  let previous = first;
+  let longest = 0;
+  for (let i = 0; i < 2000 && previous - first < 400 * 86_400_000; i++) {
+    const next = runs.next().getTime();
+    longest = Math.max(longest, next - previous);
+    previous = next;
+  }
+  return longest / 1000;
+}
 
 /** The nightly logical dump of every database: one pg_dump init container each, then one upload. */
 

@@ -180,6 +180,9 @@ describe("backup config", () => {
       parseStackConfig({ ...staging, backup: { ...stagingBackup, databaseSchedule: "15 2 * * *" } }).backup
         ?.databaseSchedule,
     ).toBe("15 2 * * *");
+    expect(errorOf({ ...staging, backup: { ...stagingBackup, mediaSchedule: "nightly at 3" } })).toContain(
+      "nova-matrix:backup.mediaSchedule: expected a five-field cron expression",
+    );
     // ...and refused beside Cloud SQL, which keeps both databases itself, with what to set instead.
     const prod = await stackFile("prod");
     const message = errorOf({

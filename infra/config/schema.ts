@@ -1,5 +1,6 @@
 // The stack's configuration model: one zod schema, parsed in one place. Pure (no Pulumi), so every rule is tested
 // directly and `loadConfig` only gathers raw values. Error messages name the stack key and what it expects.
+import { CronExpressionParser } from "cron-parser";
 import { z } from "zod";
 import { isIpv4Cidr, isPrivateRange } from "../network/cidr.ts";
 import { bridgeDeployConfigSchema } from "./bridge.ts";
@@ -241,6 +242,19 @@ const observability = z.strictObject({
     }),
 });
 
+/** A five-field cron expression (the backup alerts compute the longest gap between its runs). */
+const cronSchedule = z.string().refine(
+  (value) => {
+    try {
+      CronExpressionParser.parse(value, { tz: "Etc/UTC" });
+      return value.trim().split(/\s+/).length === 5;
+    } catch {
+      return false;
+    }
+  },
+  { error: 'expected a five-field cron expression such as "0 3 * * *" (minute hour day month weekday, UTC)' },
+);
+
 /**
  * Backups to a GCS bucket the stack declares (infra/backup): absent = none. In-cluster database: dumps of Synapse's
  * and the bridge's databases and the media archive. Cloud SQL: the media archive only (the instance's automated
@@ -258,8 +272,8 @@ const backup = z.strictObject({
     noncurrentRetentionDays: z.number().int().min(1).default(7),
   }),
   /** Cron schedules (UTC) of the dump and the media archive jobs; defaults 03:00 and 03:30. */
-  databaseSchedule: z.string().min(9).optional(),
-  mediaSchedule: z.string().min(9).optional(),
+  databaseSchedule: cronSchedule.optional(),
+  mediaSchedule: cronSchedule.optional(),
 });
 
 const podLabels = z.record(z.string().min(1), z.string(), {

@@ -4,7 +4,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { ScrapeStyle } from "../config/schema.ts";
 import { bridgeDashboard, dashboardConfigMap } from "./dashboard.ts";
-import { alertRuleGroups, ruleGroupsByScope, type WorkerRuleInput } from "./rules.ts";
+import { alertRuleGroups, type BackupRuleInput, ruleGroupsByScope, type WorkerRuleInput } from "./rules.ts";
 import {
   gmpClusterRules,
   gmpRules,
@@ -48,6 +48,8 @@ export interface ObservabilityArgs {
    * the worker rules and panels read (wiring.ts derives both from the worker settings).
    */
   readonly synapseWorkers?: { readonly scrapes: readonly ScrapedWorkload[]; readonly jobs: WorkerRuleInput };
+  /** The backup CronJobs the stack runs, for the backup alerts (wiring.ts's backupAlertJobs). */
+  readonly backups?: readonly BackupRuleInput[];
   /** Absolute URL of docs/runbooks.md in the repository (rules link to its sections). */
   readonly runbookBaseUrl: string;
   /** Create the bridge dashboard ConfigMap for Grafana's sidecar. */
@@ -85,6 +87,7 @@ export class Observability extends pulumi.ComponentResource {
       mediaClaim: args.synapse.mediaClaimName,
       runbookBaseUrl: args.runbookBaseUrl,
       workers: args.synapseWorkers?.jobs,
+      backups: args.backups,
     });
     const rulesName = "nova-matrix-alerts";
 

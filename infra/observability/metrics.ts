@@ -42,6 +42,10 @@ export const SCRAPER_METRICS = ["up"] as const;
 /** From the cluster, not from our code: kube-state-metrics and the kubelet (GKE's managed collection has both). */
 export const KUBERNETES_METRICS = [
   "kube_deployment_status_replicas_available",
+  "kube_cronjob_status_last_successful_time",
+  "kube_cronjob_created",
+  "kube_job_failed",
+  "kube_job_owner",
   "kubelet_volume_stats_available_bytes",
   "kubelet_volume_stats_capacity_bytes",
 ] as const;

@@ -3,6 +3,7 @@ import { PrometheusRule } from "@kubernetes-models/prometheus-operator/monitorin
 import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
 import { beforeAll, describe, expect, it } from "vitest";
+import { DATABASE_BACKUP_JOB, MEDIA_BACKUP_JOB } from "../backup/plan.ts";
 import { DATA_PVC_NAME, SYNAPSE_NAME } from "../synapse/deployment-spec.ts";
 import { type RenderedMonitoring, renderedMonitoring } from "../testing/rendered-monitoring.ts";
 import { unknownFields } from "../testing/strict-fields.ts";
@@ -23,6 +24,7 @@ import {
   alertRuleGroups,
   RUNBOOK_SECTIONS,
   ruleGroupsByScope,
+  THRESHOLDS,
   type WorkerRuleInput,
   workerRules,
 } from "./rules.ts";
@@ -195,6 +197,7 @@ function promtoolTests(m: RenderedMonitoring): PromtoolTestGroup[] {
       [silent("SynapseMediaVolumeFillingUp", "20m"), silent("SynapseMediaVolumeAlmostFull", "20m")],
     ),
     ...(m.workers ? workerTests(m, m.workers) : []),
+    ...backupTests(m),
     group(
       "bridge sync 2 minutes behind",
       [{ series: `nova_bridge_sync_lag_seconds{${B},pod="bridge-0"}`, values: "120x15" }],
@@ -216,6 +219,92 @@ function promtoolTests(m: RenderedMonitoring): PromtoolTestGroup[] {
       [silent("BridgeSendErrors", "12m")],
     ),
   ];
+}
+
+/** The backup alerts, for each CronJob the stack renders, on kube-state-metrics series of its namespace. */
+function backupTests(m: RenderedMonitoring): PromtoolTestGroup[] {
+  const { fires, silent, group } = expectations(m.groups, m.stack);
+  const ns = m.namespace;
+  const hours = 3600;
+  const cronSeries = (metric: string, cronjob: string, values: string, namespace = ns) => ({
+    series: `${metric}{namespace="${namespace}",cronjob="${cronjob}"}`,
+    values,
+  });
+  const lastSuccess = (cronjob: string, secondsBeforeStart: number, namespace = ns) =>
+    cronSeries("kube_cronjob_status_last_successful_time", cronjob, `${-secondsBeforeStart}x40`, namespace);
+  const created = (cronjob: string, secondsBeforeStart: number) =>
+    cronSeries("kube_cronjob_created", cronjob, `${-secondsBeforeStart}x40`);
+  const job = (owner: string, failed: string) => {
+    const jobName = `${owner}-29400000`;
+    const labels = `namespace="${ns}",job_name="${jobName}"`;
+    return {
+      jobName,
+      series: [
+        { series: `kube_job_failed{${labels},condition="true"}`, values: failed },
+        { series: `kube_job_failed{${labels},condition="false"}`, values: "0x15" },
+        {
+          series: `kube_job_owner{${labels},owner_kind="CronJob",owner_name="${owner}",owner_is_controller="true"}`,
+          values: "1x15",
+        },
+      ],
+    };
+  };
+  return m.backups.flatMap(({ cronJob, periodSeconds }) => {
+    const limit = periodSeconds + THRESHOLDS.backupMarginSeconds;
+    const cron = { namespace: ns, cronjob: cronJob };
+    const failed = job(cronJob, "0 0 1x15");
+    return [
+      group(
+        `${cronJob}: the last success passes the period + margin 10 minutes into the test`,
+        [created(cronJob, 30 * 24 * hours), lastSuccess(cronJob, limit - 600)],
+        [
+          silent("NovaMatrixBackupMissed", "20m"),
+          fires("NovaMatrixBackupMissed", "30m", cron),
+          silent("NovaMatrixBackupJobFailed", "30m"),
+        ],
+      ),
+      group(
+        `${cronJob}: never succeeded since it was created two periods + margin ago`,
+        [created(cronJob, 2 * limit)],
+        [fires("NovaMatrixBackupMissed", "20m", cron)],
+      ),
+      group(
+        `${cronJob}: succeeded 2 hours ago`,
+        [created(cronJob, 30 * 24 * hours), lastSuccess(cronJob, 2 * hours)],
+        [silent("NovaMatrixBackupMissed", "30m")],
+      ),
+      group(
+        `${cronJob}: created an hour ago, no run yet`,
+        [created(cronJob, hours)],
+        [silent("NovaMatrixBackupMissed", "30m")],
+      ),
+      group(
+        `${cronJob}: stale only in another namespace and on a CronJob of someone else`,
+        [
+          lastSuccess(cronJob, 2 * hours),
+          lastSuccess(cronJob, 3 * limit, "elsewhere"),
+          lastSuccess("someone-elses-cronjob", 3 * limit),
+        ],
+        [silent("NovaMatrixBackupMissed", "30m")],
+      ),
+      group(`${cronJob}: a run gives up`, failed.series, [
+        silent("NovaMatrixBackupJobFailed", "5m"),
+        fires("NovaMatrixBackupJobFailed", "10m", {
+          namespace: ns,
+          job_name: failed.jobName,
+          condition: "true",
+        }),
+      ]),
+      group(`${cronJob}: a run succeeds`, job(cronJob, "0x15").series, [
+        silent("NovaMatrixBackupJobFailed", "10m"),
+      ]),
+      group(
+        `${cronJob}: a Job of someone else's CronJob gives up`,
+        job("someone-elses-cronjob", "1x15").series,
+        [silent("NovaMatrixBackupJobFailed", "10m")],
+      ),
+    ];
+  });
 }
 
 /** Worker mode's alerts (and the request rules reaching the workers), on series labelled with the stack's jobs. */
@@ -439,11 +528,13 @@ describe.each(["staging", "prod"])("the alert rules stack %s renders", (name) =>
 
   it("cover every alert the runbook documents, the cluster-scoped series in the ClusterRules", () => {
     const m = stack(name);
-    // Worker mode's alerts exist where worker mode is on (prod), and only there.
+    // Worker mode's alerts exist where worker mode is on (prod), and only there; the backup alerts where backups are.
     const workerAlerts = workerRules(inputOf(m), WORKER_JOBS).rules.map((rule) => rule.alert);
+    const backupAlerts = ["NovaMatrixBackupMissed", "NovaMatrixBackupJobFailed"];
     expect(m.groups.flatMap((group) => group.rules.map((rule) => rule.alert)).sort()).toEqual(
       Object.keys(RUNBOOK_SECTIONS)
         .filter((alert) => m.workers !== undefined || !workerAlerts.includes(alert))
+        .filter((alert) => m.backups.length > 0 || !backupAlerts.includes(alert))
         .sort(),
     );
     expect(m.workers !== undefined).toBe(name === "prod");
@@ -455,7 +546,30 @@ describe.each(["staging", "prod"])("the alert rules stack %s renders", (name) =>
     };
     const rendered = clusterObject.spec.groups.flatMap((g) => g.rules);
     expect(rendered.map((r) => r.alert)).toEqual(clusterAlerts);
-    for (const rule of rendered) expect(rule.expr).toMatch(/^(kube_|kubelet_)/);
+    for (const rule of rendered) {
+      const metrics = metricNamesIn(rule.expr);
+      expect(metrics.length, rule.alert).toBeGreaterThan(0);
+      for (const metric of metrics) expect(metric, rule.alert).toMatch(/^(kube_|kubelet_)/);
+    }
+  });
+
+  it("watch exactly the backup CronJobs the stack renders, later than their deadlines allow a run to end", () => {
+    const m = stack(name);
+    const cronJobs = m.run.objects.filter((o) => o.kind === "CronJob") as unknown as {
+      spec: { startingDeadlineSeconds: number; jobTemplate: { spec: { activeDeadlineSeconds: number } } };
+    }[];
+    // Staging dumps its in-cluster databases; prod's are on Cloud SQL, whose own backups hold them.
+    expect([...m.backups].sort((a, b) => a.cronJob.localeCompare(b.cronJob))).toEqual(
+      (name === "staging" ? [DATABASE_BACKUP_JOB, MEDIA_BACKUP_JOB] : [MEDIA_BACKUP_JOB]).map((cronJob) => ({
+        cronJob,
+        periodSeconds: 24 * 3600,
+      })),
+    );
+    for (const c of cronJobs) {
+      expect(THRESHOLDS.backupMarginSeconds).toBeGreaterThan(
+        c.spec.startingDeadlineSeconds + c.spec.jobTemplate.spec.activeDeadlineSeconds,
+      );
+    }
   });
 
   it("each have a summary and a runbook link to a section that exists in docs/runbooks.md", async () => {
@@ -535,6 +649,7 @@ const inputOf = (m: RenderedMonitoring): AlertRuleInput => ({
   mediaClaim: DATA_PVC_NAME,
   runbookBaseUrl: String(byName(m, "SynapseDown").annotations.runbook_url.split("#")[0]),
   workers: m.workers,
+  backups: m.backups,
 });
 
 /** Worker mode's jobs, for the builders on their own. */

@@ -39,6 +39,16 @@ export interface AlertRuleInput {
   readonly runbookBaseUrl: string;
   /** Synapse in worker mode: the workers' and the proxy's scrape jobs (absent: the monolith). */
   readonly workers?: WorkerRuleInput | undefined;
+  /** The backup CronJobs the stack renders (none: no backup alerts). */
+  readonly backups?: readonly BackupRuleInput[] | undefined;
+}
+
+/** One backup CronJob, as infra/observability/wiring.ts derives it from what infra/backup renders. */
+export interface BackupRuleInput {
+  /** The CronJob's name (kube-state-metrics' `cronjob` label, `owner_name` of its Jobs). */
+  readonly cronJob: string;
+  /** The longest gap between two runs its schedule allows. */
+  readonly periodSeconds: number;
 }
 
 /** Worker mode's scrape jobs, as infra/observability/wiring.ts names them from the worker settings. */
@@ -73,6 +83,8 @@ export const RUNBOOK_SECTIONS = {
   SynapseProxyNoServer: "synapseproxynoserver",
   BridgeSyncLagging: "bridgesynclagging",
   BridgeSendErrors: "bridgesenderrors",
+  NovaMatrixBackupMissed: "novamatrixbackupmissed",
+  NovaMatrixBackupJobFailed: "novamatrixbackupjobfailed",
 } as const;
 
 export type AlertName = keyof typeof RUNBOOK_SECTIONS;
@@ -98,6 +110,11 @@ export const THRESHOLDS = {
   bridgeSyncLagSeconds: 60,
   /** Bridge send errors per second. */
   bridgeSendErrorsPerSecond: 0.05,
+  /**
+   * How late past its schedule period a backup's last success may be: the CronJobs' starting deadline (1h) and run
+   * deadline (4h), plus an hour (a test keeps it above the rendered deadlines).
+   */
+  backupMarginSeconds: 6 * 3600,
 } as const;
 
 function rule(
@@ -298,6 +315,7 @@ export function kubernetesRules(input: AlertRuleInput): RuleGroup {
   const t = THRESHOLDS;
   const volume = selector({ namespace: input.namespace, persistentvolumeclaim: input.mediaClaim });
   const freeRatio = `kubelet_volume_stats_available_bytes${volume} / kubelet_volume_stats_capacity_bytes${volume}`;
+  const backups = input.backups ?? [];
   return {
     name: "nova-matrix.kubernetes",
     interval: EVALUATION_INTERVAL,
@@ -324,8 +342,55 @@ export function kubernetesRules(input: AlertRuleInput): RuleGroup {
         summary: `Synapse's media volume has less than ${t.mediaFreeCritical * 100}% free.`,
         description: "Uploads (audio messages, attachments) are about to fail.",
       }),
+      ...(backups.length > 0 ? backupRules(input, backups) : []),
     ],
   };
+}
+
+/**
+ * The backup CronJobs': a last success older than the schedule allows (or none since the CronJob was created), and a
+ * Job that gave up. One expression for all of them (each term with its own period), so each alert fires per CronJob.
+ */
+function backupRules(input: AlertRuleInput, unordered: readonly BackupRuleInput[]): AlertRule[] {
+  const margin = THRESHOLDS.backupMarginSeconds;
+  // By name, so the rules do not depend on the order the CronJobs are listed in.
+  const backups = [...unordered].sort((a, b) => a.cronJob.localeCompare(b.cronJob));
+  const missed = backups
+    .map(({ cronJob, periodSeconds }) => {
+      const cron = selector({ namespace: input.namespace, cronjob: cronJob });
+      const tooOld = `time() - ${periodSeconds + margin}`;
+      // kube-state-metrics writes no last-success series until the first success.
+      return (
+        `kube_cronjob_status_last_successful_time${cron} < ${tooOld}` +
+        ` or (kube_cronjob_created${cron} < ${tooOld} unless on (namespace, cronjob) kube_cronjob_status_last_successful_time${cron})`
+      );
+    })
+    .join(" or ");
+  const owned = selector({
+    namespace: input.namespace,
+    owner_kind: "CronJob",
+    owner_name: anyOf(backups.map((b) => b.cronJob)),
+  });
+  return [
+    rule(input, "NovaMatrixBackupMissed", {
+      expr: missed,
+      for: "15m",
+      severity: "critical",
+      summary: `A backup CronJob has had no successful run within its schedule period plus ${margin / 3600}h.`,
+      description:
+        "The newest backup of what the `cronjob` label names (database dumps or the media archive) is older than the schedule allows: its runs fail, are not started (CronJob suspended, deadline missed) or it never succeeded.",
+    }),
+    rule(input, "NovaMatrixBackupJobFailed", {
+      // The Job's Failed condition (retries used up, or past its deadline), not kube_job_status_failed: that counts
+      // failed pods, and a pod that failed before a successful retry is no failed backup.
+      expr: `kube_job_failed${selector({ namespace: input.namespace, condition: "true" })} == 1 and on (namespace, job_name) kube_job_owner${owned}`,
+      for: "5m",
+      severity: "warning",
+      summary: "A backup Job failed: its retries are used up or it ran past its deadline.",
+      description:
+        "This run of the backup CronJob (its Job in the `job_name` label) stored no backup. The alert clears when the failed Job is deleted (after the cause is fixed and a rerun succeeded) or ages out.",
+    }),
+  ];
 }
 
 /** Rules on the bridge's metrics (BRIDGE_METRICS in metrics.ts, checked against the bridge's real registry). */

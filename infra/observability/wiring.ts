@@ -1,4 +1,5 @@
-// Synapse's side of the monitoring args, from the names the Synapse component uses (one source of truth).
+// Synapse's and the backups' side of the monitoring args, from the names their components use (one source of truth).
+import { longestScheduleGapSeconds } from "../backup/plan.ts";
 import type { WorkerSettings } from "../config/schema.ts";
 import {
   DATA_PVC_NAME,
@@ -14,6 +15,7 @@ import {
   PROXY_STATS_PORT_NAME,
 } from "../synapse/workers-component.ts";
 import type { ObservabilityArgs } from "./index.ts";
+import type { BackupRuleInput } from "./rules.ts";
 
 const SYNAPSE_METRICS_PATH = "/_synapse/metrics";
 
@@ -58,4 +60,11 @@ export function synapseWorkersScrape(
       proxyJob: PROXY_NAME,
     },
   };
+}
+
+/** The backup CronJobs the stack runs (infra/backup's plannedCronJobs), as the backup alerts watch them. */
+export function backupAlertJobs(
+  jobs: readonly { readonly name: string; readonly schedule: string }[],
+): BackupRuleInput[] {
+  return jobs.map((job) => ({ cronJob: job.name, periodSeconds: longestScheduleGapSeconds(job.schedule) }));
 }

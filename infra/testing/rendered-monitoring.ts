@@ -3,8 +3,8 @@
 // on these, so they check what the stacks ship, not a hand-made input.
 import { rawProjectConfig } from "../config/load.ts";
 import { parseStackConfig } from "../config/schema.ts";
-import type { RuleGroup, WorkerRuleInput } from "../observability/rules.ts";
-import { synapseWorkersScrape } from "../observability/wiring.ts";
+import type { BackupRuleInput, RuleGroup, WorkerRuleInput } from "../observability/rules.ts";
+import { backupAlertJobs, synapseWorkersScrape } from "../observability/wiring.ts";
 import { PROJECT_DIR } from "../render/run.ts";
 import { readStackConfig } from "../render/stack-file.ts";
 import { SYNAPSE_LABELS } from "../synapse/deployment-spec.ts";
@@ -23,6 +23,8 @@ export interface RenderedMonitoring {
   readonly scrapes: readonly { name: string; selector: Record<string, string>; port: string }[];
   /** Worker mode's jobs, as the stack file's worker settings give them (absent: the monolith). */
   readonly workers: WorkerRuleInput | undefined;
+  /** The CronJobs the stack renders, as the backup alerts read them (name, longest gap of the schedule). */
+  readonly backups: BackupRuleInput[];
   /** Every rule group GMP evaluates for the stack: the namespaced Rules first, then the ClusterRules. */
   readonly groups: RuleGroup[];
   /** The PromQL of every panel of the dashboard ConfigMap. */
@@ -77,6 +79,10 @@ export function monitoringOf(
         panel.targets.map((target) => target.expr),
       ) ?? [],
   );
+  const cronJobs = (objects.filter((o) => o.kind === "CronJob") as Spec<{ schedule: string }>[]).map((c) => ({
+    name: String(c.metadata.name),
+    schedule: c.spec.schedule,
+  }));
   return {
     stack,
     run,
@@ -85,6 +91,7 @@ export function monitoringOf(
     bridgeJob: bridge.name,
     scrapes,
     workers,
+    backups: backupAlertJobs(cronJobs),
     groups: [...rules.spec.groups, ...clusterRules.spec.groups],
     dashboardQueries: queries,
   };
