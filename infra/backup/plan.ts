@@ -6,6 +6,7 @@ import type { IAffinity } from "kubernetes-models/v1/Affinity";
 import type { IContainer } from "kubernetes-models/v1/Container";
 import type { ISecurityContext } from "kubernetes-models/v1/SecurityContext";
 import type { IVolume } from "kubernetes-models/v1/Volume";
+import { nonRootContainerSecurity } from "../network/policies.ts";
 
 /**
  * Table data Synapse's backup guide says not to back up ("How to back up a Synapse homeserver",
@@ -186,14 +187,12 @@ export interface BackupJobsInput {
 const DUMP_DIR = "/backup";
 const MEDIA_DIR = "/media";
 
-/** Restricted Pod Security: no root, no escalation, no capabilities, read-only root. */
-export const restrictedContainerSecurity = (runAsUser: number): ISecurityContext => ({
-  runAsNonRoot: true,
-  runAsUser,
-  runAsGroup: runAsUser,
-  allowPrivilegeEscalation: false,
-  readOnlyRootFilesystem: true,
-  capabilities: { drop: ["ALL"] },
+/**
+ * Restricted Pod Security, as every workload's container (no root, no escalation, no capabilities, read-only root),
+ * with the RuntimeDefault seccomp profile repeated from the pod's securityContext.
+ */
+const containerSecurity = (runAsUser: number): ISecurityContext => ({
+  ...nonRootContainerSecurity(runAsUser),
   seccompProfile: { type: "RuntimeDefault" },
 });
 
@@ -345,7 +344,7 @@ export function databaseBackupCronJob(input: BackupJobsInput): ICronJob {
     image: input.images.postgres,
     command: ["pg_dump", ...pgDumpArgs(db, `${DUMP_DIR}/${db.database}.dump`)],
     env: dumpEnvironment(db, `/tls/${index}/ca.pem`),
-    securityContext: restrictedContainerSecurity(uid),
+    securityContext: containerSecurity(uid),
     resources,
     volumeMounts: [
       { name: "backup", mountPath: DUMP_DIR },
@@ -372,7 +371,7 @@ export function databaseBackupCronJob(input: BackupJobsInput): ICronJob {
         image: input.images.cloudSdk,
         command: ["bash", "-c", dumpUploadScript(DUMP_DIR, input.bucket)],
         env: gcloudEnv,
-        securityContext: restrictedContainerSecurity(uid),
+        securityContext: containerSecurity(uid),
         resources,
         volumeMounts: [
           { name: "backup", mountPath: DUMP_DIR, readOnly: true },
@@ -409,7 +408,7 @@ export function mediaBackupCronJob(input: BackupJobsInput): ICronJob {
         image: input.images.cloudSdk,
         command: ["bash", "-c", mediaBackupScript(MEDIA_DIR, input.bucket)],
         env: gcloudEnv,
-        securityContext: restrictedContainerSecurity(input.media.runAsUser),
+        securityContext: containerSecurity(input.media.runAsUser),
         resources,
         volumeMounts: [
           { name: "media", mountPath: MEDIA_DIR, subPath: input.media.subPath, readOnly: true },
