@@ -87,17 +87,22 @@ describeWithHarness("sync loop: exactly once, in order, across restarts", () => 
       await sender.conversations.ensureGroup(id, { name: id, members: ["alice"] });
     const earlier: string[] = [];
     await sendSeries(earlierRoom, 3, earlier);
-    const bridge = await startBridge({
-      config: stack.config,
-      store: await stack.newBridgeDatabase(),
-      logger: testLogger(),
-    });
+    // Counts the loop's reads of the token: it reads it once at its start, then follows what it committed.
+    const store = new (class extends PostgresEventStore {
+      tokenReads = 0;
+      override syncToken() {
+        this.tokenReads++;
+        return super.syncToken();
+      }
+    })(await stack.newBridgeDatabase());
+    const bridge = await startBridge({ config: stack.config, store, logger: testLogger() });
     try {
       await waitFor(async () => bridge.syncStatus().caughtUp, {
         timeoutMs: 20_000,
         intervalMs: 100,
         describe: () => "the first sync never committed",
       });
+      expect(store.tokenReads).toBe(1);
       // The position is taken, and nothing from before it is in the log.
       expect(await bridge.store.syncToken()).toBeDefined();
       expect(await readAll(bridge.store)).toEqual([]);
@@ -114,8 +119,11 @@ describeWithHarness("sync loop: exactly once, in order, across restarts", () => 
       // The earlier ones are history, where a front end reads them.
       const history = await bridge.messages.history(earlierRoom, { limit: 10 });
       expect(history.events.map((event) => event.event_id).reverse()).toEqual(all.get(earlierRoom));
+      // Several rounds later: the loop's one read and this test's own.
+      expect(store.tokenReads).toBe(2);
     } finally {
       await bridge.stop();
+      await store.close();
     }
   });
 

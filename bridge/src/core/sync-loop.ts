@@ -98,6 +98,11 @@ export class SyncLoop {
   readonly #abort = new AbortController();
   #running: Promise<void> | undefined;
   #filterId: string | undefined;
+  /**
+   * The token this loop last committed: read from the store once, then kept (only this loop writes it while its
+   * store is fenced; a loop fenced off fails its next commit whatever token it read).
+   */
+  #since: string | undefined;
   #synced = false;
   #lastSyncAt: number | undefined;
   readonly #baseGraceMs: number;
@@ -166,7 +171,8 @@ export class SyncLoop {
   /** One `/sync` round: fetch, back-fill gaps, convert, commit. Exposed for tests. */
   async syncOnce(signal?: AbortSignal): Promise<number> {
     const { client, store, logger } = this.#options;
-    const since = await store.syncToken();
+    this.#since ??= await store.syncToken();
+    const since = this.#since;
     if (since === undefined) return this.#takePosition(signal);
     const filter = await this.#filter(signal);
     const pollTimeout = this.#options.pollTimeoutMs ?? 30_000;
@@ -218,6 +224,7 @@ export class SyncLoop {
       events.push(...(await this.#convert(roomId, conversation.conversationId, raw)));
     }
     inserted += await store.commitSync(events, response.next_batch);
+    this.#since = response.next_batch;
     this.#synced = true;
     this.#lastSyncAt = Date.now();
     if (inserted > 0) {
@@ -236,6 +243,7 @@ export class SyncLoop {
       ...(signal ? { signal } : {}),
     });
     await store.commitSync([], response.next_batch);
+    this.#since = response.next_batch;
     this.#synced = true;
     this.#lastSyncAt = Date.now();
     logger.info("first start: the event log begins at the homeserver's current position");

@@ -1,4 +1,9 @@
-import { type PostgresServer, startPostgres } from "@nova-matrix/dev/harness";
+import {
+  COUNT_STATEMENTS,
+  type PostgresServer,
+  startPostgres,
+  statementCalls,
+} from "@nova-matrix/dev/harness";
 import { describeWithHarness } from "@nova-matrix/dev/harness/vitest";
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -38,7 +43,7 @@ describeWithHarness("PostgreSQL event store", () => {
   };
 
   beforeAll(async () => {
-    postgres = await startPostgres();
+    postgres = await startPostgres({ settings: COUNT_STATEMENTS });
   });
   afterAll(async () => {
     await postgres?.stop();
@@ -180,6 +185,32 @@ describeWithHarness("PostgreSQL event store", () => {
     expect(await store.recordSent("nova.t1", "$first", content)).toBe("$first");
     expect(await store.recordSent("nova.t1", "$second", { kind: "text", body: "second" })).toBe("$first");
     expect(await store.recordAttempt("nova.t1", other)).toEqual({ request, eventId: "$first", content });
+    await store.close();
+  });
+
+  it("commits a fenced sync in four statements: BEGIN with the owner check, the events with the token, COMMIT", async () => {
+    // Its own role, so that only the store's statements are counted (not the test's own queries).
+    await postgres.createRole("counted", "counted-test-password");
+    await postgres.createDatabase("counted", "counted");
+    const store = new PostgresEventStore(
+      postgres.url("counted", { name: "counted", password: "counted-test-password" }),
+    );
+    await store.migrate();
+    const client = new pg.Client({ connectionString: postgres.url("counted") });
+    await client.connect();
+    store.fence(await claimSyncEpoch(client).finally(() => client.end()));
+    const counted = () => statementCalls(postgres, "counted");
+    let before = await counted();
+    expect(await store.commitSync([message(1), message(2)], "t1")).toBe(2);
+    expect((await counted()) - before).toBe(4);
+    expect(await store.syncToken()).toBe("t1");
+    before = await counted();
+    expect(await store.commitSync([], "t2")).toBe(0);
+    expect((await counted()) - before).toBe(4);
+    expect(await store.syncToken()).toBe("t2");
+    // A back-fill page keeps the token.
+    expect(await store.commitSync([message(3)], undefined)).toBe(1);
+    expect(await store.syncToken()).toBe("t2");
     await store.close();
   });
 
