@@ -161,6 +161,12 @@ describe("bench report and chart", () => {
     expect(report).toContain("Note: a note");
   });
 
+  it("leaves out the raw/bridge table when the throughput phase was skipped", () => {
+    const report = formatReport(resultsWith({ raw: [], bridge: [] }));
+    expect(report).not.toContain("raw msg/s");
+    expect(formatReport(results)).toContain("raw msg/s");
+  });
+
   it("charts every series measured: shipped and default config, the repeats' spread, catch-up, RSS as a line", () => {
     const withRepeats: Results = {
       ...results,

@@ -213,18 +213,23 @@ export function formatReport(results: Results): string {
   const at = (runs: RunSummary[], c: number) => runs.find((r) => r.concurrency === c);
   lines.push(
     `Load average at start ${results.machine.loadAverageAtStart.join(" / ")}, at end ${results.machine.loadAverageAtEnd.join(" / ")} (1/5/15 min; ${results.machine.cpus} cores)`,
-    "",
-    "| conv. | raw msg/s | bridge msg/s | bridge/raw | raw p50 | bridge p50 | bridge/raw | raw p95 | bridge p95 | raw p99 | bridge p99 |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   );
-  for (const c of results.options.concurrency) {
-    const raw = at(results.raw, c);
-    const bridge = at(results.bridge, c);
+  // A run that skipped the throughput phase has no raw/bridge runs: no table of dashes.
+  if (results.raw.length + results.bridge.length > 0) {
     lines.push(
-      `| ${c} | ${cell(raw?.throughput)} | ${cell(bridge?.throughput)} | ${times(ratio(bridge?.throughput, raw?.throughput))} | ` +
-        `${ms(raw?.p50Ms)} | ${ms(bridge?.p50Ms)} | ${times(ratio(bridge?.p50Ms, raw?.p50Ms))} | ` +
-        `${ms(raw?.p95Ms)} | ${ms(bridge?.p95Ms)} | ${ms(raw?.p99Ms)} | ${ms(bridge?.p99Ms)} |`,
+      "",
+      "| conv. | raw msg/s | bridge msg/s | bridge/raw | raw p50 | bridge p50 | bridge/raw | raw p95 | bridge p95 | raw p99 | bridge p99 |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     );
+    for (const c of results.options.concurrency) {
+      const raw = at(results.raw, c);
+      const bridge = at(results.bridge, c);
+      lines.push(
+        `| ${c} | ${cell(raw?.throughput)} | ${cell(bridge?.throughput)} | ${times(ratio(bridge?.throughput, raw?.throughput))} | ` +
+          `${ms(raw?.p50Ms)} | ${ms(bridge?.p50Ms)} | ${times(ratio(bridge?.p50Ms, raw?.p50Ms))} | ` +
+          `${ms(raw?.p95Ms)} | ${ms(bridge?.p95Ms)} | ${ms(raw?.p99Ms)} | ${ms(bridge?.p99Ms)} |`,
+      );
+    }
   }
   if (results.machine.isolation) lines.push("", `Cores: ${results.machine.isolation}.`);
   const checks = targetChecks(results.raw, results.bridge);
