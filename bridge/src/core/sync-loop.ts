@@ -55,8 +55,10 @@ export function syncFilter(timelineLimit: number) {
     account_data: { not_types: ["*"] },
     room: {
       timeline: { limit: timelineLimit, types: ["m.room.message", "m.room.redaction", MEMBER_EVENT_TYPE] },
-      // A room joined after the start comes with its conversation state, which saves a request for it.
-      state: { lazy_load_members: true, types: [CONVERSATION_STATE_TYPE] },
+      // A room joined after the start comes with its conversation state, which saves a request for it. No
+      // lazy_load_members: the types leave members out anyway, and with it Synapse computes every timeline sender's
+      // member state at each sync only to drop it (docs/performance.md, the sync-filter run).
+      state: { types: [CONVERSATION_STATE_TYPE] },
       ephemeral: { not_types: ["*"] },
       account_data: { not_types: ["*"] },
     },
